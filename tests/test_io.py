@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import os
 
 import pytest
 
@@ -51,3 +52,11 @@ def test_provenance_is_recorded():
     versions = package_versions()
     assert versions["torch"].startswith("2.")
     assert "h5py" in versions
+
+
+def test_atomic_files_get_umask_permissions_not_0600(tmp_path):
+    target = tmp_path / "shared.txt"
+    write_text_atomic(target, "x")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~mask

@@ -1,0 +1,625 @@
+"""A PD4T-shaped demo dataset: simulated finger-tapping hands in the real PD4T directory layout.
+
+``python -m hawkeye.synthetic out=DIR [n_subjects=64 seed=0 render_videos=false ...]`` writes::
+
+    DIR/Annotations/Finger tapping/{train,test}.csv              official split, by subject
+    DIR/Annotations_split/Finger tapping/{train,valid,test}.csv  train/valid/test split, by subject
+    DIR/Videos/Finger tapping/<subject>/<visit>_<l|r>.landmarks.npz   what a hand tracker would see
+    DIR/Videos/Finger tapping/<subject>/<visit>_<l|r>.mp4        only with render_videos=true
+    DIR/synthetic.json                                           the config and each trial's truth
+
+Annotation rows have no header: ``<visit>_<l|r>_<subject>,<frame_count>,<score>`` (subject: three
+digits, visit like ``15-001153``). A landmark file holds ``landmarks (T, 21, 3) float32`` in
+MediaPipe's normalised image coordinates (x / width, y / height, z relative depth in the units of x,
+wrist at 0), NaN where the hand is lost, plus ``fps``, ``width`` and ``height``
+(see docs/architecture.md, "Precomputed landmark files").
+
+The kinematic model (:func:`simulate_tapping`) follows the wording of MDS-UPDRS item 3.4 (finger
+tapping), where each step of the score 0..4 adds slowing, interruptions or hesitations, and an
+amplitude decrement that starts earlier in the sequence:
+
+* 0 normal: fast, large, regular taps; no interruptions.
+* 1 slight: one or two interruptions or hesitations; slight slowing; decrement near the end.
+* 2 mild: 3 to 5 interruptions; mild slowing; decrement midway through the taps.
+* 3 moderate: more than 5 interruptions or a longer arrest (freeze); moderate slowing; decrement
+  starting after the first tap.
+* 4 severe: can barely perform the task (tiny, slow taps, frequent arrests).
+
+A 21-point hand (MediaPipe landmark order) with plausible bone lengths opens and closes the thumb
+and index finger in the image plane (a lateral view, as in clinical recordings); the other fingers
+stay curled. Every subject has their own speed, amplitude and bone proportions; each trial is then
+placed in a frame of its own size (1920x1080, 640x480) with a random hand scale, rotation and
+position, camera jitter and landmark noise; the left hand is the mirror image of the right. Frames
+where the tracker loses the hand (short and occasional long gaps) are NaN. Scores are imbalanced as
+in the real PD4T data (most 1, then 0 and 2, few 3 and 4) and correlated within a subject.
+
+Everything is drawn from ``numpy.random.default_rng`` seeded by ``seed`` (each trial from its own
+stream), and ``.npz`` files are written with fixed zip timestamps, so the same seed gives
+byte-identical annotation and landmark files (and therefore identical content hashes, which keeps
+preparation's resume working after a regeneration). Files are written atomically; rerunning into
+an existing directory overwrites the files it names (files of an earlier, larger run stay behind,
+unreferenced by the annotations).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import math
+import os
+import sys
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, get_type_hints
+
+import numpy as np
+
+from hawkeye.io import atomic_path, write_json_atomic, write_text_atomic
+
+N_LANDMARKS = 21
+SCORES = (0, 1, 2, 3, 4)
+# Bones of the MediaPipe hand (pairs of landmark indices), for drawing.
+HAND_CONNECTIONS = (
+    (0, 1), (1, 2), (2, 3), (3, 4),          # thumb
+    (0, 5), (5, 6), (6, 7), (7, 8),          # index
+    (5, 9), (9, 10), (10, 11), (11, 12),     # middle
+    (9, 13), (13, 14), (14, 15), (15, 16),   # ring
+    (13, 17), (0, 17), (17, 18), (18, 19), (19, 20),  # pinky and palm
+)
+
+
+@dataclass(frozen=True)
+class SyntheticConfig:
+    """Size and nuisance settings of the demo dataset (``key=value`` on the command line)."""
+
+    n_subjects: int = 64              # subjects, ids 001..n (three digits, so at most 999)
+    visits_min: int = 1               # fewest visits per subject (each visit records both hands)
+    visits_max: int = 3               # most visits per subject
+    seed: int = 0                     # seeds everything; same seed -> byte-identical files
+    fps: float = 30.0                 # frames per second of every trial
+    min_frames: int = 200             # shortest trial in frames
+    max_frames: int = 500             # longest trial in frames
+    resolutions: tuple[str, ...] = ("1920x1080", "640x480")  # frame sizes WxH, one drawn per trial
+    score_probs: tuple[float, ...] = (0.22, 0.40, 0.24, 0.10, 0.04)  # subject severity, score 0..4
+    severity_sd: float = 0.35         # spread of the simulated impairment around its score
+    test_fraction: float = 0.2        # share of subjects in the official test split
+    valid_fraction: float = 0.15      # share of subjects in Annotations_split's valid split
+    write_split: bool = True          # also write Annotations_split/<task>/{train,valid,test}.csv
+    short_gaps_per_100_frames: float = 0.6  # rate of 1-4 frame tracking dropouts
+    long_gap_probability: float = 0.15  # chance that a trial loses the hand for 0.5-2 s once
+    render_videos: bool = False       # also write .mp4 videos that draw the simulated hand
+    task: str = "Finger tapping"      # PD4T task folder name
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.n_subjects <= 999:
+            raise ValueError(f"n_subjects must be 1..999 (three-digit ids), got {self.n_subjects}")
+        if not 1 <= self.visits_min <= self.visits_max:
+            raise ValueError(f"need 1 <= visits_min <= visits_max, got {self.visits_min}, "
+                             f"{self.visits_max}")
+        if not 2 <= self.min_frames <= self.max_frames:
+            raise ValueError(f"need 2 <= min_frames <= max_frames, got {self.min_frames}, "
+                             f"{self.max_frames}")
+        if self.fps <= 0:
+            raise ValueError(f"fps must be positive, got {self.fps}")
+        if self.severity_sd < 0:
+            raise ValueError(f"severity_sd must be >= 0, got {self.severity_sd}")
+        if len(self.score_probs) != len(SCORES) or min(self.score_probs) < 0 or not math.isclose(
+                sum(self.score_probs), 1.0, abs_tol=1e-6):
+            raise ValueError(f"score_probs must be 5 non-negative numbers summing to 1, "
+                             f"got {self.score_probs}")
+        if not (0 < self.test_fraction < 1 and 0 <= self.valid_fraction < 1
+                and self.test_fraction + self.valid_fraction < 1):
+            raise ValueError(f"need 0 < test_fraction, 0 <= valid_fraction, sum < 1; got "
+                             f"{self.test_fraction}, {self.valid_fraction}")
+        for res in self.resolutions:
+            _parse_resolution(res)
+        if not self.resolutions:
+            raise ValueError("resolutions must name at least one WxH frame size")
+
+
+# ---------------------------------------------------------------------------------------------
+# kinematics: MDS-UPDRS 3.4 severity -> tapping parameters -> aperture trace -> 21-point hand
+
+# Per score 0..4 (index = score). Frequencies in Hz, amplitudes as a share of the full opening.
+TAP_FREQUENCY_HZ = (3.4, 2.9, 2.3, 1.6, 0.8)      # slowing
+TAP_AMPLITUDE = (0.95, 0.80, 0.60, 0.38, 0.12)     # smaller opening
+RHYTHM_CV = (0.05, 0.10, 0.17, 0.26, 0.35)         # cycle-to-cycle irregularity of duration
+AMPLITUDE_CV = (0.04, 0.07, 0.11, 0.16, 0.25)      # cycle-to-cycle variation of amplitude
+DECREMENT = (0.05, 0.20, 0.35, 0.50, 0.70)         # amplitude lost by the end of the trial
+DECREMENT_ONSET = (0.85, 0.75, 0.45, 0.08, 0.0)    # share of the trial before the decrement begins
+HESITATION_PER_TAP = (0.0, 0.05, 0.14, 0.24, 0.35)  # chance of a short pause (0.25-0.7 s) per tap
+FREEZE_PER_TAP = (0.0, 0.0, 0.0, 0.05, 0.15)       # chance of a longer arrest (1-2.5 s) per tap
+
+
+@dataclass(frozen=True)
+class HandStyle:
+    """What makes one subject's tapping and hand their own (drawn by :func:`draw_style`)."""
+
+    speed: float                 # multiplies the tapping frequency
+    amplitude: float             # multiplies the opening amplitude
+    bone_scale: tuple[float, ...]  # per-bone length factors (20 bones), about 1
+
+
+@dataclass(frozen=True)
+class TappingParams:
+    """The true parameters of one simulated trial (also written to synthetic.json)."""
+
+    score: int              # the rating written to the annotation
+    severity: float         # the continuous impairment simulated (score +- rater uncertainty)
+    frequency_hz: float
+    amplitude: float
+    rhythm_cv: float
+    amplitude_cv: float
+    decrement: float
+    decrement_onset: float
+    hesitation_per_tap: float
+    freeze_per_tap: float
+
+
+def draw_style(rng: np.random.Generator) -> HandStyle:
+    """A random subject: speed and amplitude factors and slightly different bone lengths."""
+    return HandStyle(speed=float(rng.lognormal(0.0, 0.12)),
+                     amplitude=float(np.clip(rng.lognormal(0.0, 0.08), 0.75, 1.25)),
+                     bone_scale=tuple(float(v) for v in np.clip(rng.normal(1.0, 0.05, 20), 0.85,
+                                                                1.15)))
+
+
+def tapping_params(score: int, style: HandStyle, rng: np.random.Generator,
+                   severity_sd: float = 0.0) -> TappingParams:
+    """The MDS-UPDRS 3.4 severity table for ``score``, scaled by the subject and a trial's noise.
+
+    With ``severity_sd > 0`` the trial's true severity is ``score + N(0, severity_sd)`` (clipped to
+    0..4) and the table is interpolated there: a rating is a rounded, slightly uncertain reading of
+    a continuous impairment, so neighbouring scores overlap as they do between real raters.
+    """
+    if score not in SCORES:
+        raise ValueError(f"score must be one of {SCORES}, got {score}")
+    severity = float(score)
+    if severity_sd > 0:
+        severity = float(np.clip(score + rng.normal(0.0, severity_sd), SCORES[0], SCORES[-1]))
+
+    def table(values: Sequence[float]) -> float:
+        return float(np.interp(severity, SCORES, values))
+
+    return TappingParams(
+        score=score, severity=severity,
+        frequency_hz=table(TAP_FREQUENCY_HZ) * style.speed * float(rng.lognormal(0.0, 0.05)),
+        amplitude=float(min(1.0, table(TAP_AMPLITUDE) * style.amplitude
+                            * rng.lognormal(0.0, 0.05))),
+        rhythm_cv=table(RHYTHM_CV), amplitude_cv=table(AMPLITUDE_CV), decrement=table(DECREMENT),
+        decrement_onset=table(DECREMENT_ONSET), hesitation_per_tap=table(HESITATION_PER_TAP),
+        freeze_per_tap=table(FREEZE_PER_TAP))
+
+
+def aperture_trace(params: TappingParams, n_frames: int, fps: float,
+                   rng: np.random.Generator) -> np.ndarray:
+    """Thumb-index opening per frame, ``(n_frames,)`` in [0, 1] (0 = tips touch, 1 = widest).
+
+    A tapping phase advances one unit per cycle; cycles have jittered durations (rhythm), their own
+    amplitude (variation, and the decrement after its onset), and a pause may hold the phase
+    mid-cycle (hesitation, or a freeze). The opening within a cycle is ``A_k (1 - cos 2 pi u) / 2``.
+    """
+    duration = n_frames / fps
+    t = float(rng.uniform(0.1, 0.6))  # the tapping starts shortly after the recording
+    knot_t, knot_phase, amplitudes = [0.0, t], [0.0, 0.0], []
+    cycle = 0
+    while t < duration:
+        progress = t / duration
+        ramp = np.clip((progress - params.decrement_onset) / max(1e-6, 1 - params.decrement_onset),
+                       0.0, 1.0)
+        amplitude = params.amplitude * (1.0 - params.decrement * ramp)
+        amplitudes.append(float(np.clip(amplitude * rng.lognormal(0.0, params.amplitude_cv),
+                                        0.02, 1.0)))
+        # The sequence effect: cycles also slow down as the amplitude decrements.
+        period = (1.0 / params.frequency_hz) * (1.0 + 0.3 * params.decrement * ramp)
+        period *= float(rng.lognormal(0.0, params.rhythm_cv))
+        pause = 0.0
+        if rng.random() < params.freeze_per_tap:
+            pause = float(rng.uniform(1.0, 2.5))
+        elif rng.random() < params.hesitation_per_tap:
+            pause = float(rng.uniform(0.25, 0.7))
+        if pause:
+            at = float(rng.uniform(0.2, 0.8))  # the hold happens part way through the cycle
+            knot_t += [t + at * period, t + at * period + pause]
+            knot_phase += [cycle + at, cycle + at]
+            t += pause
+        t += period
+        cycle += 1
+        knot_t.append(t)
+        knot_phase.append(float(cycle))
+    if not amplitudes:  # a recording too short for the tapping to start
+        return np.zeros(n_frames)
+    frame_t = np.arange(n_frames) / fps
+    phase = np.interp(frame_t, knot_t, knot_phase)
+    index = np.minimum(phase.astype(np.int64), len(amplitudes) - 1)
+    amplitude = np.asarray(amplitudes)[np.maximum(index, 0)]
+    return amplitude * 0.5 * (1.0 - np.cos(2.0 * np.pi * (phase - np.floor(phase))))
+
+
+# Right hand, lateral view, in palm lengths (wrist -> middle MCP = 1); x towards the thumb, y up,
+# z away from the camera. Each finger is a chain of three bones from its base joint.
+_THUMB_BASE, _THUMB_BONES = (0.22, 0.22), (0.40, 0.32, 0.27)
+_FINGER_BASES = ((0.28, 0.95), (0.06, 1.00), (-0.14, 0.93), (-0.32, 0.80))  # index..pinky MCP
+_FINGER_BONES = ((0.45, 0.27, 0.22), (0.50, 0.30, 0.23), (0.46, 0.28, 0.22), (0.36, 0.22, 0.20))
+_FINGER_DIRECTION_DEG = (95.0, 92.0, 97.0, 102.0)
+_FINGER_DEPTH = (0.0, 0.06, 0.12, 0.18)
+# Joint angles (degrees) of the thumb and index at full opening and when the tips touch; the closed
+# pose was solved so that the two tips meet (distance < 0.01 palm lengths with unit bones).
+# The thumb: direction of its first bone, then three flexions; the index: three flexions.
+_THUMB_OPEN, _THUMB_CLOSED = (20.0, 0.0, 5.0, 5.0), (34.78, 0.0, 10.0, 10.0)
+_INDEX_OPEN, _INDEX_CLOSED = (-5.0, -8.0, -5.0), (-56.06, -67.27, -44.85)
+_CURLED = (-75.0, -85.0, -50.0)  # middle, ring, little finger: curled towards the palm
+
+
+def _chain(base: np.ndarray, direction: np.ndarray, bones: Sequence[float],
+           flexion: np.ndarray) -> np.ndarray:
+    """Joint positions ``(T, 3, 2)`` of a three-bone chain (forward kinematics in the plane).
+
+    ``base`` ``(2,)``, ``direction`` ``(T,)`` radians of the first bone before flexion, ``flexion``
+    ``(T, 3)`` radians, each relative to the previous bone.
+    """
+    angles = direction[:, None] + np.cumsum(flexion, axis=1)                  # (T, 3)
+    steps = np.stack([np.cos(angles), np.sin(angles)], axis=-1) * np.asarray(bones)[None, :, None]
+    return base[None, None, :] + np.cumsum(steps, axis=1)                     # (T, 3, 2)
+
+
+def hand_pose(aperture: np.ndarray, style: HandStyle | None = None) -> np.ndarray:
+    """Right-hand landmarks ``(T, 21, 3)`` in palm lengths for an opening ``(T,)`` in [0, 1]."""
+    a = np.clip(np.asarray(aperture, dtype=np.float64), 0.0, 1.0)[:, None]   # (T, 1)
+    scale = np.ones(20) if style is None else np.asarray(style.bone_scale)
+    n = len(a)
+    xy = np.zeros((n, N_LANDMARKS, 2))
+    z = np.zeros((n, N_LANDMARKS))
+
+    def lerp(closed: Sequence[float], opened: Sequence[float]) -> np.ndarray:
+        # joint angles (T, k) in radians, from the closed pose (a = 0) to the open one (a = 1)
+        return np.deg2rad(np.asarray(closed) + a * (np.asarray(opened) - np.asarray(closed)))
+
+    thumb = lerp(_THUMB_CLOSED, _THUMB_OPEN)                                   # (T, 4)
+    thumb_base = np.asarray(_THUMB_BASE) * scale[0]
+    xy[:, 1] = thumb_base
+    xy[:, 2:5] = _chain(thumb_base, thumb[:, 0], np.asarray(_THUMB_BONES) * scale[1:4],
+                        thumb[:, 1:])
+    z[:, 1:5] = -0.02 * np.arange(1, 5)  # the thumb is nearest the camera
+    for f in range(4):
+        first = 5 + 4 * f
+        base = np.asarray(_FINGER_BASES[f]) * scale[4 + 4 * f]
+        bones = np.asarray(_FINGER_BONES[f]) * scale[5 + 4 * f:8 + 4 * f]
+        if f == 0:
+            flexion = lerp(_INDEX_CLOSED, _INDEX_OPEN)
+        else:  # a small sympathetic movement of the curled fingers
+            flexion = np.deg2rad(np.asarray(_CURLED) + 6.0 * a)
+        direction = np.full(n, np.deg2rad(_FINGER_DIRECTION_DEG[f]))
+        xy[:, first] = base
+        xy[:, first + 1:first + 4] = _chain(base, direction, bones, flexion)
+        # The flexing index comes towards the camera so that its tip meets the thumb's.
+        z[:, first:first + 4] = _FINGER_DEPTH[f] + (-0.08 * (1.0 - a) * np.array([0, 0.3, 0.6, 1.0])
+                                                    if f == 0 else 0.0)
+    return np.concatenate([xy, z[..., None]], axis=-1)
+
+
+def simulate_tapping(score: int, n_frames: int, fps: float, rng: np.random.Generator,
+                     style: HandStyle | None = None) -> np.ndarray:
+    """One finger-tapping trial of MDS-UPDRS 3.4 severity ``score`` as hand landmarks.
+
+    Returns ``(n_frames, 21, 3)`` float64 in hand coordinates (palm lengths, right hand, wrist at
+    the origin, y up, z away from the camera), before any camera placement, noise or dropout; a new
+    subject is drawn from ``rng`` unless ``style`` is given. Pure: depends only on its arguments.
+    """
+    if n_frames < 1 or fps <= 0:
+        raise ValueError(f"need n_frames >= 1 and fps > 0, got {n_frames}, {fps}")
+    style = draw_style(rng) if style is None else style
+    params = tapping_params(score, style, rng)
+    return hand_pose(aperture_trace(params, n_frames, fps, rng), style)
+
+
+# ---------------------------------------------------------------------------------------------
+# camera: placement in the frame, jitter, noise, dropouts
+
+
+def place_in_frame(hand: np.ndarray, width: int, height: int, mirror: bool,
+                   rng: np.random.Generator) -> np.ndarray:
+    """Hand coordinates ``(T, 21, 3)`` -> MediaPipe-normalised image coordinates ``(T, 21, 3)``.
+
+    Draws a hand scale (palm length 12-22 % of the frame height), a rotation (+-25 degrees,
+    drifting slowly), a position that keeps the hand in the frame, slow drift plus per-frame camera
+    jitter and landmark noise. ``mirror`` flips x (a left hand). x and y are divided by width and
+    height separately (non-square frames); z is in the units of x, relative to the wrist.
+    """
+    n = len(hand)
+    pts = hand.copy()
+    if mirror:
+        pts[..., 0] *= -1.0
+    scale = float(rng.uniform(0.12, 0.22)) * height                        # pixels per palm length
+    scale_t = scale * (1.0 + 0.02 * np.sin(2 * np.pi * np.arange(n) / max(n, 1)
+                                           * rng.uniform(0.3, 1.0) + rng.uniform(0, 2 * np.pi)))
+    angle = np.deg2rad(rng.uniform(-25, 25) + np.cumsum(rng.normal(0, 0.05, n)))
+    cos, sin = np.cos(angle)[:, None], np.sin(angle)[:, None]
+    x = (pts[..., 0] * cos - pts[..., 1] * sin) * scale_t[:, None]
+    y = -(pts[..., 0] * sin + pts[..., 1] * cos) * scale_t[:, None]          # image y points down
+    x += rng.normal(0, 0.008, x.shape) * scale
+    y += rng.normal(0, 0.008, y.shape) * scale
+    # Slow drift (bounded AR(1)) plus frame-to-frame camera shake, in pixels.
+    px = height / 480.0
+    drift = np.zeros((n, 2))
+    for i in range(1, n):
+        drift[i] = 0.97 * drift[i - 1] + rng.normal(0, 0.6 * px, 2)
+    shake = rng.normal(0, 0.5 * px, (n, 2))
+    x_lo, x_hi, y_lo, y_hi = x.min(), x.max(), y.min(), y.max()
+    margin = 0.05
+    cx = rng.uniform(margin * width - x_lo, (1 - margin) * width - x_hi) if (
+        x_hi - x_lo < (1 - 2 * margin) * width) else width / 2 - (x_lo + x_hi) / 2
+    cy = rng.uniform(margin * height - y_lo, (1 - margin) * height - y_hi) if (
+        y_hi - y_lo < (1 - 2 * margin) * height) else height / 2 - (y_lo + y_hi) / 2
+    x += cx + (drift[:, 0] + shake[:, 0])[:, None]
+    y += cy + (drift[:, 1] + shake[:, 1])[:, None]
+    z = pts[..., 2] * scale_t[:, None]
+    return np.stack([x / width, y / height, (z - z[:, :1]) / width], axis=-1)
+
+
+def drop_frames(landmarks: np.ndarray, rng: np.random.Generator, short_per_100: float,
+                long_probability: float, fps: float) -> np.ndarray:
+    """NaN for frames where the tracker 'loses the hand': short gaps and an occasional long one."""
+    out = landmarks.copy()
+    n = len(out)
+    lost = np.zeros(n, dtype=bool)
+    for _ in range(int(rng.poisson(short_per_100 * n / 100.0))):
+        start = int(rng.integers(0, n))
+        lost[start:start + int(rng.integers(1, 5))] = True
+    if rng.random() < long_probability:
+        length = min(int(rng.uniform(0.5, 2.0) * fps), n // 4)
+        start = int(rng.integers(0, max(1, n - length)))
+        lost[start:start + length] = True
+    if lost.all():  # a trial always keeps at least one tracked frame
+        lost[0] = False
+    out[lost] = np.nan
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# the dataset
+
+
+@dataclass(frozen=True)
+class SyntheticVideo:
+    """One generated trial: annotation fields, file locations and its true tapping parameters."""
+
+    id: str                 # annotation id <visit>_<l|r>_<subject>
+    subject: str
+    visit: str
+    hand: str               # l or r
+    score: int
+    n_frames: int
+    fps: float
+    width: int
+    height: int
+    official_split: str     # train | test (Annotations/)
+    split: str              # train | valid | test (Annotations_split/)
+    landmarks_path: Path
+    video_path: Path | None
+    params: TappingParams
+
+
+def _parse_resolution(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise ValueError(f"resolution must look like 1920x1080, got {text!r}") from None
+    if width < 16 or height < 16:
+        raise ValueError(f"resolution too small: {text!r}")
+    return width, height
+
+
+def _subject_splits(subjects: list[str], cfg: SyntheticConfig, rng: np.random.Generator
+                    ) -> tuple[dict[str, str], dict[str, str]]:
+    """Subject -> official split (train/test) and -> train/valid/test; no subject in two splits."""
+    order = [subjects[i] for i in rng.permutation(len(subjects))]
+    n_test = max(1, round(cfg.test_fraction * len(order))) if len(order) > 1 else 0
+    n_valid = round(cfg.valid_fraction * len(order)) if len(order) > 2 else 0
+    official = {s: ("test" if k < n_test else "train") for k, s in enumerate(order)}
+    split = {s: ("test" if k < n_test else "valid" if k < n_test + n_valid else "train")
+             for k, s in enumerate(order)}
+    return official, split
+
+
+def _plan(cfg: SyntheticConfig) -> list[dict[str, Any]]:
+    """Who was recorded when: subjects, visits, hands, scores, lengths and frame sizes."""
+    rng = np.random.default_rng(cfg.seed)
+    subjects = [f"{k:03d}" for k in range(1, cfg.n_subjects + 1)]
+    official, split = _subject_splits(subjects, cfg, rng)
+    plan, serial = [], 1000
+    for subject in subjects:
+        severity = int(rng.choice(len(SCORES), p=np.asarray(cfg.score_probs)))
+        for _ in range(int(rng.integers(cfg.visits_min, cfg.visits_max + 1))):
+            serial += int(rng.integers(1, 400))
+            visit = f"{int(rng.integers(15, 24)):02d}-{serial:06d}"
+            for hand in ("l", "r"):
+                # Hands and visits differ a little from the subject's typical severity.
+                score = int(np.clip(severity + rng.choice([-1, 0, 1], p=[0.12, 0.76, 0.12]), 0, 4))
+                width, height = _parse_resolution(cfg.resolutions[int(rng.integers(
+                    len(cfg.resolutions)))])
+                plan.append(dict(subject=subject, visit=visit, hand=hand, score=score,
+                                 n_frames=int(rng.integers(cfg.min_frames, cfg.max_frames + 1)),
+                                 width=width, height=height,
+                                 official_split=official[subject], split=split[subject]))
+    return plan
+
+
+def write_npz_deterministic(path: str | os.PathLike[str], arrays: dict[str, Any]) -> None:
+    """``numpy.savez`` with fixed zip timestamps (byte-identical for equal arrays), atomically."""
+    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as archive:
+        for name, value in arrays.items():
+            buffer = io.BytesIO()
+            np.lib.format.write_array(buffer, np.asanyarray(value), allow_pickle=False)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            archive.writestr(info, buffer.getvalue())
+
+
+def render_video(path: str | os.PathLike[str], landmarks: np.ndarray, fps: float, width: int,
+                 height: int) -> None:
+    """Write an ``.mp4`` (mp4v) drawing the hand skeleton of ``landmarks`` frame by frame.
+
+    Frames where the hand is NaN show the empty background. The file is written atomically.
+    """
+    import cv2  # imported here: generating landmark files alone does not need OpenCV
+
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        # OpenCV picks the container from the extension, so write to a .mp4 name, then move it.
+        video_tmp = tmp.with_name(tmp.name + ".mp4")
+        try:
+            writer = cv2.VideoWriter(str(video_tmp), cv2.VideoWriter_fourcc(*"mp4v"), float(fps),
+                                     (int(width), int(height)))
+            if not writer.isOpened():
+                raise RuntimeError(f"{path}: OpenCV could not open an mp4v video writer "
+                                   f"(is this OpenCV build missing FFmpeg?)")
+            try:
+                for frame_landmarks in landmarks:
+                    writer.write(_draw_hand(frame_landmarks, width, height))
+            finally:
+                writer.release()
+            os.replace(video_tmp, tmp)
+        finally:
+            video_tmp.unlink(missing_ok=True)
+
+
+def _draw_hand(landmarks: np.ndarray, width: int, height: int) -> np.ndarray:
+    """One BGR frame ``(height, width, 3)``: the skeleton of ``landmarks (21, 3)``, plain wall."""
+    import cv2
+
+    frame = np.empty((height, width, 3), dtype=np.uint8)
+    frame[:] = (214, 222, 226)
+    if np.isnan(landmarks[0, 0]):  # the tracker lost the hand: show the empty background
+        return frame
+    thickness = max(2, round(height / 180))
+    pixels = np.round(landmarks[:, :2] * (width, height)).astype(np.int32)
+    for a, b in HAND_CONNECTIONS:
+        cv2.line(frame, tuple(pixels[a].tolist()), tuple(pixels[b].tolist()), (94, 135, 196),
+                 thickness, cv2.LINE_AA)
+    for point in pixels:
+        cv2.circle(frame, tuple(point.tolist()), thickness + 1, (40, 60, 150), -1, cv2.LINE_AA)
+    return frame
+
+
+def generate_dataset(out_dir: str | os.PathLike[str], cfg: SyntheticConfig | None = None
+                     ) -> list[SyntheticVideo]:
+    """Write the demo dataset under ``out_dir`` (the PD4T root) and return its trials."""
+    cfg = SyntheticConfig() if cfg is None else cfg
+    root = Path(out_dir)
+    video_dir = root / "Videos" / cfg.task
+    style_rng = np.random.default_rng([cfg.seed, 1])
+    plan = _plan(cfg)
+    styles = {s: draw_style(style_rng) for s in sorted({p["subject"] for p in plan})}
+    videos = []
+    for k, item in enumerate(plan):
+        rng = np.random.default_rng([cfg.seed, 2, k])  # one stream per trial
+        params = tapping_params(item["score"], styles[item["subject"]], rng, cfg.severity_sd)
+        hand = hand_pose(aperture_trace(params, item["n_frames"], cfg.fps, rng),
+                         styles[item["subject"]])
+        landmarks = place_in_frame(hand, item["width"], item["height"], item["hand"] == "l", rng)
+        landmarks = drop_frames(landmarks, rng, cfg.short_gaps_per_100_frames,
+                                cfg.long_gap_probability, cfg.fps).astype(np.float32)
+        stem = f"{item['visit']}_{item['hand']}"
+        folder = video_dir / item["subject"]
+        landmarks_path = folder / f"{stem}.landmarks.npz"
+        write_npz_deterministic(landmarks_path, {
+            "landmarks": landmarks, "fps": np.float64(cfg.fps),
+            "width": np.int64(item["width"]), "height": np.int64(item["height"])})
+        video_path = None
+        if cfg.render_videos:
+            video_path = folder / f"{stem}.mp4"
+            render_video(video_path, landmarks, cfg.fps, item["width"], item["height"])
+        videos.append(SyntheticVideo(
+            id=f"{stem}_{item['subject']}", subject=item["subject"], visit=item["visit"],
+            hand=item["hand"], score=item["score"], n_frames=item["n_frames"], fps=cfg.fps,
+            width=item["width"], height=item["height"], official_split=item["official_split"],
+            split=item["split"], landmarks_path=landmarks_path, video_path=video_path,
+            params=params))
+    _write_annotations(root, cfg, videos)
+    return videos
+
+
+def _annotation_rows(videos: list[SyntheticVideo]) -> str:
+    return "".join(f"{v.id},{v.n_frames},{v.score}\n" for v in videos)
+
+
+def _write_annotations(root: Path, cfg: SyntheticConfig, videos: list[SyntheticVideo]) -> None:
+    for split in ("train", "test"):
+        write_text_atomic(root / "Annotations" / cfg.task / f"{split}.csv",
+                          _annotation_rows([v for v in videos if v.official_split == split]))
+    if cfg.write_split:
+        for split in ("train", "valid", "test"):
+            write_text_atomic(root / "Annotations_split" / cfg.task / f"{split}.csv",
+                              _annotation_rows([v for v in videos if v.split == split]))
+    write_json_atomic(root / "synthetic.json", {
+        "generator": "hawkeye.synthetic",
+        "config": dataclasses.asdict(cfg),
+        "videos": [{"id": v.id, "subject": v.subject, "hand": v.hand, "score": v.score,
+                    "n_frames": v.n_frames, "width": v.width, "height": v.height,
+                    "official_split": v.official_split, "split": v.split,
+                    "params": dataclasses.asdict(v.params)} for v in videos]})
+
+
+# ---------------------------------------------------------------------------------------------
+# command line: python -m hawkeye.synthetic out=DIR key=value ...
+
+
+def parse_overrides(args: Sequence[str]) -> tuple[Path, SyntheticConfig]:
+    """``["out=DIR", "n_subjects=10", "render_videos=true", "resolutions=640x480,320x240"]``."""
+    hints = get_type_hints(SyntheticConfig)
+    values: dict[str, Any] = {}
+    out = None
+    for arg in args:
+        key, sep, text = arg.partition("=")
+        if not sep:
+            raise ValueError(f"arguments are key=value, got {arg!r}")
+        if key == "out":
+            out = Path(text)
+        elif key not in hints:
+            raise ValueError(f"unknown key {key!r}; known: out, {', '.join(hints)}")
+        else:
+            values[key] = _convert(key, text, hints[key])
+    if out is None:
+        raise ValueError("missing out=DIR (the PD4T root to write)")
+    return out, SyntheticConfig(**values)
+
+
+def _convert(key: str, text: str, kind: Any) -> Any:
+    try:
+        if kind is bool:
+            if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError(text)
+            return text.lower() in ("true", "1", "yes")
+        if kind == tuple[str, ...]:
+            return tuple(v.strip() for v in text.strip("[]()").split(",") if v.strip())
+        if kind == tuple[float, ...]:
+            return tuple(float(v) for v in text.strip("[]()").split(",") if v.strip())
+        return kind(text)
+    except ValueError:
+        raise ValueError(f"{key}={text!r}: expected {getattr(kind, '__name__', kind)}") from None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m hawkeye.synthetic out=DIR ...``."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help"):
+        print(__doc__)
+        print("keys (defaults):", ", ".join(f"{f.name}={f.default}"
+                                            for f in dataclasses.fields(SyntheticConfig)))
+        return 0 if args else 2
+    try:
+        out, cfg = parse_overrides(args)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    videos = generate_dataset(out, cfg)
+    counts = np.bincount([v.score for v in videos], minlength=len(SCORES))
+    print(f"wrote {len(videos)} trials of {cfg.n_subjects} subjects to {out} "
+          f"(scores 0..4: {counts.tolist()}; videos: {'yes' if cfg.render_videos else 'no'})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

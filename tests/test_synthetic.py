@@ -1,0 +1,268 @@
+"""The PD4T-shaped demo generator: layout, determinism, splits, kinematics per score, rendering.
+
+Kinematic checks measure the simulated hand the way the clinical features do: the thumb-tip to
+index-tip distance (landmarks 4 and 8) divided by the index-finger length (5->6->7->8); its range is
+the tapping amplitude and its peaks are the taps.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from scipy.signal import find_peaks
+
+from hawkeye.synthetic import (
+    SCORES,
+    SyntheticConfig,
+    _plan,
+    aperture_trace,
+    draw_style,
+    drop_frames,
+    generate_dataset,
+    hand_pose,
+    main,
+    parse_overrides,
+    simulate_tapping,
+    tapping_params,
+)
+
+TASK = "Finger tapping"
+ROW = re.compile(r"^(\d{2}-\d{6})_([lr])_(\d{3}),(\d+),([0-4])$")
+SMALL = SyntheticConfig(n_subjects=8, visits_min=1, visits_max=2, min_frames=60, max_frames=90,
+                        short_gaps_per_100_frames=3.0, long_gap_probability=0.5, seed=3)
+
+
+@pytest.fixture(scope="module")
+def small_dataset(tmp_path_factory) -> tuple[Path, list]:
+    root = tmp_path_factory.mktemp("pd4t")
+    return root, generate_dataset(root, SMALL)
+
+
+def _rows(path: Path) -> list[re.Match]:
+    lines = path.read_text().splitlines()
+    matches = [ROW.match(line) for line in lines]
+    assert all(matches), [line for line, m in zip(lines, matches, strict=True) if not m]
+    return matches
+
+
+def _normalised_distance(landmarks: np.ndarray) -> np.ndarray:
+    tips = np.linalg.norm(landmarks[:, 4] - landmarks[:, 8], axis=-1)
+    index_length = np.linalg.norm(np.diff(landmarks[:, 5:9], axis=1), axis=-1).sum(axis=1)
+    return tips / index_length
+
+
+def test_layout_annotations_and_landmark_files(small_dataset) -> None:
+    root, videos = small_dataset
+    ids = set()
+    for split in ("train", "test"):
+        for match in _rows(root / "Annotations" / TASK / f"{split}.csv"):
+            visit, hand, subject, frames, score = match.groups()
+            ids.add(match.group(0).split(",")[0])
+            archive = np.load(root / "Videos" / TASK / subject / f"{visit}_{hand}.landmarks.npz",
+                              allow_pickle=False)
+            assert sorted(archive.files) == ["fps", "height", "landmarks", "width"]
+            landmarks = archive["landmarks"]
+            assert landmarks.dtype == np.float32 and landmarks.shape == (int(frames), 21, 3)
+            assert float(archive["fps"]) == 30.0
+            assert (int(archive["width"]), int(archive["height"])) in ((1920, 1080), (640, 480))
+            lost = np.isnan(landmarks[:, 0, 0])
+            # A lost hand is lost entirely; a tracked one lies in the frame.
+            assert np.isnan(landmarks[lost]).all() and np.isfinite(landmarks[~lost]).all()
+            assert landmarks[~lost, :, :2].min() > -0.05 and landmarks[~lost, :, :2].max() < 1.05
+            np.testing.assert_array_equal(landmarks[~lost, 0, 2], 0.0)  # z relative to the wrist
+    assert ids == {v.id for v in videos}
+    assert any(np.isnan(np.load(v.landmarks_path)["landmarks"][:, 0, 0]).any() for v in videos)
+    # Every visit records both hands.
+    hands = {}
+    for v in videos:
+        hands.setdefault((v.subject, v.visit), set()).add(v.hand)
+    assert all(h == {"l", "r"} for h in hands.values())
+
+
+def test_splits_are_subject_disjoint(small_dataset) -> None:
+    root, _ = small_dataset
+    def subjects(folder: str, split: str) -> set[str]:
+        return {m.group(3) for m in _rows(root / folder / TASK / f"{split}.csv")}
+
+    train, test = subjects("Annotations", "train"), subjects("Annotations", "test")
+    assert train and test and not train & test
+    parts = [subjects("Annotations_split", s) for s in ("train", "valid", "test")]
+    assert all(parts)
+    assert not (parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2])
+    assert parts[0] | parts[1] | parts[2] == train | test and parts[2] == test
+
+
+def test_same_seed_gives_byte_identical_files(tmp_path: Path) -> None:
+    cfg = SyntheticConfig(n_subjects=3, visits_max=1, min_frames=40, max_frames=50, seed=11)
+    generate_dataset(tmp_path / "a", cfg)
+    generate_dataset(tmp_path / "b", cfg)
+    files_a = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*")
+                     if p.is_file())
+    files_b = sorted(p.relative_to(tmp_path / "b") for p in (tmp_path / "b").rglob("*")
+                     if p.is_file())
+    assert files_a == files_b and len(files_a) == 2 + 3 + 1 + 6  # csvs, split csvs, json, npz
+    for rel in files_a:
+        assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes(), rel
+    other = SyntheticConfig(n_subjects=3, visits_max=1, min_frames=40, max_frames=50, seed=12)
+    generate_dataset(tmp_path / "c", other)
+    assert (tmp_path / "a" / "synthetic.json").read_bytes() != (
+        tmp_path / "c" / "synthetic.json").read_bytes()
+
+
+def test_default_size_and_imbalanced_scores() -> None:
+    plan = _plan(SyntheticConfig())
+    assert 250 <= len(plan) <= 300
+    assert len({p["subject"] for p in plan}) == SyntheticConfig().n_subjects
+    counts = np.bincount([p["score"] for p in plan], minlength=5)
+    # Like PD4T: most 1, then 0 and 2, few 3 and 4.
+    assert counts[1] == counts.max()
+    assert min(counts[0], counts[2]) > counts[3] >= counts[4] > 0
+    assert {p["n_frames"] for p in plan} <= set(range(200, 501))
+    assert {(p["width"], p["height"]) for p in plan} == {(1920, 1080), (640, 480)}
+
+
+def test_closed_hand_touches_and_open_hand_is_wide() -> None:
+    distance = _normalised_distance(hand_pose(np.linspace(0.0, 1.0, 21)))
+    assert distance[0] < 0.02 and distance[-1] > 1.2
+    assert np.all(np.diff(distance) > 0)  # opening more separates the tips more
+
+
+def _trial_measures(score: int, trial: int) -> tuple[float, float]:
+    rng = np.random.default_rng([2024, score, trial])
+    distance = _normalised_distance(simulate_tapping(score, 300, 30.0, rng))
+    amplitude = np.percentile(distance, 95) - np.percentile(distance, 5)
+    taps, _ = find_peaks(distance, prominence=0.05)
+    return amplitude, len(taps) / 10.0  # 300 frames at 30 fps = 10 s
+
+
+def test_amplitude_and_tap_rate_fall_with_score() -> None:
+    measures = np.array([[_trial_measures(s, k) for k in range(16)] for s in SCORES])
+    amplitude, rate = measures[..., 0].mean(axis=1), measures[..., 1].mean(axis=1)
+    assert np.all(np.diff(amplitude) < 0), amplitude
+    assert np.all(np.diff(rate) < 0), rate
+    assert amplitude[0] > 1.0 and amplitude[4] < 0.3  # 4: barely any tapping
+    assert 2.5 < rate[0] < 4.5
+
+
+def _holds_per_tap(aperture: np.ndarray, min_frames: int = 6) -> float:
+    """Pauses mid-movement (the opening frozen above zero for >= 0.2 s) per detected tap."""
+    frozen = np.concatenate([[False], (np.abs(np.diff(aperture)) < 1e-12) & (aperture[1:] > 1e-6)])
+    starts = np.flatnonzero(np.diff(frozen.astype(int)) == 1) + 1
+    ends = np.flatnonzero(np.diff(np.concatenate([frozen, [False]]).astype(int)) == -1) + 1
+    holds = int(np.sum((ends - starts) >= min_frames)) if len(starts) else 0
+    taps, _ = find_peaks(aperture, prominence=0.02)
+    return holds / max(1, len(taps))
+
+
+def test_rhythm_decrement_and_interruptions_worsen_with_score() -> None:
+    interruptions, decrement, irregularity = np.zeros((5, 12)), [], []
+    for score in SCORES:
+        ratios, cvs = [], []
+        for k in range(12):
+            rng = np.random.default_rng([7, score, k])
+            aperture = aperture_trace(tapping_params(score, draw_style(rng), rng), 450, 30.0, rng)
+            interruptions[score, k] = _holds_per_tap(aperture)
+            peaks, _ = find_peaks(aperture, prominence=0.02)
+            third = len(peaks) // 3
+            ratios.append(aperture[peaks[-third:]].mean() / aperture[peaks[:third]].mean())
+            cvs.append(np.diff(peaks).std() / np.diff(peaks).mean())
+        decrement.append(np.median(ratios))  # few taps at score 4: the median is steadier
+        irregularity.append(np.mean(cvs))
+    assert interruptions[0].max() == 0  # 0: no interruptions at all
+    assert np.all(np.diff(interruptions.mean(axis=1)) > 0), interruptions.mean(axis=1)
+    assert np.all(np.diff(decrement) < 0), decrement  # last third vs first third of the taps
+    assert irregularity[0] < min(irregularity[1:]), irregularity
+
+
+def test_simulate_tapping_is_pure_and_checks_score() -> None:
+    first = simulate_tapping(2, 120, 30.0, np.random.default_rng(5))
+    again = simulate_tapping(2, 120, 30.0, np.random.default_rng(5))
+    assert first.shape == (120, 21, 3)
+    np.testing.assert_array_equal(first, again)
+    with pytest.raises(ValueError, match="score must be one of"):
+        simulate_tapping(5, 120, 30.0, np.random.default_rng(5))
+
+
+def test_pixel_geometry_and_mirrored_left_hand(small_dataset) -> None:
+    """In pixels (x * width, y * height) the hand keeps its shape on 16:9 and 4:3 frames alike,
+    and a left hand has the opposite chirality of a right hand."""
+    _, videos = small_dataset
+    model = hand_pose(np.zeros(1))[0]
+    def angle(a, b):
+        return np.degrees(np.arctan2(a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0],
+                                     (a * b).sum(-1)))
+
+    expected = angle(model[5, :2] - model[0, :2], model[17, :2] - model[0, :2])
+    seen = set()
+    for v in videos:
+        landmarks = np.load(v.landmarks_path)["landmarks"].astype(np.float64)
+        landmarks = landmarks[~np.isnan(landmarks[:, 0, 0])]
+        pixels = landmarks[..., :2] * (v.width, v.height)
+        # Image y points down, so a right hand's signed angle flips sign relative to the model.
+        signed = angle(pixels[:, 5] - pixels[:, 0], pixels[:, 17] - pixels[:, 0])
+        sign = 1.0 if v.hand == "l" else -1.0
+        assert abs(np.median(signed) - sign * expected) < 4.0, (v.id, np.median(signed), expected)
+        seen.add((v.width, v.hand))
+    assert {w for w, _ in seen} == {1920, 640} and {h for _, h in seen} == {"l", "r"}
+
+
+def test_drop_frames_blanks_whole_frames_and_keeps_one() -> None:
+    hand = np.ones((100, 21, 3))
+    out = drop_frames(hand, np.random.default_rng(0), short_per_100=5.0, long_probability=1.0,
+                      fps=30.0)
+    lost = np.isnan(out[:, 0, 0])
+    assert 15 <= lost.sum() < 100 and np.isnan(out[lost]).all() and (out[~lost] == 1).all()
+    runs = np.diff(np.flatnonzero(np.diff(np.concatenate([[0], lost.astype(int), [0]]))))[::2]
+    assert runs.max() >= 15  # one long gap (0.5-2 s, at most a quarter of the trial)
+
+
+def test_rendered_videos_read_back(tmp_path: Path) -> None:
+    cfg = SyntheticConfig(n_subjects=1, visits_max=1, min_frames=24, max_frames=30,
+                          resolutions=("320x240", "400x224"), render_videos=True,
+                          long_gap_probability=1.0, seed=5)
+    videos = generate_dataset(tmp_path, cfg)
+    assert len(videos) == 2
+    for v in videos:
+        assert v.video_path == v.landmarks_path.parent / f"{v.visit}_{v.hand}.mp4"
+        capture = cv2.VideoCapture(str(v.video_path))
+        assert capture.isOpened()
+        assert capture.get(cv2.CAP_PROP_FPS) == pytest.approx(30.0)
+        frames = []
+        while True:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            frames.append(frame)
+        capture.release()
+        assert len(frames) == v.n_frames and frames[0].shape == (v.height, v.width, 3)
+        landmarks = np.load(v.landmarks_path)["landmarks"]
+        lost = np.isnan(landmarks[:, 0, 0])
+        assert lost.any() and not lost.all()
+        blank, drawn = int(np.flatnonzero(lost)[0]), int(np.flatnonzero(~lost)[0])
+        assert frames[blank].reshape(-1, 3).std(axis=0).max() < 3.0  # plain background: no hand
+        x, y = np.round(landmarks[drawn, 0, :2] * (v.width, v.height)).astype(int)
+        patch = frames[drawn][max(0, y - 2):y + 3, max(0, x - 2):x + 3].astype(int)
+        assert patch.mean() < 170  # the dark joint marker at the wrist (background ~ 220)
+    assert not [p for p in tmp_path.rglob("*") if p.name.startswith(".")]  # no temp files left
+
+
+def test_cli_parses_key_value_and_writes(tmp_path: Path, capsys) -> None:
+    out, cfg = parse_overrides([f"out={tmp_path}", "n_subjects=2", "render_videos=false",
+                                "resolutions=640x480", "fps=25", "score_probs=0.2,0.2,0.2,0.2,0.2"])
+    assert out == tmp_path and cfg.n_subjects == 2 and cfg.fps == 25.0
+    assert cfg.resolutions == ("640x480",) and cfg.score_probs == (0.2,) * 5
+    assert main([f"out={tmp_path / 'demo'}", "n_subjects=2", "visits_max=1", "min_frames=30",
+                 "max_frames=40"]) == 0
+    assert "wrote 4 trials of 2 subjects" in capsys.readouterr().out
+    assert (tmp_path / "demo" / "Annotations" / TASK / "test.csv").exists()
+    for bad, message in (("nope=1", "unknown key 'nope'"), ("n_subjects=many", "expected int"),
+                         ("render_videos=maybe", "expected bool"), ("n_subjects=1000", "1..999")):
+        with pytest.raises(ValueError, match=message):
+            parse_overrides([f"out={tmp_path}", bad])
+    assert main([f"out={tmp_path}", "nope=1"]) == 2
+    with pytest.raises(ValueError, match="missing out=DIR"):
+        parse_overrides(["n_subjects=2"])
