@@ -1,0 +1,70 @@
+"""Hawkeye's models, one small file each, built from their config group ``conf/model/<name>.yaml``.
+
+| config | class | family |
+|---|---|---|
+| ``attention_lstm`` | :class:`~hawkeye.models.attention_lstm.AttentionLSTM` | sequence |
+| ``transformer`` | :class:`~hawkeye.models.transformer.TransformerModel` | sequence |
+| ``conv_lstm`` | :class:`~hawkeye.models.conv_lstm.ConvLSTM` | sequence |
+| ``tcn`` | :class:`~hawkeye.models.tcn.TCN` | sequence |
+| ``lstm_ae`` | :class:`~hawkeye.models.lstm_ae.LSTMAutoencoder` | autoencoder |
+| ``gbm`` | :class:`~hawkeye.models.gbm.GradientBoostedTrees` | tabular |
+
+Shared parts live in :mod:`hawkeye.models.layers`, the score heads in :mod:`hawkeye.models.heads`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hydra.utils import get_class
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+
+from hawkeye.models.gbm import GradientBoostedTrees
+
+METADATA_KEYS = ("name", "family")  # describe a model config; never passed to the constructor
+FAMILIES = ("sequence", "autoencoder", "tabular")  # what the training loop dispatches on
+
+
+def build_model(
+    model_cfg: DictConfig | dict[str, Any], input_dim: int, output_dim: int
+) -> nn.Module | GradientBoostedTrees:
+    """Instantiate ``model_cfg._target_`` with the config's hyper-parameters.
+
+    ``input_dim`` is the number of per-frame features (sequence models, the autoencoder) or of
+    summary features (``tabular``); ``output_dim`` is ``head.out_dim(n_levels)``. An ``autoencoder``
+    reconstructs its input, so it takes no ``output_dim``.
+    """
+    params = (
+        OmegaConf.to_container(model_cfg, resolve=True)
+        if isinstance(model_cfg, DictConfig)
+        else dict(model_cfg)
+    )
+    name, family = params.get("name", "<unnamed>"), params.get("family")
+    if family not in FAMILIES:
+        raise ValueError(
+            f"model config {name!r} has family {family!r}; expected one of {FAMILIES} "
+            "(see conf/model/*.yaml)"
+        )
+    if "_target_" not in params:
+        raise ValueError(f"model config {name!r} has no _target_ naming the class to build")
+    if input_dim < 1 or (family != "autoencoder" and output_dim < 1):
+        raise ValueError(
+            f"model {name!r} needs input_dim >= 1 and output_dim >= 1, "
+            f"got {input_dim} and {output_dim}"
+        )
+    for key in METADATA_KEYS:
+        params.pop(key, None)
+    # Called directly rather than through hydra's instantiate, so a model's own ValueError reaches
+    # the caller as it is instead of wrapped in an InstantiationException.
+    model_class = get_class(params.pop("_target_"))
+    if family == "autoencoder":
+        return model_class(input_dim, **params)
+    return model_class(input_dim, output_dim, **params)
+
+
+def count_parameters(model: nn.Module | GradientBoostedTrees) -> int:
+    """Trainable parameters of a network; for the tree baseline, its number of fitted trees."""
+    if isinstance(model, GradientBoostedTrees):
+        return model.n_trees
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
