@@ -1,0 +1,956 @@
+"""The collector: every (model, fold) result of a run -> ``summary.{csv,md,json}`` and figures.
+
+Runs as the Slurm job that depends (``afterany``) on the training array, or by hand:
+``python -m hawkeye.collect run_dir=runs/pd4t-1a2b3c4d5e [collect.n_boot=200]``.
+
+What it reads (contracts in docs/architecture.md, "Run directory" and "Fold outputs"):
+``<run>/run.json`` (the models and the expected fold count K), and for each model and fold
+``<run>/<model>/fold_<k>/metrics.json``, ``predictions.csv`` and ``history.csv``. ``run_dir`` may
+also be a sweep (grid) folder holding several run directories: every run below it is collected
+and the rows are ranked.
+
+What it refuses: to average an incomplete CV silently. A fold without ``metrics.json``, with a
+status other than ``"ok"``, or with unreadable predictions is named in the summary with the reason
+and its Slurm log when one can be found; its row is marked INCOMPLETE and the exit code is 1. The
+numbers of an incomplete row are computed over the folds that did finish and say so.
+
+Per row (model, or sweep point × model), for every metric present in the folds' metrics.json:
+
+- **fold mean ± std**: the folds' own ``cv`` values (std with ddof=1, across folds; NaN when a
+  fold's value is undefined, e.g. Pearson r of constant predictions);
+- **pooled**: the metric of all out-of-fold predictions together (each CV video scored once, by
+  the model that did not train on it), with a 95% percentile CI from a bootstrap that resamples
+  **subjects** (``hawkeye.metrics.bootstrap_{score,anomaly,regression}_metrics``);
+- **test**: the held-out test split scored by the **fold ensemble**: the mean of the folds'
+  continuous ``raw`` output per video, then for ordinal scores rounded half-to-even and clipped to
+  0..L-1 (the same rule the regression head uses; for classification/ordinal heads ``raw`` is the
+  expected score, so the mean is the ensemble's expected score); same subject-level CI.
+
+Anomaly rows (keys ``roc_auc``/``precision``, e.g. ``lstm_ae``): each fold has its own threshold,
+so scores are pooled centred on it (``raw - threshold``, decision ``> 0``), which keeps every
+fold's decisions and makes the folds' scores comparable; the ensemble averages the centred scores.
+The anomaly label is ``true >= anomaly_min_score`` (from metrics.json; 1 when absent, i.e. a 0/1
+label). Regression rows (``r2``) use ``raw`` as the prediction. A metric that predictions.csv
+cannot reproduce (``spearman_error_score``: error against the severity score) is shown as fold
+mean ± std only.
+
+Exit code: 0 = every row complete, 1 = some row incomplete, 2 = nothing to collect.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import math
+import os
+import re
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+from sklearn.metrics import confusion_matrix
+
+from hawkeye import __version__, plots
+from hawkeye.config import CONF_DIR, CONFIG_NAME
+from hawkeye.io import git_commit, write_json_atomic, write_text_atomic
+from hawkeye.metrics import (
+    anomaly_metrics,
+    bootstrap_anomaly_metrics,
+    bootstrap_regression_metrics,
+    bootstrap_score_metrics,
+    regression_metrics,
+    score_metrics,
+)
+
+log = logging.getLogger("hawkeye.collect")
+
+EXIT_COMPLETE, EXIT_INCOMPLETE, EXIT_NOTHING = 0, 1, 2
+SUMMARY_FILES = ("summary.csv", "summary.md", "summary.json")
+PREDICTION_COLUMNS = ("split", "id", "subject", "true", "pred", "raw")
+_NOT_RUN_DIRS = {"figures", "slurm", "logs"}
+_MAX_LOG_SCAN_BYTES = 2 << 20  # log files larger than this are not searched for a fold's name
+
+
+@dataclass(frozen=True)
+class Column:
+    """One metric of the summary: its key in metrics.json and how a reader sees it."""
+
+    key: str
+    label: str          # header in the fold-mean table (the source table's wording)
+    short: str          # header in the pooled and test tables
+    percent: bool = False
+
+
+# Table order: the source package's three columns first, then the rest; which of them a row
+# shows is decided by the keys present in its metrics.json, not by model names.
+COLUMNS = (
+    Column("mae", "CV MAE", "MAE"),
+    Column("exact", "CV Exact", "Exact", percent=True),
+    Column("pearson", "Pearson", "Pearson"),
+    Column("within1", "Within ±1", "Within ±1", percent=True),
+    Column("qwk", "QWK", "QWK"),
+    Column("macro_f1", "Macro-F1", "Macro-F1"),
+    Column("spearman", "Spearman", "Spearman"),
+    Column("mae_raw", "MAE (raw)", "MAE (raw)"),
+    Column("r2", "R²", "R²"),
+    Column("rmse", "RMSE", "RMSE"),
+    Column("precision", "Precision", "Precision"),
+    Column("recall", "Recall", "Recall"),
+    Column("f1", "F1", "F1"),
+    Column("roc_auc", "ROC-AUC", "ROC-AUC"),
+    Column("pr_auc", "PR-AUC", "PR-AUC"),
+    Column("spearman_error_score", "Spearman (error, score)", "Spearman (error, score)"),
+)
+# Rows are shown in one table per kind of target, in this order, each ranked by one metric
+# (key, True = higher is better); rows without results (kind None) join the first table.
+KINDS = {"ordinal": "Severity score", "regression": "Regression", "anomaly": "Anomaly detection"}
+_RANK_BY = {"ordinal": ("mae", False), "regression": ("mae", False), "anomaly": ("f1", True)}
+
+
+@dataclass(frozen=True)
+class CollectOptions:
+    """How the collector computes intervals and what it draws (defaults: ``collect:`` in config)."""
+
+    n_boot: int         # bootstrap resamples (unit: subject) behind every interval
+    alpha: float        # 1 - confidence level (0.05 = 95% CI)
+    seed: int           # seed of the resampling
+    figures: bool       # draw PNGs under <dir>/figures/
+
+    @classmethod
+    def from_config(cls, section: DictConfig | Mapping[str, Any] | None = None) -> CollectOptions:
+        """From a ``collect:`` config section; ``None`` reads ``conf/config.yaml``'s defaults."""
+        if section is None:
+            section = _cli_config([]).collect
+        return cls(n_boot=int(section["n_boot"]), alpha=float(section["alpha"]),
+                   seed=int(section["seed"]), figures=bool(section["figures"]))
+
+
+# ----------------------------------------------------------------------------------------------
+# Reading a run
+
+
+@dataclass
+class Predictions:
+    """Rows of one fold's predictions.csv as aligned arrays."""
+
+    split: np.ndarray       # (n,) str: "cv" or "test"
+    ids: np.ndarray         # (n,) str
+    subjects: np.ndarray    # (n,) str
+    true: np.ndarray        # (n,) float64
+    pred: np.ndarray        # (n,) float64
+    raw: np.ndarray         # (n,) float64
+
+    def part(self, split: str) -> Predictions:
+        keep = self.split == split
+        return Predictions(*(getattr(self, name)[keep] for name in
+                             ("split", "ids", "subjects", "true", "pred", "raw")))
+
+    def __len__(self) -> int:
+        return int(self.ids.size)
+
+
+@dataclass
+class FoldResult:
+    """What one fold left behind; ``ok`` only if every file the summary needs is valid."""
+
+    fold: int
+    ok: bool
+    reason: str = ""                                  # why not ok
+    logs: list[str] = field(default_factory=list)    # where to look when not ok
+    metrics: dict[str, Any] = field(default_factory=dict)
+    predictions: Predictions | None = None
+    history: dict[str, np.ndarray] | None = None
+    notes: list[str] = field(default_factory=list)    # harmless oddities (e.g. no history.csv)
+
+
+@dataclass
+class RunSpec:
+    """What a run directory promises: its models and fold count (from run.json or configs)."""
+
+    run_dir: Path
+    models: list[str]
+    n_folds: int | None
+    overrides: list[str] = field(default_factory=list)
+    log_dir: Path | None = None
+    jobs: dict[str, str] = field(default_factory=dict)   # "<model>/fold_<k>" -> Slurm job id
+    problems: list[str] = field(default_factory=list)    # run-level: unreadable run.json, no K
+
+
+def find_runs(root: Path) -> list[Path]:
+    """``root`` itself if it is a run directory, else every run directory below it (a sweep).
+
+    A run directory holds ``run.json`` or at least one ``<model>/fold_<k>/`` folder; the search
+    does not descend into a run directory once found.
+    """
+    if _is_run_dir(root):
+        return [root]
+    runs = []
+    for dirpath, dirnames, _ in os.walk(root):
+        here = Path(dirpath)
+        if here != root and _is_run_dir(here):
+            runs.append(here)
+            dirnames.clear()
+            continue
+        dirnames[:] = sorted(d for d in dirnames
+                             if d not in _NOT_RUN_DIRS and not d.startswith("."))
+    return sorted(runs)
+
+
+def _is_run_dir(path: Path) -> bool:
+    return (path / "run.json").is_file() or any(p.is_dir() for p in path.glob("*/fold_[0-9]*"))
+
+
+def read_run_spec(run_dir: Path) -> RunSpec:
+    """Models and expected fold count of a run: ``run.json``, else the saved resolved configs.
+
+    The model list is run.json's ``models`` followed by any other model folder found; the fold
+    count is run.json's ``n_folds``, else ``cv.n_folds`` of ``<run>/config.yaml`` or of a fold's
+    ``config.yaml``. When no source gives it, the run is flagged: without K a missing fold
+    cannot be told apart from a CV with fewer folds.
+    """
+    spec = RunSpec(run_dir=run_dir, models=[], n_folds=None, log_dir=run_dir / "slurm")
+    found = sorted({p.parent.name for p in run_dir.glob("*/fold_[0-9]*") if p.is_dir()})
+    run_json = run_dir / "run.json"
+    if run_json.is_file():
+        try:
+            info = json.loads(run_json.read_text())
+            spec.models = [str(m) for m in info.get("models", [])]
+            spec.n_folds = int(info["n_folds"]) if info.get("n_folds") is not None else None
+            spec.overrides = [str(o) for o in info.get("overrides", [])]
+            spec.jobs = {str(k): str(v) for k, v in (info.get("jobs") or {}).items()}
+            if info.get("log_dir"):  # relative to the run dir, e.g. "../logs" in a sweep
+                spec.log_dir = Path(os.path.normpath(run_dir / str(info["log_dir"])))
+        except (OSError, ValueError, TypeError, AttributeError) as error:
+            spec.problems.append(f"{run_json} is unreadable ({error}); fix or delete it "
+                                 "(launch writes it) and collect again")
+    spec.models += [m for m in found if m not in spec.models]
+    if spec.n_folds is None:
+        candidates = [run_dir / "config.yaml", *sorted(run_dir.glob("*/fold_[0-9]*/config.yaml"))]
+        spec.n_folds = next((k for k in map(_n_folds_from_config, candidates) if k), None)
+    if spec.n_folds is None:
+        spec.problems.append(f"expected number of folds unknown: {run_json} (key n_folds) and "
+                             "config.yaml (cv.n_folds) are missing; rows cannot be checked "
+                             "complete")
+    return spec
+
+
+def _n_folds_from_config(path: Path) -> int | None:
+    if not path.is_file():
+        return None
+    try:
+        value = OmegaConf.select(OmegaConf.load(path), "cv.n_folds")
+        return int(value) if value is not None else None
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def read_fold(spec: RunSpec, model: str, fold: int) -> FoldResult:
+    """Read one fold's outputs; never raises for bad files, returns a not-ok result saying why."""
+    fold_dir = spec.run_dir / model / f"fold_{fold}"
+    metrics_path = fold_dir / "metrics.json"
+
+    def failed(reason: str, metrics: dict[str, Any] | None = None,
+               excerpt: bool = False) -> FoldResult:
+        logs = find_fold_logs(spec, model, fold)  # searched only for a fold that needs them
+        return FoldResult(fold, False, reason + (_error_excerpt(logs) if excerpt else ""), logs,
+                          metrics or {})
+
+    if not fold_dir.is_dir():
+        return failed(f"not run: {fold_dir} does not exist", excerpt=True)
+    if not metrics_path.is_file():
+        started = " (last.pt present: training started but did not finish)" \
+            if (fold_dir / "last.pt").is_file() else ""
+        return failed(f"no metrics.json in {fold_dir}{started}", excerpt=True)
+    try:
+        metrics = json.loads(metrics_path.read_text())
+        if not isinstance(metrics, dict):
+            raise ValueError("top level is not an object")
+    except (OSError, ValueError) as error:
+        return failed(f"{metrics_path} unreadable: {error}")
+    status = metrics.get("status")
+    if status != "ok":
+        if metrics.get("error"):
+            return failed(f"status {status!r} in {metrics_path}: {metrics['error']}", metrics)
+        return failed(f"status {status!r} in {metrics_path}", metrics, excerpt=True)
+    if not isinstance(metrics.get("cv"), dict) or not metrics["cv"]:
+        return failed(f"{metrics_path} has no 'cv' metrics", metrics)
+    try:
+        predictions = read_predictions(fold_dir / "predictions.csv")
+    except (OSError, ValueError) as error:
+        return failed(str(error), metrics)
+    if len(predictions.part("cv")) == 0:
+        return failed(f"{fold_dir / 'predictions.csv'} has no split=cv rows", metrics)
+    result = FoldResult(fold, True, metrics=metrics, predictions=predictions)
+    try:
+        result.history = read_history(fold_dir / "history.csv")
+    except (OSError, ValueError) as error:
+        result.notes.append(f"fold {fold}: no learning curve ({error})")
+    return result
+
+
+def read_predictions(path: Path) -> Predictions:
+    """Parse a predictions.csv; raise ``ValueError`` naming the file and line of a bad row."""
+    if not path.is_file():
+        raise ValueError(f"{path} is missing (the fold's metrics.json exists: the fold directory "
+                         "is damaged; rerun that fold with launch.force=true)")
+    with open(path, newline="") as handle:
+        reader = csv.DictReader(handle)
+        missing = [c for c in PREDICTION_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ValueError(f"{path}: columns {missing} missing (header: {reader.fieldnames}); "
+                             f"expected {list(PREDICTION_COLUMNS)}")
+        rows = {c: [] for c in PREDICTION_COLUMNS}
+        for line, row in enumerate(reader, start=2):
+            if row["split"] not in ("cv", "test"):
+                raise ValueError(f"{path}: line {line}: split is {row['split']!r}, not cv/test")
+            for column in ("split", "id", "subject"):
+                rows[column].append(row[column])
+            for column in ("true", "pred", "raw"):
+                rows[column].append(_number(row[column], path, line, column))
+    if not rows["id"]:
+        raise ValueError(f"{path} has a header but no rows")
+    return Predictions(*(np.asarray(rows[c], dtype=np.float64 if c in ("true", "pred", "raw")
+                                    else str) for c in PREDICTION_COLUMNS))
+
+
+def _number(text: str | None, path: Path, line: int, column: str) -> float:
+    word = (text or "").strip().lower()
+    if word in ("true", "false"):  # a boolean label written by csv from a Python bool
+        return float(word == "true")
+    try:
+        value = float(word)
+    except ValueError:
+        raise ValueError(f"{path}: line {line}: column {column!r} is {text!r}, not a number") \
+            from None
+    if not math.isfinite(value):
+        raise ValueError(f"{path}: line {line}: column {column!r} is {text!r} (not finite)")
+    return value
+
+
+def read_history(path: Path) -> dict[str, np.ndarray]:
+    """Numeric columns of a history.csv (epoch, train_loss, val_loss, val_mae, any extra).
+
+    Cells that are empty or not numbers become NaN (a metric a family does not compute);
+    a file without rows raises ``ValueError``.
+    """
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows:
+        raise ValueError(f"{path} has no rows")
+    columns = {}
+    for name in rows[0]:
+        if name is None:
+            continue
+        values = np.asarray([_maybe_number(row.get(name)) for row in rows], dtype=np.float64)
+        if np.isfinite(values).any():
+            columns[name] = values
+    return columns
+
+
+def _maybe_number(text: str | None) -> float:
+    try:
+        return float(text) if text not in (None, "") else math.nan
+    except ValueError:
+        return math.nan
+
+
+def find_fold_logs(spec: RunSpec, model: str, fold: int) -> list[str]:
+    """Log files that tell what happened to a fold, best first (may be empty).
+
+    1. the fold directory's own ``*.err``, ``*.log`` and ``error*`` files;
+    2. submitit's logs of the fold's Slurm job (run.json ``jobs["<model>/fold_<k>"]``) in the
+       run's log folder (``<job_id>_<task>_log.err`` / ``.out``);
+    3. failing that, any ``*.err``/``*.out`` in the log folder that mentions ``<model>/fold_<k>``
+       (the training job logs its output folder when it starts).
+    """
+    fold_dir = spec.run_dir / model / f"fold_{fold}"
+    found = [p for pattern in ("*.err", "*.log", "error*") for p in sorted(fold_dir.glob(pattern))
+             if p.is_file()]
+    log_dir = spec.log_dir
+    job_id = spec.jobs.get(f"{model}/fold_{fold}")
+    if log_dir is not None and log_dir.is_dir():
+        if job_id:
+            found += sorted(p for p in log_dir.glob(f"{job_id}_*") if p.suffix in (".err", ".out"))
+        if not found:
+            needle = f"{model}/fold_{fold}"
+            found += [p for p in sorted(log_dir.iterdir()) if p.suffix in (".err", ".out")
+                      and p.is_file() and p.stat().st_size <= _MAX_LOG_SCAN_BYTES
+                      and needle in p.read_text(errors="replace")]
+    # .err first: that is where a traceback lands
+    return [str(p) for p in sorted(dict.fromkeys(found), key=lambda p: p.suffix != ".err")]
+
+
+# What ended a job, most telling first: Slurm's own verdict (time limit, preemption, memory),
+# then the exception line of a Python traceback; else the log's last line.
+_LOG_VERDICTS = (
+    re.compile(r"\*\*\*.*(CANCELLED|TIME LIMIT|PREEMPT|NODE FAIL).*\*\*\*|oom[-_ ]kill",
+               re.IGNORECASE),
+    re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)\b(:.*)?$"),
+)
+
+
+def _error_excerpt(logs: Sequence[str]) -> str:
+    """``: <line>``: the line of the first readable log that says why the job ended."""
+    for name in logs:
+        try:
+            with open(name, "rb") as handle:
+                handle.seek(max(0, os.path.getsize(name) - 16384))  # the end tells how it ended
+                lines = [ln.strip() for ln in handle.read().decode(errors="replace").splitlines()]
+        except OSError:
+            continue
+        lines = [ln for ln in lines if ln]
+        for verdict in _LOG_VERDICTS:
+            found = next((ln for ln in reversed(lines) if verdict.search(ln)), None)
+            if found:
+                return f": {found[:300]}"
+        if lines:
+            return f": {lines[-1][:300]}"
+    return ""
+
+
+# ----------------------------------------------------------------------------------------------
+# Summarising one model of one run
+
+
+@dataclass
+class ModelResult:
+    """One summary row plus the arrays its figures need."""
+
+    row: dict[str, Any]
+    pooled: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None   # (true, pred, score) CV
+    histories: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+
+
+def metric_kind(cv_metrics: Mapping[str, Any]) -> str:
+    """``ordinal``, ``anomaly`` or ``regression``, from the metric keys a fold reported."""
+    if "qwk" in cv_metrics or "exact" in cv_metrics:
+        return "ordinal"
+    if "roc_auc" in cv_metrics or "precision" in cv_metrics:
+        return "anomaly"
+    if "r2" in cv_metrics or "rmse" in cv_metrics:
+        return "regression"
+    raise ValueError(f"cannot tell the target kind from metric keys {sorted(cv_metrics)}: "
+                     "expected score_metrics, anomaly_metrics or regression_metrics keys")
+
+
+def summarise_model(spec: RunSpec, model: str, folds: Sequence[FoldResult], label: str,
+                    options: CollectOptions) -> ModelResult:
+    """One row: fold mean ± std, pooled out-of-fold metrics with CI, test-ensemble metrics."""
+    ok = [f for f in folds if f.ok]
+    problems = [{"fold": f.fold, "reason": f.reason, "logs": f.logs} for f in folds if not f.ok]
+    problems += [{"fold": None, "reason": p, "logs": []} for p in spec.problems]
+    row: dict[str, Any] = {
+        "label": label, "model": model, "run": ".", "overrides": spec.overrides,
+        "kind": None, "folds_expected": spec.n_folds, "folds_ok": len(ok), "n_levels": None,
+        "cv": {}, "test": {}, "n_cv": 0, "n_test": 0, "n_params": None, "train_seconds": None,
+        "onnx_mb": None, "problems": problems, "notes": [n for f in ok for n in f.notes],
+    }
+    result = ModelResult(row, histories={f"fold {f.fold}": f.history for f in ok if f.history})
+    if ok:
+        try:
+            _fill_metrics(result, ok, options)
+        except ValueError as error:  # inconsistent folds: report, do not average
+            problems.append({"fold": None, "reason": str(error), "logs": []})
+    row["complete"] = not problems and spec.n_folds is not None and len(ok) == spec.n_folds
+    expected = spec.n_folds if spec.n_folds is not None else "?"
+    row["status"] = "complete" if row["complete"] else f"INCOMPLETE ({len(ok)}/{expected} folds ok)"
+    return result
+
+
+def _fill_metrics(result: ModelResult, ok: Sequence[FoldResult], options: CollectOptions) -> None:
+    row = result.row
+    kinds = {metric_kind(f.metrics["cv"]) for f in ok}
+    if len(kinds) > 1:
+        raise ValueError(f"folds report different kinds of metrics ({sorted(kinds)})")
+    kind = row["kind"] = kinds.pop()
+    keys = [c.key for c in COLUMNS if any(c.key in f.metrics["cv"] for f in ok)]
+    n_levels = row["n_levels"] = _n_levels(ok) if kind == "ordinal" else None
+    for key in keys:
+        values = np.asarray([_float(f.metrics["cv"].get(key)) for f in ok])
+        row["cv"][key] = {"mean": float(np.mean(values)),
+                          "std": float(np.std(values, ddof=1)) if values.size > 1 else math.nan,
+                          "folds": values.tolist()}
+    true, pred, score, subjects, test_parts = _pooled_arrays(ok, kind)
+    _check_grouping(ok)
+    point, cis = _scored(kind, keys, true, pred, score, subjects, n_levels, options)
+    for key in keys:
+        row["cv"][key].update(pooled=point.get(key, math.nan), ci_low=cis[key][0],
+                              ci_high=cis[key][1])
+    row["n_cv"] = int(true.size)
+    result.pooled = (true, pred, score)
+    if test_parts:
+        t, p, s, g = _test_ensemble(test_parts, kind, n_levels)
+        point, cis = _scored(kind, keys, t, p, s, g, n_levels, options)
+        row["test"] = {k: {"value": point.get(k, math.nan), "ci_low": cis[k][0],
+                           "ci_high": cis[k][1]} for k in keys}
+        row["n_test"] = int(t.size)
+    n_params = {f.metrics.get("n_params") for f in ok} - {None}
+    row["n_params"] = max(n_params) if n_params else None
+    seconds = [_float(f.metrics.get("train_seconds")) for f in ok]
+    row["train_seconds"] = float(np.sum(seconds)) if seconds else None
+    sizes = [_float(f.metrics["onnx_mb"]) for f in ok if f.metrics.get("onnx_mb") is not None]
+    row["onnx_mb"] = float(np.mean(sizes)) if sizes else None
+
+
+def _n_levels(ok: Sequence[FoldResult]) -> int:
+    """Score levels L: metrics.json ``n_levels``, else the confusion matrix size, else the data."""
+    stated = [int(f.metrics["n_levels"]) for f in ok if f.metrics.get("n_levels")]
+    stated += [len(f.metrics["cv"]["confusion"]) for f in ok if f.metrics["cv"].get("confusion")]
+    if stated:
+        return max(stated)
+    seen = max(max(f.predictions.true.max(), f.predictions.pred.max()) for f in ok)
+    return max(2, int(seen) + 1)
+
+
+def _pooled_arrays(ok: Sequence[FoldResult], kind: str):
+    """Out-of-fold (true, pred, score, subjects) of all ok folds, and each fold's test part."""
+    parts, test_parts = [], []
+    for f in ok:
+        for split, bucket in (("cv", parts), ("test", test_parts)):
+            part = f.predictions.part(split)
+            if len(part):
+                bucket.append(_target_view(part, f, kind))
+    true, pred, score, subjects, _ = (np.concatenate(a) for a in zip(*parts, strict=True))
+    return true, pred, score, subjects, test_parts
+
+
+def _target_view(part: Predictions, fold: FoldResult, kind: str):
+    """(true, pred, score, subjects, ids) in the units the kind is scored in (see module doc)."""
+    if kind != "anomaly":
+        return part.true, part.pred, part.raw, part.subjects, part.ids
+    threshold = _float(fold.metrics["cv"].get("threshold", fold.metrics.get("threshold")))
+    if not math.isfinite(threshold):
+        raise ValueError(f"fold {fold.fold}: anomaly metrics without a finite 'threshold' in "
+                         "metrics.json; cannot pool its decisions")
+    min_score = _float(fold.metrics.get("anomaly_min_score", 1))
+    return ((part.true >= min_score).astype(np.float64), part.pred, part.raw - threshold,
+            part.subjects, part.ids)
+
+
+def _check_grouping(ok: Sequence[FoldResult]) -> None:
+    """Each held-out video in one fold only, each subject held out in one fold only, test apart."""
+    fold_of_subject: dict[str, set[int]] = {}
+    seen_ids: dict[str, int] = {}
+    for f in ok:
+        cv = f.predictions.part("cv")
+        for video in cv.ids:
+            if video in seen_ids and seen_ids[video] != f.fold:
+                raise ValueError(f"video {video!r} is held out in folds {seen_ids[video]} and "
+                                 f"{f.fold}: the folds overlap, pooled metrics would double-count")
+            seen_ids[video] = f.fold
+        for subject in set(cv.subjects):
+            fold_of_subject.setdefault(subject, set()).add(f.fold)
+    leaked = sorted(s for s, k in fold_of_subject.items() if len(k) > 1)
+    if leaked:
+        raise ValueError(f"subjects held out in more than one fold (folds not grouped by subject): "
+                         f"{leaked[:5]}")
+    test_subjects = {s for f in ok for s in f.predictions.part("test").subjects}
+    both = sorted(test_subjects & set(fold_of_subject))
+    if both:
+        raise ValueError(f"subjects in both the CV and the test split: {both[:5]}")
+
+
+def _test_ensemble(parts, kind: str, n_levels: int | None):
+    """Fold ensemble on the test split: mean score per video over folds (module docstring)."""
+    id_sets = [frozenset(p[4]) for p in parts]
+    if len(set(id_sets)) > 1:
+        raise ValueError("folds scored different test sets (test ids differ); the ensemble "
+                         "needs every fold's predictions of the same videos")
+    true, _, score, subjects, ids = (np.concatenate(a) for a in zip(*parts, strict=True))
+    _, first, inverse = np.unique(ids, return_index=True, return_inverse=True)
+    counts = np.bincount(inverse)
+    mean_score = np.bincount(inverse, weights=score) / counts
+    if np.any(np.bincount(inverse, weights=true) / counts != true[first]):
+        raise ValueError("the same test video has different true values in different folds")
+    if kind == "ordinal":
+        pred = np.clip(np.rint(mean_score), 0, n_levels - 1)
+    elif kind == "anomaly":
+        pred = (mean_score > 0).astype(np.float64)
+    else:
+        pred = mean_score
+    return true[first], pred, mean_score, subjects[first]
+
+
+def _scored(kind: str, keys: Sequence[str], true: np.ndarray, pred: np.ndarray,
+            score: np.ndarray, subjects: np.ndarray, n_levels: int | None,
+            options: CollectOptions) -> tuple[dict[str, Any], dict[str, tuple[float, float]]]:
+    """Point metrics on all rows and subject-bootstrap intervals of ``keys``."""
+    # The bootstrap functions are vectorised over resamples and give the same numbers as
+    # re-running the point metric on each resample (tests/test_metrics.py).
+    resampling = {"n_boot": options.n_boot, "seed": options.seed, "alpha": options.alpha}
+    if kind == "ordinal":
+        point = score_metrics(true, pred, score, n_levels)
+        cis = bootstrap_score_metrics(true, pred, score, subjects, n_levels, **resampling)
+    elif kind == "anomaly":  # centred scores: the decision threshold is 0 (module docstring)
+        point = anomaly_metrics(true.astype(bool), score, 0.0)
+        cis = bootstrap_anomaly_metrics(true.astype(bool), score, 0.0, subjects, **resampling)
+    else:
+        point = regression_metrics(true, score)
+        cis = bootstrap_regression_metrics(true, score, subjects, **resampling)
+    return point, {k: cis.get(k, (math.nan, math.nan)) for k in keys}
+
+
+def _float(value: Any) -> float:
+    try:
+        return float(value) if value is not None else math.nan
+    except (TypeError, ValueError):
+        return math.nan
+
+
+# ----------------------------------------------------------------------------------------------
+# Rendering
+
+
+def rank_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Group rows by kind (:data:`KINDS` order) and rank each group: complete rows first, then by
+    fold-mean CV MAE (ordinal, regression) or F1 (anomaly); ``rank`` counts within the group."""
+    ranked = []
+    for group in _kind_groups(rows):
+        kind = next((r["kind"] for r in group if r["kind"]), None)
+        key, higher_better = _RANK_BY.get(kind, (None, False))
+
+        def order(row: dict[str, Any], key=key, higher_better=higher_better) -> tuple:
+            value = _float(row["cv"].get(key, {}).get("mean")) if key else math.nan
+            value = -value if higher_better else value
+            return (not row["complete"], math.isnan(value), 0.0 if math.isnan(value) else value)
+
+        for rank, row in enumerate(sorted(group, key=order), start=1):
+            row["rank"] = rank
+            ranked.append(row)
+    return ranked
+
+
+def _kind_groups(rows: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    groups = [[r for r in rows if r["kind"] == kind] for kind in KINDS]
+    groups = [g for g in groups if g] or [[]]
+    groups[0] = groups[0] + [r for r in rows if r["kind"] not in KINDS]
+    return [g for g in groups if g]
+
+
+def shown_columns(rows: Sequence[Mapping[str, Any]]) -> list[Column]:
+    """The metric columns any row has, in table order."""
+    return [c for c in COLUMNS if any(c.key in r["cv"] for r in rows)]
+
+
+def render_markdown(summary: Mapping[str, Any]) -> str:
+    """summary.md: per kind of target, the fold-mean table in the source's layout (Model, CV MAE,
+    CV Exact, Pearson, ...), the pooled table and the test-ensemble table; then problems."""
+    rows, boot = summary["rows"], summary["bootstrap"]
+    level = f"{100 * (1 - boot['alpha']):g}%"
+    lines = [f"# Hawkeye summary: `{summary['root']}`", "",
+             f"Collected {summary['created']} · commit `{summary['git_commit']}` · "
+             f"CIs: {level} percentile, {boot['n_boot']} bootstrap resamples of subjects.", ""]
+    incomplete = [r["label"] for r in rows if not r["complete"]]
+    lines += [f"**INCOMPLETE**: {', '.join(incomplete)}; see Problems. Their numbers use only "
+              "the folds that finished.", ""] if incomplete else ["All rows complete.", ""]
+    groups = _kind_groups(rows)
+    for group in groups:
+        kind = next((r["kind"] for r in group if r["kind"]), None)
+        if len(groups) > 1:
+            lines += [f"## {KINDS.get(kind, 'No results')}", ""]
+        lines += _group_tables(group, shown_columns(group), level)
+    problems = [(r["label"], p) for r in rows for p in r["problems"]]
+    problems += [("run", {"fold": None, "reason": p, "logs": []}) for p in summary["problems"]]
+    if problems:
+        lines += ["## Problems", ""]
+        for label, p in problems:
+            where = f" fold {p['fold']}" if p["fold"] is not None else ""
+            logs = f" (log: {', '.join(f'`{x}`' for x in p['logs'])})" if p["logs"] else ""
+            lines.append(f"- `{label}`{where}: {p['reason']}{logs}")
+        lines.append("")
+    notes = [(r["label"], n) for r in rows for n in r["notes"]] + \
+        [("figures", n) for n in summary.get("notes", [])]
+    if notes:
+        lines += ["## Notes", ""] + [f"- `{label}`: {n}" for label, n in notes] + [""]
+    return "\n".join(lines)
+
+
+def _group_tables(rows: Sequence[Mapping[str, Any]], columns: Sequence[Column],
+                  level: str) -> list[str]:
+    def name(row: Mapping[str, Any]) -> str:
+        return row["label"] if row["complete"] else f"{row['label']} (INCOMPLETE)"
+
+    def with_ci(stats: Mapping[str, Any] | None, value_key: str, column: Column) -> str:
+        stats = stats or {}
+        return _with_ci(stats.get(value_key), stats.get("ci_low"), stats.get("ci_high"),
+                        column.percent)
+
+    lines = ["### Cross-validation: mean ± std over folds", ""]
+    head = ["Model", *(c.label for c in columns), "Params", "Train time (s, all folds)", "ONNX MB",
+            "Folds"]
+    lines += _table(head, [
+        [name(r), *(_mean_std(r["cv"].get(c.key), c.percent) for c in columns),
+         _count(r["n_params"]), _plain(r["train_seconds"], 1), _plain(r["onnx_mb"], 2),
+         f"{r['folds_ok']}/{r['folds_expected'] if r['folds_expected'] is not None else '?'}"]
+        for r in rows])
+    lines += ["", f"### Cross-validation: all out-of-fold predictions pooled, {level} CI", ""]
+    head = ["Model", *(c.short for c in columns), "n"]
+    lines += _table(head, [[name(r), *(with_ci(r["cv"].get(c.key), "pooled", c) for c in columns),
+                            str(r["n_cv"])] for r in rows])
+    tested = [r for r in rows if r["test"]]
+    if tested:
+        lines += ["", f"### Held-out test split: fold ensemble, {level} CI", "",
+                  "Mean of the folds' continuous output per video (ordinal: then rounded and "
+                  "clipped; anomaly: centred on each fold's threshold).", ""]
+        lines += _table(head, [[name(r), *(with_ci(r["test"].get(c.key), "value", c)
+                                           for c in columns), str(r["n_test"])] for r in tested])
+    return lines + [""]
+
+
+def render_csv(summary: Mapping[str, Any]) -> str:
+    """summary.csv: one row per table row; leads with model and the source's three columns."""
+    rows, columns = summary["rows"], shown_columns(summary["rows"])
+    lead = [f"cv_{k}_mean" for k in ("mae", "exact", "pearson") if k in _keys(columns)]
+    fields = ["model", *lead]
+    for c in columns:
+        fields += [f for f in (f"cv_{c.key}_mean", f"cv_{c.key}_std", f"cv_{c.key}_pooled",
+                               f"cv_{c.key}_ci_low", f"cv_{c.key}_ci_high", f"test_{c.key}",
+                               f"test_{c.key}_ci_low", f"test_{c.key}_ci_high") if f not in fields]
+    fields += [*_CSV_META, "problems"]
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    for r in rows:
+        flat: dict[str, Any] = {"model": r["label"], **{k: r[k] for k in _CSV_META}}
+        for c in columns:
+            cv, test = r["cv"].get(c.key, {}), r["test"].get(c.key, {})
+            for stat in ("mean", "std", "pooled", "ci_low", "ci_high"):
+                flat[f"cv_{c.key}_{stat}"] = cv.get(stat)
+            flat[f"test_{c.key}"] = test.get("value")
+            flat[f"test_{c.key}_ci_low"] = test.get("ci_low")
+            flat[f"test_{c.key}_ci_high"] = test.get("ci_high")
+        flat["problems"] = "; ".join(
+            (f"fold {p['fold']}: " if p["fold"] is not None else "") + p["reason"]
+            + (f" [log: {', '.join(p['logs'])}]" if p["logs"] else "") for p in r["problems"])
+        writer.writerow({k: _csv_cell(v) for k, v in flat.items()})
+    return out.getvalue()
+
+
+_CSV_META = ("run", "rank", "status", "complete", "folds_ok", "folds_expected", "n_cv", "n_test",
+             "n_params", "train_seconds", "onnx_mb")
+
+
+def _keys(columns: Iterable[Column]) -> set[str]:
+    return {c.key for c in columns}
+
+
+def _csv_cell(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return value
+
+
+def _table(head: Sequence[str], body: Sequence[Sequence[str]]) -> list[str]:
+    return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head),
+            *("| " + " | ".join(row) + " |" for row in body)]
+
+
+def _num(value: Any, percent: bool, digits: int = 3) -> str | None:
+    value = _float(value)
+    if math.isnan(value):
+        return None
+    return f"{100 * value:.1f}" if percent else f"{value:.{digits}f}"
+
+
+def _mean_std(stats: Mapping[str, Any] | None, percent: bool) -> str:
+    mean = _num((stats or {}).get("mean"), percent)
+    if mean is None:
+        return "n/a"
+    std = _num(stats.get("std"), percent)
+    text = f"{mean} ± {std}" if std is not None else mean
+    return f"{text}%" if percent else text
+
+
+def _with_ci(value: Any, low: Any, high: Any, percent: bool) -> str:
+    point = _num(value, percent)
+    if point is None:
+        return "n/a"
+    point = f"{point}%" if percent else point
+    low, high = _num(low, percent), _num(high, percent)
+    return f"{point} [{low}, {high}]" if low is not None and high is not None else point
+
+
+def _plain(value: Any, digits: int) -> str:
+    value = _float(value)
+    return "" if math.isnan(value) else f"{value:.{digits}f}"
+
+
+def _count(value: Any) -> str:
+    return "" if value is None else f"{int(value):,}"
+
+
+# ----------------------------------------------------------------------------------------------
+# Figures
+
+
+def write_figures(results: Sequence[ModelResult], figures_dir: Path, alpha: float) -> list[str]:
+    """Per row: confusion matrix, predicted vs true, learning curves; one comparison chart.
+
+    Returns notes for figures that could not be drawn: a figure never stops the summary.
+    """
+    notes = []
+    for result in results:
+        row, stem = result.row, _file_stem(result.row["label"])
+        drawings = []
+        if result.pooled is not None:
+            true, pred, score = result.pooled
+            drawings += _pooled_drawings(row, true, pred, score, figures_dir, stem)
+        if result.histories:
+            drawings.append(("learning curves", lambda r=result, s=stem:
+                             plots.learning_curves_figure(r.histories,
+                                                          figures_dir / f"{s}_learning_curves.png",
+                                                          r.row["label"])))
+        for what, draw in drawings:
+            notes += _try_draw(f"{row['label']} {what}", draw)
+    drawn = [r.row for r in results if r.pooled is not None]
+    columns = [c for c in shown_columns(drawn)][:3]
+    if drawn and columns:
+        level = f"{100 * (1 - alpha):g}%"
+        panels = {c.short: tuple([r["cv"].get(c.key, {}).get(s, math.nan) for r in drawn]
+                                 for s in ("pooled", "ci_low", "ci_high")) for c in columns}
+        notes += _try_draw("comparison", lambda: plots.comparison_figure(
+            [r["label"] for r in drawn], panels, figures_dir / "comparison.png",
+            f"pooled out-of-fold metrics, {level} subject-bootstrap CI"))
+    return notes
+
+
+def _pooled_drawings(row, true, pred, score, figures_dir: Path, stem: str):
+    label, kind = row["label"], row["kind"]
+    drawings = []
+    if kind == "ordinal":
+        levels = list(range(row["n_levels"]))
+        matrix = confusion_matrix(true.astype(int), pred.astype(int), labels=levels)
+        drawings.append(("confusion", lambda: plots.confusion_figure(
+            matrix, figures_dir / f"{stem}_confusion.png", f"{label} (pooled CV)")))
+        drawings.append(("pred vs true", lambda: plots.pred_vs_true_figure(
+            true, score, figures_dir / f"{stem}_pred_vs_true.png", f"{label} (pooled CV)")))
+    elif kind == "anomaly":
+        matrix = confusion_matrix(true.astype(bool), score > 0, labels=[False, True])
+        drawings.append(("confusion", lambda: plots.confusion_figure(
+            matrix, figures_dir / f"{stem}_confusion.png", f"{label} (pooled CV)",
+            tick_labels=["normal", "anomaly"])))
+        drawings.append(("pred vs true", lambda: plots.pred_vs_true_figure(
+            true, score, figures_dir / f"{stem}_pred_vs_true.png", f"{label} (pooled CV)",
+            ylabel="anomaly score - fold threshold", diagonal=False, hline=0.0)))
+    else:
+        drawings.append(("pred vs true", lambda: plots.pred_vs_true_figure(
+            true, score, figures_dir / f"{stem}_pred_vs_true.png", f"{label} (pooled CV)")))
+    return drawings
+
+
+def _try_draw(what: str, draw: Callable[[], None]) -> list[str]:
+    try:
+        draw()
+    except Exception as error:  # noqa: BLE001 - a broken figure must not lose the summary
+        log.warning("figure %s not drawn: %s", what, error)
+        return [f"figure {what} not drawn: {error}"]
+    return []
+
+
+def _file_stem(label: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in label.replace("/", "__"))
+
+
+# ----------------------------------------------------------------------------------------------
+# The job
+
+
+def collect(run_dir: Path, options: CollectOptions | None = None) -> int:
+    """Collect a run (or a sweep of runs) under ``run_dir``; write summaries; return the exit code.
+
+    Writes ``summary.csv``, ``summary.md``, ``summary.json`` (atomically) and, if
+    ``options.figures``, PNGs under ``<run_dir>/figures/``; prints the Markdown summary.
+    ``options`` defaults to the ``collect:`` section of ``conf/config.yaml``.
+    """
+    options = options or CollectOptions.from_config()
+    root = Path(run_dir)
+    if not root.is_dir():
+        print(f"hawkeye.collect: {root} is not a directory; pass run_dir=<a run or sweep folder>",
+              file=sys.stderr)
+        return EXIT_NOTHING
+    runs = find_runs(root)
+    if not runs:
+        print(f"hawkeye.collect: no run under {root} (no run.json and no <model>/fold_<k>/ "
+              "folder); nothing to collect", file=sys.stderr)
+        return EXIT_NOTHING
+    results, problems = [], []
+    for run in runs:
+        spec = read_run_spec(run)
+        point = run.relative_to(root).as_posix() if run != root else ""
+        if not spec.models:
+            problems += [f"{run}: no model folder and no models in run.json", *spec.problems]
+        for model in spec.models:
+            expected, extra = _fold_numbers(spec, model)
+            folds = [read_fold(spec, model, k) for k in expected]
+            folds += [FoldResult(k, False, f"fold_{k} is beyond n_folds={spec.n_folds}: a stale "
+                                 "folder from another CV? remove it") for k in extra]
+            label = f"{point}/{model}" if point else model
+            result = summarise_model(spec, model, folds, label, options)
+            result.row["run"] = point or "."
+            results.append(result)
+    rows = rank_rows([r.row for r in results])
+    summary = {
+        "root": str(root), "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "complete": bool(rows) and not problems and all(r["complete"] for r in rows),
+        "bootstrap": {"n_boot": options.n_boot, "alpha": options.alpha, "seed": options.seed,
+                      "unit": "subject", "interval": "percentile"},
+        "metrics": [c.key for c in shown_columns(rows)], "rows": rows, "problems": problems,
+        "notes": [],
+        "git_commit": git_commit(), "hawkeye_version": __version__,
+    }
+    if options.figures:
+        summary["notes"] = write_figures(results, root / "figures", options.alpha)
+    write_text_atomic(root / "summary.csv", render_csv(summary))
+    write_json_atomic(root / "summary.json", summary)
+    markdown = render_markdown(summary)
+    write_text_atomic(root / "summary.md", markdown)
+    print(markdown)
+    return EXIT_COMPLETE if summary["complete"] else EXIT_INCOMPLETE
+
+
+def _fold_numbers(spec: RunSpec, model: str) -> tuple[list[int], list[int]]:
+    """(expected 0..K-1, extra fold folders found beyond them: reported, never dropped silently)."""
+    present = sorted(int(p.name.split("_", 1)[1]) for p in (spec.run_dir / model).glob("fold_*")
+                     if p.is_dir() and p.name.split("_", 1)[1].isdigit())
+    expected = list(range(spec.n_folds)) if spec.n_folds is not None else present
+    return expected, [k for k in present if k not in expected]
+
+
+def _cli_config(argv: Sequence[str]) -> DictConfig:
+    """``run_dir`` and ``collect.*`` from ``conf/config.yaml`` with ``key=value`` overrides.
+
+    Only these keys are read, so the collector still reports on a run after other config groups
+    have changed (it must be the job that always works). Unknown keys are rejected.
+    """
+    primary = OmegaConf.load(Path(CONF_DIR) / f"{CONFIG_NAME}.yaml")
+    cfg = OmegaConf.create({"run_dir": primary.run_dir, "collect": primary.collect})
+    OmegaConf.set_struct(cfg, True)
+    return OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(argv)))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m hawkeye.collect run_dir=PATH [collect.n_boot=N collect.figures=false]``"""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    try:
+        cfg = _cli_config(sys.argv[1:] if argv is None else argv)
+    except (OmegaConfBaseException, ValueError) as error:
+        print(f"hawkeye.collect: bad arguments ({error}); usage: python -m hawkeye.collect "
+              "run_dir=PATH [collect.n_boot=N collect.alpha=A collect.seed=S collect.figures=B]",
+              file=sys.stderr)
+        return EXIT_NOTHING
+    if cfg.run_dir is None:
+        print("hawkeye.collect: run_dir is not set; pass run_dir=PATH", file=sys.stderr)
+        return EXIT_NOTHING
+    return collect(Path(cfg.run_dir), CollectOptions.from_config(cfg.collect))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
