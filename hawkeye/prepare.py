@@ -1,0 +1,769 @@
+"""Preparation: PD4T annotations -> per video landmarks -> gap fill -> features -> HDF5 store + QC.
+
+``python -m hawkeye.prepare data_root=... paths.store=...`` (``make prepare DATA=...``) is a thin
+Hydra wrapper around :func:`prepare`, which tests and job scripts call directly.
+
+Per video (:func:`process_video`, run in worker processes, one MediaPipe detector each):
+
+1. the source file (the video, or its ``.landmarks.npz`` with
+   ``prepare.landmark_source=precomputed``) is hashed; an id already stored with the same hash is
+   not processed again (resume);
+2. landmarks: MediaPipe in tracking mode with the task hand chosen and checked against the motion
+   (``hawkeye.landmarks``), or the precomputed file; the frame count is checked against the
+   annotation;
+3. short gaps are interpolated (``hawkeye.landmarks.fill_gaps``), long ones stay masked;
+4. clinical features (``hawkeye.features.compute_features``);
+5. a :class:`hawkeye.store.VideoEntry` goes back to the main process, which writes the store every
+   ``prepare.flush_every`` videos (atomic, merging with what is stored: a killed run loses at most
+   that many videos' work and never damages the store).
+
+Nothing about one bad video stops the run: a missing, empty or corrupt file, a video without a hand,
+a bad annotation row (``hawkeye.pd4t``'s problem list) or a frame count that disagrees with the file
+each get a log message naming the video and a row in the QC report (``<store stem>_qc.csv`` and
+``_qc.md`` beside the store); the exit code is non-zero only with ``prepare.strict=true``.
+
+Slurm arrays: ``prepare.num_shards=N prepare.shard_index=k`` processes every N-th video (sorted by
+id) into ``<store>.shard-<k>-of-<N>.h5``; ``prepare.merge=true`` merges the shard stores and their
+QC tables into the store (``jobs/prepare.sbatch`` runs both steps).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import csv
+import logging
+import math
+import multiprocessing
+import os
+import sys
+import time
+import traceback
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import hydra
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
+
+from hawkeye import landmarks as lm
+from hawkeye.config import CONF_DIR, CONFIG_NAME
+from hawkeye.features import SERIES_NAMES, SUMMARY_NAMES, FeatureConfig, compute_features
+from hawkeye.io import atomic_path, file_sha256, write_text_atomic
+from hawkeye.pd4t import Pd4tConfig, Problem, VideoItem, frame_count_problem, load_annotations
+from hawkeye.store import VideoEntry, load_store, merge_stores, stored_hashes, write_store
+from hawkeye.video import VideoError, iter_frames, probe_video
+
+log = logging.getLogger(__name__)
+
+LANDMARK_SOURCES = ("mediapipe", "precomputed")
+# QC statuses: stored now (ok / flagged with a warning), kept from an earlier run (cached,
+# relabelled when only the annotation's labels changed), or not stored (skipped).
+OK, FLAGGED, CACHED, RELABELLED, SKIPPED = "ok", "flagged", "cached", "relabelled", "skipped"
+
+
+# ------------------------------------------------------------------------------------- settings
+
+
+@dataclass(frozen=True)
+class PrepareSettings:
+    """What a worker needs to process one video; built once from ``cfg.prepare``."""
+
+    landmark_source: str           # "mediapipe" or "precomputed"
+    keep_landmarks: bool           # store landmarks + presence with the features
+    frame_count_tolerance: int     # frames the annotation may differ from the file
+    skip_frame_mismatch: bool      # do not store videos whose frame count disagrees
+    max_missing_share: float       # flag videos with the hand missing in more frames than this
+    skip_low_detection: bool       # do not store flagged low-detection videos
+    video: dict[str, Any]          # prepare.video: fps_fallback, fps_min, fps_max, resize_max_side
+    landmarks: dict[str, Any]      # prepare.landmarks (detector, hand choice, max_gap)
+    features: FeatureConfig        # prepare.features
+    plot_dir: Path | None = None   # where per-video QC figures go (None: no figures)
+
+    @classmethod
+    def from_config(cls, prepare_cfg: Mapping[str, Any], plot_dir: Path | None) -> PrepareSettings:
+        """Build from the ``prepare`` config section; ValueError names a wrong value."""
+        source = str(prepare_cfg["landmark_source"])
+        if source not in LANDMARK_SOURCES:
+            raise ValueError(f"prepare.landmark_source must be one of {LANDMARK_SOURCES}, "
+                             f"got {source!r}")
+        share = float(prepare_cfg["max_missing_share"])
+        if not 0 <= share <= 1:
+            raise ValueError(f"prepare.max_missing_share must be in [0, 1], got {share}")
+        return cls(
+            landmark_source=source,
+            keep_landmarks=bool(prepare_cfg["keep_landmarks"]),
+            frame_count_tolerance=int(prepare_cfg["frame_count_tolerance"]),
+            skip_frame_mismatch=bool(prepare_cfg["skip_frame_mismatch"]),
+            max_missing_share=share,
+            skip_low_detection=bool(prepare_cfg["skip_low_detection"]),
+            video=_plain(prepare_cfg["video"]),
+            landmarks=_plain(prepare_cfg["landmarks"]),
+            features=FeatureConfig.from_config(prepare_cfg["features"]),
+            plot_dir=plot_dir if bool(prepare_cfg["qc"]["plots"]) else None,
+        )
+
+    def detector_settings(self) -> dict[str, Any]:
+        keys = ("model_complexity", "min_detection_confidence", "min_tracking_confidence",
+                "max_num_hands")
+        return {key: self.landmarks[key] for key in keys}
+
+    def choice_settings(self) -> dict[str, Any]:
+        keys = ("mirrored", "min_track_share", "motion_check", "min_oscillation_amplitude",
+                "min_oscillation_cycles")
+        return {key: self.landmarks[key] for key in keys}
+
+
+def _plain(section: Any) -> dict[str, Any]:
+    """An OmegaConf section (or mapping) as a plain dict, picklable for worker processes."""
+    if isinstance(section, DictConfig):
+        return dict(OmegaConf.to_container(section, resolve=True))
+    return dict(section)
+
+
+# ------------------------------------------------------------------------------------- results
+
+
+@dataclass
+class QcRow:
+    """One line of the QC report: a video (or an annotation row that named none usable)."""
+
+    id: str
+    split: str = ""
+    subject: str = ""
+    hand: str = ""
+    score: str = ""
+    status: str = SKIPPED              # ok | flagged | cached | relabelled | skipped
+    reason: str = ""                   # why flagged or skipped (messages joined by " | ")
+    source: str = ""                   # the file the landmarks came from
+    frames: int = 0                    # frames decoded (or in the landmark file)
+    frames_annotated: int = 0          # frame count of the annotation row
+    fps: float = math.nan              # frames per second used
+    fps_note: str = ""                 # says when the container's fps was replaced by the fallback
+    width: int = 0                     # frame width, pixels
+    height: int = 0                    # frame height, pixels
+    detection_rate: float = math.nan   # share of frames with a detected hand
+    longest_gap: int = 0               # longest run of frames without a hand
+    filled_frames: int = 0             # frames interpolated by the gap filler
+    taps: int = 0                      # tap cycles detected
+    hand_choice: str = ""              # label | only_hand | motion_override | ... | precomputed
+    hand_detail: str = ""              # why that hand was taken
+    hash_s: float = 0.0                # seconds spent hashing the source file
+    decode_s: float = 0.0              # seconds decoding frames (or reading the landmark file)
+    detect_s: float = 0.0              # seconds in MediaPipe
+    features_s: float = 0.0            # seconds choosing the hand, filling gaps, features
+    total_s: float = 0.0               # seconds for the whole video in its worker
+
+
+QC_COLUMNS = tuple(f.name for f in fields(QcRow))
+
+
+@dataclass
+class VideoResult:
+    """What a worker returns for one video."""
+
+    qc: QcRow
+    entry: VideoEntry | None = None     # None when skipped or cached
+
+
+@dataclass
+class PrepareReport:
+    """Summary of one :func:`prepare` call."""
+
+    store: Path                        # the store (or shard store) written
+    qc_csv: Path
+    qc_md: Path
+    counts: dict[str, int] = field(default_factory=dict)  # QC status -> rows
+    frames: int = 0                    # frames processed in this run (cached videos excluded)
+    wall_s: float = 0.0                # seconds for the whole call
+    timings: dict[str, float] = field(default_factory=dict)  # summed per-video seconds by stage
+    exit_code: int = 0                 # 1 when prepare.strict and something was skipped
+
+
+def _qc_for(item: VideoItem) -> QcRow:
+    return QcRow(id=item.id, split=item.split, subject=item.subject, hand=item.hand,
+                 score=str(item.score), frames_annotated=item.frame_count)
+
+
+# ------------------------------------------------------------------------------------- one video
+
+
+def _mediapipe_landmarks(item: VideoItem, settings: PrepareSettings, qc: QcRow
+                         ) -> tuple[np.ndarray, float, int, int, lm.HandChoice, list[str]]:
+    """Decode + detect + choose the hand; fills the timing fields of ``qc``."""
+    video_cfg = settings.video
+    info = probe_video(item.video_path, video_cfg["fps_fallback"], video_cfg["fps_min"],
+                       video_cfg["fps_max"])
+    notes = []
+    if info.fps_fallback_used:
+        qc.fps_note = (f"container fps {info.fps_reported!r} implausible; "
+                       f"used prepare.video.fps_fallback={info.fps}")
+    detector = lm.process_detector(**settings.detector_settings())
+    detector.reset()  # one video's tracking state must not leak into the next
+    detections = []
+    frames = iter_frames(item.video_path, video_cfg["resize_max_side"])
+    while True:
+        start = time.perf_counter()
+        frame = next(frames, None)
+        qc.decode_s += time.perf_counter() - start
+        if frame is None:
+            break
+        start = time.perf_counter()
+        detections.append(detector.detect(frame))
+        qc.detect_s += time.perf_counter() - start
+    if not detections:
+        raise VideoError(item.video_path, "no frame could be decoded")
+    if info.frame_count and len(detections) < info.frame_count:
+        notes.append(f"decoded {len(detections)} of the {info.frame_count} frames the container "
+                     f"announces (truncated file?)")
+    start = time.perf_counter()
+    cfg = settings.landmarks
+    tracks = lm.track_hands(detections, cfg["max_num_hands"], cfg["new_track_distance"])
+    choice = lm.choose_hand(tracks, item.hand, width=info.width, height=info.height,
+                            **settings.choice_settings())
+    qc.features_s += time.perf_counter() - start
+    return lm.select_track(tracks, choice), info.fps, info.width, info.height, choice, notes
+
+
+def _precomputed_landmarks(item: VideoItem, qc: QcRow
+                           ) -> tuple[np.ndarray, float, int, int, lm.HandChoice, list[str]]:
+    start = time.perf_counter()
+    data = lm.load_precomputed(item.landmarks_path)
+    qc.decode_s += time.perf_counter() - start
+    choice = lm.HandChoice(
+        track=0, n_tracks=1, label="", reason="precomputed",
+        detail=f"landmarks of the task hand read from {item.landmarks_path.name}")
+    return data.landmarks, data.fps, data.width, data.height, choice, []
+
+
+def _checks(item: VideoItem, raw: np.ndarray, choice: lm.HandChoice, settings: PrepareSettings
+            ) -> tuple[list[str], bool]:
+    """Warnings about one video's landmarks and whether they keep it out of the store."""
+    notes, skip = [], False
+    mismatch = frame_count_problem(item, len(raw), settings.frame_count_tolerance)
+    if mismatch is not None:
+        notes.append(mismatch.message)
+        skip |= settings.skip_frame_mismatch
+    missing = float(np.isnan(raw[:, 0, 0]).mean())
+    if settings.max_missing_share < missing < 1:  # no hand at all is its own reason
+        notes.append(f"hand missing in {missing:.0%} of frames (more than "
+                     f"prepare.max_missing_share={settings.max_missing_share:.0%})")
+        skip |= settings.skip_low_detection
+    if choice.reason in ("motion_override", "motion_no_label"):
+        notes.append(f"hand chosen by motion, not by label: {choice.detail}")  # worth a look
+    return notes, skip
+
+
+def process_video(item: VideoItem, stored_hash: str | None, settings: PrepareSettings
+                  ) -> VideoResult:
+    """Landmarks -> gap fill -> features -> :class:`VideoEntry` for one video, with its QC row.
+
+    Never raises for bad input: a problem with the file becomes ``status="skipped"`` and a reason
+    naming the file (an unexpected exception too, with its type and place, so that one bug cannot
+    stop a run of hundreds of videos).
+    """
+    qc = _qc_for(item)
+    started = time.perf_counter()
+    mediapipe = settings.landmark_source == "mediapipe"
+    source = item.video_path if mediapipe else item.landmarks_path
+    qc.source = str(source)
+    try:
+        if not source.exists():
+            what = "video" if mediapipe else "landmark file (landmark_source=precomputed)"
+            qc.reason = f"{source}: {what} named by the annotation of {item.id} not found"
+            return VideoResult(qc)
+        start = time.perf_counter()
+        source_hash = file_sha256(source)
+        qc.hash_s = time.perf_counter() - start
+        if stored_hash == source_hash:
+            qc.status = CACHED
+            return VideoResult(qc)
+        if mediapipe:
+            raw, fps, width, height, choice, notes = _mediapipe_landmarks(item, settings, qc)
+        else:
+            raw, fps, width, height, choice, notes = _precomputed_landmarks(item, qc)
+        qc.frames, qc.fps, qc.width, qc.height = len(raw), fps, width, height
+        qc.hand_choice, qc.hand_detail = choice.reason, choice.detail
+
+        start = time.perf_counter()
+        presence = ~np.isnan(raw[:, 0, 0])
+        qc.detection_rate = float(presence.mean())
+        qc.longest_gap = lm.longest_gap(presence)
+        more_notes, skip = _checks(item, raw, choice, settings)
+        notes += more_notes
+        if not presence.any():
+            qc.reason = " | ".join([f"{source}: no hand detected in any of {len(raw)} frames",
+                                    *notes])
+            return VideoResult(qc)
+        filled = lm.fill_gaps(raw, settings.landmarks["max_gap"])
+        qc.filled_frames = int((~presence & ~np.isnan(filled[:, 0, 0])).sum())
+        try:
+            features = compute_features(filled, presence, fps, width, height, settings.features)
+        except ValueError as err:
+            qc.reason = " | ".join([f"{source}: no features: {err}", *notes])
+            return VideoResult(qc)
+        qc.taps = features.taps.n
+        qc.features_s += time.perf_counter() - start
+        qc.reason = " | ".join(notes)
+        if skip:
+            qc.reason += " (not stored: prepare.skip_frame_mismatch / skip_low_detection)"
+            return VideoResult(qc)
+        qc.status = FLAGGED if notes else OK
+        if settings.plot_dir is not None:
+            _plot_video(settings.plot_dir / f"{item.id}.png", features, fps, qc)
+        return VideoResult(qc, VideoEntry(
+            id=item.id, subject=item.subject, score=item.score, split=item.split,
+            series=features.series, summary=features.summary, hand=item.hand, fps=float(fps),
+            source=str(source), source_hash=source_hash,
+            landmarks=filled if settings.keep_landmarks else None,
+            presence=presence if settings.keep_landmarks else None))
+    except (VideoError, lm.LandmarkError) as err:
+        qc.reason = str(err)
+        return VideoResult(qc)
+    except Exception as err:  # noqa: BLE001 - a bug in one video must not stop the others
+        place = traceback.extract_tb(err.__traceback__)[-1]
+        qc.reason = (f"{source}: unexpected {type(err).__name__}: {err} (at "
+                     f"{Path(place.filename).name}:{place.lineno})")
+        return VideoResult(qc)
+    finally:
+        qc.total_s = time.perf_counter() - started
+
+
+def _plot_video(path: Path, features: Any, fps: float, qc: QcRow) -> None:
+    """The per-video QC figure; a failure to draw is noted, it never costs the video."""
+    try:
+        tap_trace_figure(path, features.series[:, 0], features.taps.peak, features.presence,
+                         fps, title=f"{qc.id} ({qc.status})")
+    except Exception as err:  # noqa: BLE001 - a figure is optional, the features are not
+        qc.reason = " | ".join(filter(None, [qc.reason, f"QC figure not drawn: {err}"]))
+
+
+# ------------------------------------------------------------------------------------- workers
+
+_WORKER_SETTINGS: PrepareSettings | None = None
+
+
+def init_worker(settings: PrepareSettings) -> None:
+    """Process pool initializer: keep the settings and build this process's one detector."""
+    global _WORKER_SETTINGS
+    _WORKER_SETTINGS = settings
+    if settings.landmark_source == "mediapipe":
+        lm.process_detector(**settings.detector_settings())
+
+
+def _run_task(task: tuple[VideoItem, str | None]) -> VideoResult:
+    if _WORKER_SETTINGS is None:
+        raise RuntimeError("worker used before init_worker")
+    return process_video(task[0], task[1], _WORKER_SETTINGS)
+
+
+def default_workers() -> int:
+    """All cores this process may use (the Slurm allocation, not the whole node)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def pool_context(settings: PrepareSettings) -> multiprocessing.context.BaseContext:
+    """How worker processes start: ``fork`` when it is safe, else ``spawn``.
+
+    A forked worker inherits the imported modules, so it starts in ~0.2 s instead of the 4-17 s
+    a spawned one spent here importing scipy, h5py and MediaPipe again on 2 loaded cores (a
+    start-up that would eat the parallel speed-up on a small dataset). Forking is safe only while
+    no MediaPipe graph was ever built in this process (:func:`hawkeye.landmarks.
+    graph_built_in_process`; importing the module builds none), so MediaPipe is imported here
+    and fork is used unless a graph exists or existed (e.g. a test session that ran the detector
+    before); then workers are spawned.
+    """
+    if "fork" not in multiprocessing.get_all_start_methods() or lm.graph_built_in_process():
+        return multiprocessing.get_context("spawn")
+    if settings.landmark_source == "mediapipe":
+        import mediapipe  # noqa: F401 - imported once here, inherited by every forked worker
+    return multiprocessing.get_context("fork")
+
+
+def run_videos(tasks: Sequence[tuple[VideoItem, str | None]], settings: PrepareSettings,
+               workers: int) -> Iterator[VideoResult]:
+    """Process ``tasks`` and yield results as they finish (in completion order).
+
+    One worker runs in this process (no pool to start, easiest to debug); more use a process
+    pool (:func:`pool_context`), each worker with its own detector built by :func:`init_worker`.
+    """
+    if not tasks:
+        return
+    if workers <= 1:
+        init_worker(settings)
+        try:
+            for task in tasks:
+                yield _run_task(task)
+        finally:  # free the graph's threads and memory once the videos are done
+            lm.close_process_detector()
+        return
+    with concurrent.futures.ProcessPoolExecutor(
+            max_workers=min(workers, len(tasks)), mp_context=pool_context(settings),
+            initializer=init_worker, initargs=(settings,)) as pool:
+        futures = [pool.submit(_run_task, task) for task in tasks]
+        for future in concurrent.futures.as_completed(futures):
+            yield future.result()
+
+
+# ------------------------------------------------------------------------------------- paths
+
+
+def shard_path(store: str | os.PathLike[str], shard_index: int, num_shards: int) -> Path:
+    """Shard store beside ``store``: ``data/x.h5`` -> ``data/x.shard-<k>-of-<n>.h5``."""
+    store = Path(store)
+    return store.with_name(f"{store.stem}.shard-{shard_index}-of-{num_shards}{store.suffix}")
+
+
+def qc_paths(store: str | os.PathLike[str]) -> dict[str, Path]:
+    """QC files beside a store: ``<stem>_qc.csv``, ``.md``, ``.png`` and ``<stem>_qc/`` figures."""
+    store = Path(store)
+    base = f"{store.stem}_qc"  # not with_suffix: a shard's stem holds dots (x.shard-0-of-2)
+    return {"csv": store.with_name(f"{base}.csv"), "md": store.with_name(f"{base}.md"),
+            "png": store.with_name(f"{base}.png"), "dir": store.with_name(base)}
+
+
+# ------------------------------------------------------------------------------------- QC files
+
+
+def write_qc_csv(path: Path, rows: Sequence[QcRow]) -> None:
+    """The QC table as CSV (one row per video or bad annotation row), written atomically."""
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=QC_COLUMNS)
+        writer.writeheader()
+        for row in rows:
+            values = asdict(row)
+            for key, value in values.items():
+                if isinstance(value, float):
+                    values[key] = "" if math.isnan(value) else f"{value:.4g}"
+            writer.writerow(values)
+
+
+def read_qc_csv(path: Path) -> list[QcRow]:
+    """Rows of a QC CSV written by :func:`write_qc_csv` ([] when the file does not exist)."""
+    if not path.exists():
+        return []
+    types = {f.name: f.type for f in fields(QcRow)}
+    rows = []
+    with open(path, newline="") as handle:
+        for record in csv.DictReader(handle):
+            values: dict[str, Any] = {}
+            for key, text in record.items():
+                if key not in types:
+                    continue
+                kind = types[key]
+                if kind == "int":
+                    values[key] = int(float(text)) if text else 0
+                elif kind == "float":
+                    values[key] = float(text) if text else math.nan
+                else:
+                    values[key] = text or ""
+            rows.append(QcRow(**values))
+    return rows
+
+
+def qc_markdown(rows: Sequence[QcRow], store: Path, problems_note: str = "") -> str:
+    """A short Markdown summary: counts by status and hand choice, then every row with a reason."""
+    counts = Counter(row.status for row in rows)
+    videos = [row for row in rows if row.frames]
+    lines = [f"# Preparation QC: `{store.name}`", "",
+             f"{len(rows)} rows: " + ", ".join(f"{counts[s]} {s}" for s in
+                                               (OK, FLAGGED, CACHED, RELABELLED, SKIPPED)), ""]
+    if videos:
+        rates = np.array([row.detection_rate for row in videos])
+        lines += [f"Videos read this run: {len(videos)}; frames {sum(r.frames for r in videos)}; "
+                  f"detection rate median {np.nanmedian(rates):.1%}, min {np.nanmin(rates):.1%}; "
+                  f"taps per video median {int(np.median([r.taps for r in videos]))}.", ""]
+        choice = Counter(row.hand_choice for row in videos)
+        lines += ["Hand choice: " + ", ".join(f"{k} {v}" for k, v in sorted(choice.items())), ""]
+    if problems_note:
+        lines += [problems_note, ""]
+    issues = [row for row in rows if row.status in (SKIPPED, FLAGGED) or row.reason]
+    if issues:
+        lines += ["| id | status | reason |", "|---|---|---|"]
+        lines += [f"| {row.id} | {row.status} | {row.reason.replace('|', '/')} |" for row in issues]
+    else:
+        lines.append("No video was skipped or flagged, no row has a warning.")
+    return "\n".join(lines) + "\n"
+
+
+def tap_trace_figure(path: Path, distance: np.ndarray, peaks: np.ndarray, presence: np.ndarray,
+                     fps: float, title: str) -> None:
+    """PNG of the thumb–index distance over time with detected taps and frames without a hand."""
+    from matplotlib.figure import Figure  # Agg via Figure: no display, no pyplot state
+
+    t = np.arange(len(distance)) / fps
+    fig = Figure(figsize=(8, 2.6))
+    ax = fig.add_subplot()
+    ax.plot(t, distance, lw=1, color="C0", label="thumb-index distance")
+    ax.plot(t[peaks], distance[peaks], "v", color="C3", ms=5, label=f"taps ({len(peaks)})")
+    missing = ~presence
+    if missing.any():
+        ax.fill_between(t, 0, 1, where=missing, transform=ax.get_xaxis_transform(),
+                        color="0.85", label="no hand detected")
+    ax.set(xlabel="time (s)", ylabel="distance (hand sizes)", title=title)
+    ax.legend(loc="upper right", fontsize=7)
+    _save_figure(fig, path)
+
+
+def overview_figure(path: Path, rows: Sequence[QcRow]) -> None:
+    """PNG overview: detection rate and taps per video, coloured by QC status."""
+    from matplotlib.figure import Figure
+
+    videos = [row for row in rows if row.frames]
+    fig = Figure(figsize=(9, 3.2))
+    left, right = fig.subplots(1, 2)
+    colours = {OK: "C2", FLAGGED: "C1", SKIPPED: "C3", CACHED: "0.5", RELABELLED: "0.5"}
+    for status in colours:
+        chosen = [r for r in videos if r.status == status]
+        if chosen:
+            left.scatter([r.detection_rate for r in chosen], [r.taps for r in chosen], s=12,
+                         color=colours[status], label=f"{status} ({len(chosen)})")
+    left.set(xlabel="detection rate", ylabel="taps detected", title="per video")
+    if videos:
+        left.legend(fontsize=7)
+    counts = Counter(row.status for row in rows)
+    right.bar(list(counts), list(counts.values()), color=[colours.get(s, "C0") for s in counts])
+    right.set(ylabel="rows", title="QC status")
+    _save_figure(fig, path)
+
+
+def _save_figure(fig: Any, path: Path) -> None:
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+
+
+def _write_qc(store: Path, rows: Sequence[QcRow], overview: bool, problems_note: str = "") -> None:
+    paths = qc_paths(store)
+    ordered = sorted(rows, key=lambda r: (r.id, r.source))
+    write_qc_csv(paths["csv"], ordered)
+    write_text_atomic(paths["md"], qc_markdown(ordered, store, problems_note))
+    if overview:
+        overview_figure(paths["png"], ordered)
+
+
+# ------------------------------------------------------------------------------------- the run
+
+
+def _problem_row(problem: Problem) -> QcRow:
+    where = f"{problem.path.name}:{problem.line}" if problem.line else problem.path.name
+    return QcRow(id=problem.id or where, split=problem.split, status=SKIPPED,
+                 reason=f"{problem.kind}: {problem.message}", source=str(problem.path))
+
+
+def _recheck_cached(store: Path, items: Mapping[str, VideoItem], cached: list[str],
+                    tolerance: int) -> tuple[list[VideoEntry], dict[str, str]]:
+    """Check videos found already stored against their (possibly edited) annotation rows.
+
+    The content hash says the landmarks and features are still right; the annotation may not be.
+    Returns the stored entries whose labels (subject, score, split, hand) changed, relabelled
+    without recomputing anything, and a frame count mismatch message per id where the annotated
+    count now disagrees with the stored length.
+    """
+    if not cached:
+        return [], {}
+    data = load_store(store)
+    wanted = set(cached)
+    relabelled, mismatches = [], {}
+    for entry in data.entries():
+        item = items.get(entry.id)
+        if entry.id not in wanted or item is None:
+            continue
+        problem = frame_count_problem(item, len(entry.series), tolerance)
+        if problem is not None:
+            mismatches[entry.id] = problem.message
+        if (entry.subject, entry.score, entry.split, entry.hand) != (
+                item.subject, item.score, item.split, item.hand):
+            relabelled.append(replace(entry, subject=item.subject, score=item.score,
+                                      split=item.split, hand=item.hand))
+    return relabelled, mismatches
+
+
+class _RunLog:
+    """The main process's bookkeeping of one run: QC rows, entries waiting for the next flush."""
+
+    def __init__(self, out: Path, attrs: dict[str, Any], flush_every: int,
+                 problem_rows: list[QcRow], previous_qc: dict[str, QcRow]) -> None:
+        self.out, self.attrs, self.flush_every = out, attrs, flush_every
+        self.problem_rows = problem_rows  # bad annotation rows (their ids may repeat a video's)
+        self.previous_qc = previous_qc    # rows of the last run, reused for videos found cached
+        self.rows: dict[str, QcRow] = {}
+        self.pending: list[VideoEntry] = []
+        self.cached: list[str] = []
+        self.frames = 0
+        self.timings: Counter[str] = Counter()
+
+    def all_rows(self) -> list[QcRow]:
+        return [*self.problem_rows, *self.rows.values()]
+
+    def add(self, result: VideoResult) -> None:
+        """Record one video's result; flush every ``flush_every`` new entries."""
+        qc = result.qc
+        if qc.status == CACHED:
+            self.cached.append(qc.id)
+            earlier = self.previous_qc.get(qc.id)
+            self.rows[qc.id] = replace(earlier, status=CACHED) if earlier else qc
+        else:
+            self.rows[qc.id] = qc
+            self.frames += qc.frames
+            for stage in ("hash_s", "decode_s", "detect_s", "features_s", "total_s"):
+                self.timings[stage] += getattr(qc, stage)
+            log.info("%s: %s, %d frames, %.1f fps, hand: %s; hash %.2fs decode %.2fs detect %.2fs "
+                     "features %.2fs total %.2fs%s", qc.id, qc.status, qc.frames, qc.fps,
+                     qc.hand_choice or "-", qc.hash_s, qc.decode_s, qc.detect_s, qc.features_s,
+                     qc.total_s, f" -- {qc.reason}" if qc.reason else "")
+            if qc.status == SKIPPED:
+                log.warning("skipped %s: %s", qc.id, qc.reason)
+        if result.entry is not None:
+            self.pending.append(result.entry)
+            if len(self.pending) >= self.flush_every:
+                self.flush()
+
+    def flush(self) -> None:
+        """Write waiting entries into the store (atomic, merging) and the QC table so far."""
+        if self.pending:
+            written = write_store(self.out, self.pending, SERIES_NAMES, SUMMARY_NAMES, self.attrs)
+            log.info("flushed %d videos: %s", len(self.pending), written)
+            self.pending.clear()
+        _write_qc(self.out, self.all_rows(), overview=False)
+
+
+def prepare(data_root: str | os.PathLike[str], store: str | os.PathLike[str],
+            task_cfg: Mapping[str, Any], prepare_cfg: Mapping[str, Any]) -> PrepareReport:
+    """Build (or extend) the feature store from a PD4T root; see the module docstring.
+
+    ``task_cfg`` and ``prepare_cfg`` are the ``task`` and ``prepare`` config sections. Raises only
+    for what stops the whole run (no annotations, subject overlap with ``on_subject_overlap:
+    error``, a bad setting, an existing store of another schema); problems with single videos go
+    to the QC report.
+    """
+    started = time.perf_counter()
+    store = Path(store)
+    num_shards, shard_index = int(prepare_cfg["num_shards"]), int(prepare_cfg["shard_index"])
+    if num_shards < 1 or not 0 <= shard_index < num_shards:
+        raise ValueError(f"prepare.shard_index must be in 0..num_shards-1, got {shard_index} of "
+                         f"{num_shards}")
+    if bool(prepare_cfg["merge"]):
+        return merge_shards(store, num_shards, bool(prepare_cfg["strict"]),
+                            bool(prepare_cfg["qc"]["overview"]))
+    out = shard_path(store, shard_index, num_shards) if num_shards > 1 else store
+    flush_every = int(prepare_cfg["flush_every"])
+    if flush_every < 1:
+        raise ValueError(f"prepare.flush_every must be >= 1 video, got {flush_every}")
+    settings = PrepareSettings.from_config(prepare_cfg, qc_paths(out)["dir"])
+    workers = prepare_cfg["workers"]
+    workers = default_workers() if workers is None else int(workers)
+    if workers < 1:
+        raise ValueError(f"prepare.workers must be >= 1 (or null = all cores), got {workers}")
+
+    annotations = load_annotations(data_root, Pd4tConfig.from_config(task_cfg))
+    items = sorted(annotations.items, key=lambda item: item.id)[shard_index::num_shards]
+    existing = stored_hashes(out)
+    tasks = [(item, existing.get(item.id)) for item in items]
+    attrs = {"task": str(task_cfg["name"]), "data_root": str(data_root),
+             "landmark_source": settings.landmark_source,
+             "prepare": {k: v for k, v in _plain(prepare_cfg).items()
+                         if k not in ("shard_index", "num_shards", "merge", "workers")}}
+    run = _RunLog(
+        out, attrs, flush_every,
+        # Bad annotation rows belong to no shard: shard 0 reports them, a merge lists them once.
+        problem_rows=[_problem_row(p) for p in annotations.problems] if shard_index == 0 else [],
+        previous_qc={row.id: row for row in read_qc_csv(qc_paths(out)["csv"])
+                     if row.status in (OK, FLAGGED, CACHED, RELABELLED)})
+    log.info("prepare: %d videos (shard %d of %d) from %s -> %s, %d worker(s), landmarks: %s; "
+             "%d already stored", len(items), shard_index, num_shards, data_root, out, workers,
+             settings.landmark_source, sum(1 for _, h in tasks if h))
+
+    # If the pool dies (a worker killed by the OOM killer, a segfault in a native library), the
+    # finally block still stores every video that finished before the error propagates.
+    try:
+        with logging_redirect_tqdm(), tqdm(total=len(tasks), unit="video", desc="prepare",
+                                           mininterval=1.0) as bar:
+            for result in run_videos(tasks, settings, workers):
+                run.add(result)
+                bar.update(1)
+    finally:
+        run.flush()
+    relabelled, mismatches = _recheck_cached(out, {item.id: item for item in items}, run.cached,
+                                             settings.frame_count_tolerance)
+    for video_id, message in mismatches.items():
+        run.rows[video_id] = replace(run.rows[video_id], reason=f"{message} (stored earlier)")
+    for entry in relabelled:
+        row = run.rows[entry.id]
+        run.rows[entry.id] = replace(row, status=RELABELLED, reason=" | ".join(
+            filter(None, ["annotation labels changed; stored features kept", row.reason])))
+    run.pending.extend(relabelled)
+    run.flush()
+    overlap_note = ""
+    if annotations.overlap:
+        overlap_note = ("**Subject overlap between splits:** " + ", ".join(
+            f"{s} ({'/'.join(sp)})" for s, sp in annotations.overlap.items()))
+    _write_qc(out, run.all_rows(), bool(prepare_cfg["qc"]["overview"]), overlap_note)
+
+    if run.problem_rows:
+        log.warning("%d annotation row(s) not used (see %s): %s", len(run.problem_rows),
+                    qc_paths(out)["md"], ", ".join(row.id for row in run.problem_rows))
+    counts = dict(Counter(row.status for row in run.all_rows()))
+    report = PrepareReport(store=out, qc_csv=qc_paths(out)["csv"], qc_md=qc_paths(out)["md"],
+                           counts=counts, frames=run.frames, timings=dict(run.timings),
+                           wall_s=time.perf_counter() - started,
+                           exit_code=_exit_code(counts, bool(prepare_cfg["strict"])))
+    log.info("prepare done in %.1fs: %s; %d frames (%.1f frames/s); QC: %s", report.wall_s,
+             report.counts, report.frames, report.frames / max(report.wall_s, 1e-9), report.qc_md)
+    return report
+
+
+def _exit_code(counts: Mapping[str, int], strict: bool) -> int:
+    return 1 if strict and counts.get(SKIPPED, 0) else 0
+
+
+def merge_shards(store: Path, num_shards: int, strict: bool, overview: bool) -> PrepareReport:
+    """Merge ``<store>.shard-<k>-of-<n>.h5`` (k = 0..n-1) and their QC tables into ``store``.
+
+    All shards must exist (a missing one names the Slurm array task to rerun); shard files are
+    kept, so a merge can be repeated.
+    """
+    started = time.perf_counter()
+    shards = [shard_path(store, k, num_shards) for k in range(num_shards)]
+    missing = [str(s) for s in shards if not s.exists()]
+    if missing:
+        raise FileNotFoundError(f"cannot merge into {store}: shard store(s) {missing} missing; "
+                                f"rerun those array tasks (prepare.shard_index=k) first")
+    written = merge_stores(store, shards)
+    log.info("merged %d shards: %s", num_shards, written)
+    rows = [row for shard in shards for row in read_qc_csv(qc_paths(shard)["csv"])]
+    _write_qc(store, rows, overview)
+    counts = dict(Counter(row.status for row in rows))
+    return PrepareReport(store=store, qc_csv=qc_paths(store)["csv"], qc_md=qc_paths(store)["md"],
+                         counts=counts, wall_s=time.perf_counter() - started,
+                         exit_code=_exit_code(counts, strict))
+
+
+def prepare_from_config(cfg: Mapping[str, Any]) -> PrepareReport:
+    """:func:`prepare` with the sections of a composed ``conf/config.yaml``."""
+    return prepare(cfg["data_root"], cfg["paths"]["store"], cfg["task"], cfg["prepare"])
+
+
+@hydra.main(config_path=CONF_DIR, config_name=CONFIG_NAME, version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    """``python -m hawkeye.prepare``: compose the config, run :func:`prepare`, set the exit code."""
+    try:
+        report = prepare_from_config(cfg)
+    except (FileNotFoundError, ValueError) as err:  # a whole-run problem: say it, no traceback
+        log.error("prepare: %s", err)
+        sys.exit(2)
+    if report.exit_code:
+        log.error("prepare.strict=true and %d row(s) were skipped (see %s)",
+                  report.counts.get(SKIPPED, 0), report.qc_md)
+    sys.exit(report.exit_code)
+
+
+if __name__ == "__main__":
+    main()
