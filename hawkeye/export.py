@@ -1,0 +1,535 @@
+"""ONNX export of trained folds: ``model.onnx`` beside ``best.pt``, checked against PyTorch.
+
+One exported file is enough to score a video. The graph takes the *raw* per-frame features and
+does everything training did after padding: :class:`ScoringModule` applies the fold's normalisation
+(:func:`hawkeye.data.apply_normalization`, the training code itself), calls the network and turns
+its outputs into scores with the fold's head. Its inputs and outputs:
+
+| name | shape, type | meaning |
+|---|---|---|
+| ``x`` | (batch, time, features) float32 | raw per-frame features, right padded (NaN = missing) |
+| ``mask`` | (batch, time) bool | True = real frame; real frames first in each row |
+| ``raw`` | (batch, out_dim) float32 | the network's output (sequence models) |
+| ``expected`` | (batch,) float32 | continuous score 0..K-1 (``head.expected``), ensembled |
+| ``level`` | (batch,) int64 | integer score (``head.predict``) |
+| ``reconstruction_error`` | (batch,) float32 | ``lstm_ae`` only: mean squared error |
+| ``anomalous`` | (batch,) bool | ``lstm_ae`` only: error above the fold's fitted threshold |
+
+Batch and time are dynamic axes (``torch.onnx.export(dynamo=True)`` with ``torch.export.Dim``; the
+legacy exporter hard-codes a length inside ``nn.TransformerEncoder``). What the graph cannot carry
+is written as ``metadata_props`` (keys ``hawkeye.*``, values JSON, read back with
+:func:`read_metadata`): input feature names, how frames are strided and cut (``frame_stride``,
+``max_len``), the normalisation statistics (also baked in), the score levels, head, model, fold,
+package version and config hash.
+
+Every export is verified before it is published: ONNX Runtime and PyTorch run the same random
+inputs of several lengths and batch sizes (:func:`parity_inputs`); the largest absolute difference
+of any float output must stay within ``export.parity_tol``, or the export fails and no
+``model.onnx`` is left behind (the file is written under a temporary name and renamed only after
+the check). The fold's ``metrics.json`` gets ``onnx_mb`` and ``onnx_parity_max_abs``.
+
+The tree baseline (``gbm``) is skipped with a message: it is a scikit-learn estimator that the
+training job deliberately does not save (no pickle), and converting it would need ``skl2onnx``,
+which Hawkeye does not depend on.
+
+Command line: ``python -m hawkeye.export run_dir=runs/<run>`` exports every finished fold of every
+model in the run (``export.models=[tcn]`` to restrict, ``export.force=true`` to redo).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import sys
+import time
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import h5py
+import hydra
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+
+from hawkeye.config import CONF_DIR
+from hawkeye.data import Normalization, apply_normalization
+from hawkeye.io import atomic_path, write_json_atomic
+from hawkeye.models import build_model
+from hawkeye.models.heads import Head, build_head
+
+log = logging.getLogger("hawkeye.export")
+
+ONNX_NAME = "model.onnx"
+INPUT_NAMES = ("x", "mask")
+SEQUENCE_OUTPUTS = ("raw", "expected", "level")
+AUTOENCODER_OUTPUTS = ("reconstruction_error", "anomalous")
+META_PREFIX = "hawkeye."
+EXPORTABLE_FAMILIES = ("sequence", "autoencoder")
+
+
+class ExportError(Exception):
+    """A fold that cannot be exported (missing checkpoint, failed parity). Names the fold."""
+
+
+# ----------------------------------------------------------------------------------------------
+# The exported graph
+
+
+class ScoringModule(nn.Module):
+    """Raw features -> normalisation -> network -> scores: the whole of one fold's inference.
+
+    ``family="sequence"`` returns ``(raw, expected, level)`` through ``head``; ``"autoencoder"``
+    returns ``(reconstruction_error, anomalous)`` using the model's fitted ``threshold`` buffer.
+    """
+
+    def __init__(self, model: nn.Module, normalization: Normalization, family: str,
+                 head: Head | None = None) -> None:
+        super().__init__()
+        if family not in EXPORTABLE_FAMILIES:
+            raise ValueError(f"ScoringModule exports families {EXPORTABLE_FAMILIES}, "
+                             f"got {family!r}")
+        if family == "sequence" and head is None:
+            raise ValueError("a sequence model needs its head to turn outputs into scores")
+        self.model = model
+        self.family = family
+        self.head = head
+        # Buffers, so the statistics become graph constants and travel with the module.
+        self.register_buffer("mean", torch.as_tensor(normalization.mean, dtype=torch.float32))
+        self.register_buffer("std", torch.as_tensor(normalization.std, dtype=torch.float32))
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        return SEQUENCE_OUTPUTS if self.family == "sequence" else AUTOENCODER_OUTPUTS
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        # x: (batch, time, features) raw, mask: (batch, time)
+        if x.dim() != 3 or x.shape[-1] != self.mean.shape[0]:
+            raise ValueError(f"x must be (batch, time, {self.mean.shape[0]}), "
+                             f"got {tuple(x.shape)}")
+        norm = Normalization(self.mean, self.std)
+        z = apply_normalization(x, mask, norm)  # (batch, time, features), 0 at NaN and padding
+        if self.family == "autoencoder":
+            error = self.model.reconstruction_error(z, mask)  # (batch,)
+            return error, error > self.model.threshold
+        raw = self.model(z, mask)  # (batch, out_dim)
+        return raw, self.head.expected(raw), self.head.predict(raw)
+
+
+@dataclass(frozen=True)
+class FoldModel:
+    """A fold rebuilt from its ``best.pt``: the scoring module and what the metadata records."""
+
+    module: ScoringModule
+    meta: dict[str, Any]   # becomes metadata_props (JSON values)
+
+
+def load_fold_model(fold_dir: Path) -> FoldModel:
+    """Rebuild a fold's network, head and normalisation from ``best.pt`` (and its metrics.json).
+
+    Raises :class:`ExportError` naming the file when the checkpoint is missing or lacks a key.
+    """
+    ckpt_path = fold_dir / "best.pt"
+    if not ckpt_path.exists():
+        raise ExportError(f"{ckpt_path}: no checkpoint; train this fold first "
+                          "(python -m hawkeye.train ...)")
+    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    required = ("model", "model_name", "family", "model_cfg", "input_names", "normalization",
+                "n_levels", "frame_stride", "max_len", "input_features")
+    missing = [key for key in required if key not in ckpt]
+    if missing:
+        raise ExportError(f"{ckpt_path}: checkpoint lacks {missing}; it was written by an older "
+                          "hawkeye.train: retrain the fold")
+    family = str(ckpt["family"])
+    input_names = [str(n) for n in ckpt["input_names"]]
+    n_levels = int(ckpt["n_levels"])
+    head = build_head(ckpt["head_cfg"], n_levels) if family == "sequence" else None
+    output_dim = head.out_dim(n_levels) if head is not None else len(input_names)
+    model = build_model(ckpt["model_cfg"], len(input_names), output_dim)
+    model.load_state_dict(ckpt["model"])
+    norm = Normalization(mean=torch.as_tensor(ckpt["normalization"]["mean"]).float(),
+                         std=torch.as_tensor(ckpt["normalization"]["std"]).float())
+    module = ScoringModule(model, norm, family, head).eval()
+    metrics = _read_metrics(fold_dir)
+    meta = {
+        "model": str(ckpt["model_name"]), "family": family,
+        "head": head.name if head is not None else None,
+        "fold": metrics.get("fold", _fold_number(fold_dir)),
+        "input_names": input_names, "input_features": str(ckpt["input_features"]),
+        "frame_stride": int(ckpt["frame_stride"]), "max_len": int(ckpt["max_len"]),
+        "normalization": {"mean": norm.mean.tolist(), "std": norm.std.tolist(),
+                          "applied": "in_graph"},
+        "n_levels": n_levels, "score_levels": list(range(n_levels)),
+        "outputs": list(module.output_names),
+        "threshold": (float(model.threshold) if family == "autoencoder" else None),
+        "prepare": recorded_prepare(ckpt, fold_dir),
+        "config_hash": metrics.get("config_hash"), "git_commit": metrics.get("git_commit"),
+        "hawkeye_version": hawkeye_version(),
+    }
+    return FoldModel(module=module, meta=meta)
+
+
+def recorded_prepare(ckpt: dict[str, Any], fold_dir: Path) -> dict[str, Any] | None:
+    """The ``prepare`` settings that built the training store, so prediction computes the same
+    features: the checkpoint's ``prepare`` entry, else the store's ``attrs["prepare"]`` (written by
+    ``hawkeye.prepare``) found through the fold's config.yaml; None when neither says (a store of
+    the user's own sequences)."""
+    if ckpt.get("prepare") is not None:
+        return dict(ckpt["prepare"])
+    config = fold_dir / "config.yaml"
+    if not config.exists():
+        return None
+    store = Path(str(OmegaConf.load(config).get("paths", {}).get("store", "")))
+    if not store.is_file():
+        return None
+    try:
+        with h5py.File(store, "r") as handle:  # root attribute "attrs": JSON (store.py schema)
+            attrs = json.loads(handle.attrs.get("attrs", "{}"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    prepare = attrs.get("prepare")
+    return dict(prepare) if isinstance(prepare, dict) else None
+
+
+# ----------------------------------------------------------------------------------------------
+# Export, metadata, parity
+
+
+def export_onnx(module: ScoringModule, n_features: int, path: Path, opset: int, max_batch: int,
+                max_frames: int) -> None:
+    """Export ``module`` to ``path`` with dynamic batch and time axes (dynamo exporter)."""
+    batch = torch.export.Dim("batch", min=1, max=max_batch)
+    frames = torch.export.Dim("time", min=1, max=max_frames)
+    # Example input: a length that no real dimension shares, so nothing gets specialised to it.
+    x = torch.randn(2, 37, n_features) * module.std + module.mean
+    mask = torch.ones(2, 37, dtype=torch.bool)
+    mask[1, 20:] = False
+    with _quiet_exporter(), _dynamic_rnn_decompositions():
+        program = torch.onnx.export(
+            module, (x, mask), dynamo=True, input_names=list(INPUT_NAMES),
+            output_names=list(module.output_names), opset_version=opset,
+            dynamic_shapes={"x": {0: batch, 1: frames}, "mask": {0: batch, 1: frames}},
+            verbose=False)
+    program.save(str(path), external_data=False)
+
+
+def write_metadata(path: Path, meta: dict[str, Any]) -> None:
+    """Store ``meta`` in the ONNX file's ``metadata_props`` as ``hawkeye.<key>`` = JSON value."""
+    model = onnx.load(str(path))
+    kept = [p for p in model.metadata_props if not p.key.startswith(META_PREFIX)]
+    del model.metadata_props[:]
+    model.metadata_props.extend(kept)
+    for key, value in meta.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = META_PREFIX + key, json.dumps(value)
+    model.producer_name, model.producer_version = "hawkeye", hawkeye_version()
+    onnx.save(model, str(path))
+
+
+def read_metadata(path: str | Path) -> dict[str, Any]:
+    """The ``hawkeye.*`` metadata of an exported file, JSON-decoded (ONNX Runtime alone)."""
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return metadata_of(session, path)
+
+
+def metadata_of(session: ort.InferenceSession, path: str | Path) -> dict[str, Any]:
+    """The ``hawkeye.*`` metadata of an open ONNX Runtime session (``path`` names it in errors)."""
+    props = session.get_modelmeta().custom_metadata_map
+    meta = {k[len(META_PREFIX):]: json.loads(v) for k, v in props.items()
+            if k.startswith(META_PREFIX)}
+    if "input_names" not in meta:
+        raise ValueError(f"{path}: not a Hawkeye export (no hawkeye.input_names metadata); "
+                         "export it with python -m hawkeye.export run_dir=...")
+    return meta
+
+
+def ort_session(path: str | Path, threads: int) -> ort.InferenceSession:
+    """A CPU ONNX Runtime session with ``threads`` intra-op threads (0 = runtime default)."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = int(threads)
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3  # errors only: the runtime's warnings are not actionable here
+    return ort.InferenceSession(str(path), sess_options=options,
+                                providers=["CPUExecutionProvider"])
+
+
+def parity_inputs(normalization: Normalization, lengths: Sequence[int], batches: Sequence[int],
+                  seed: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Random real-shaped ``(x, mask)`` pairs: every length at every batch size.
+
+    Features are drawn around the fold's own statistics (``mean + std * N(0, 1)``) so the
+    normalised values look like training data. Row 0 of each batch is full length, later rows
+    are randomly shorter and right padded with garbage (padding must not matter).
+    """
+    generator = torch.Generator().manual_seed(int(seed))
+    mean, std = normalization.mean.float(), normalization.std.float()
+    pairs = []
+    for length in lengths:
+        for batch in batches:
+            x = torch.randn(batch, length, mean.shape[0], generator=generator) * std + mean
+            kept = torch.randint(1, length + 1, (batch,), generator=generator)
+            kept[0] = length
+            mask = torch.arange(length).unsqueeze(0) < kept.unsqueeze(1)  # (batch, time)
+            x = torch.where(mask.unsqueeze(-1), x, torch.full_like(x, 1e3))
+            pairs.append((x, mask))
+    return pairs
+
+
+def parity_max_abs(session: ort.InferenceSession, module: ScoringModule,
+                   inputs: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> float:
+    """Largest ``|ONNX Runtime - PyTorch|`` over every float output and every input pair.
+
+    Integer and boolean outputs (``level``, ``anomalous``) are thresholds of float outputs inside
+    the same graph; they are compared through those float outputs, since an exact tie can flip
+    them by one rounding step without any export error.
+    """
+    worst = 0.0
+    names = list(module.output_names)
+    for x, mask in inputs:
+        with torch.no_grad():
+            expected = [t.numpy() for t in module(x, mask)]
+        got = session.run(names, {"x": x.numpy(), "mask": mask.numpy()})
+        for name, want, have in zip(names, expected, got, strict=True):
+            if want.shape != have.shape:
+                raise ExportError(f"output {name!r}: ONNX Runtime shape {have.shape} != "
+                                  f"PyTorch {want.shape} for input {tuple(x.shape)}")
+            if np.issubdtype(want.dtype, np.floating):
+                diff = np.abs(want.astype(np.float64) - have.astype(np.float64))
+                worst = max(worst, float(np.nanmax(diff)) if diff.size else 0.0)
+                if np.isnan(want).any() != np.isnan(have).any():
+                    return float("inf")
+    return worst
+
+
+def export_verified(fold_model: FoldModel, path: Path, export_cfg: DictConfig) -> float:
+    """Export, write metadata, check parity; publish ``path`` only if parity holds.
+
+    Returns the parity's max absolute difference. On failure raises :class:`ExportError` and
+    leaves ``path`` as it was (absent, or the previous file).
+    """
+    module = fold_model.module
+    n_features = len(fold_model.meta["input_names"])
+    inputs = parity_inputs(Normalization(module.mean, module.std), export_cfg.parity_lengths,
+                           export_cfg.parity_batches, export_cfg.parity_seed)
+    with atomic_path(path) as tmp:
+        try:
+            export_onnx(module, n_features, tmp, export_cfg.opset, export_cfg.max_batch,
+                        export_cfg.max_frames)
+        except Exception as error:  # the exporter raises many types; the fold is what matters
+            raise ExportError(f"{path}: torch.onnx.export failed ({type(error).__name__}: "
+                              f"{str(error)[:500]}); model.onnx not (re)written") from error
+        write_metadata(tmp, fold_model.meta)
+        worst = parity_max_abs(ort_session(tmp, export_cfg.ort_threads), module, inputs)
+        if not worst <= float(export_cfg.parity_tol):
+            raise ExportError(
+                f"{path}: ONNX Runtime differs from PyTorch by {worst:.3g} > export.parity_tol="
+                f"{export_cfg.parity_tol} on lengths {list(export_cfg.parity_lengths)}; "
+                "model.onnx not (re)written (report the model and torch/onnxruntime versions)")
+    return worst
+
+
+# ----------------------------------------------------------------------------------------------
+# Folds and runs
+
+
+def export_fold(fold_dir: Path, cfg: DictConfig) -> dict[str, Any]:
+    """Export one trained fold to ``<fold_dir>/model.onnx`` and record it in its metrics.json.
+
+    Returns ``{"fold_dir", "status": "ok" | "skipped", ...}`` with ``onnx_mb`` (file size in
+    MB = 10^6 bytes), ``onnx_parity_max_abs`` and ``export_seconds`` when exported, ``reason``
+    when skipped. Raises :class:`ExportError` when the export or its parity check fails.
+    """
+    fold_dir = Path(fold_dir)
+    metrics = _read_metrics(fold_dir)
+    family = metrics.get("family")
+    if family == "tabular" or (family is None and not (fold_dir / "best.pt").exists()
+                               and metrics.get("model") == "gbm"):
+        reason = (f"{metrics.get('model', 'gbm')} is a scikit-learn tree model: not exported to "
+                  "ONNX (training keeps no pickled estimator and skl2onnx is not a dependency)")
+        log.info("%s: skipped, %s", fold_dir, reason)
+        return {"fold_dir": str(fold_dir), "status": "skipped", "reason": reason}
+    started = time.perf_counter()
+    fold_model = load_fold_model(fold_dir)
+    path = fold_dir / ONNX_NAME
+    worst = export_verified(fold_model, path, cfg.export)
+    result = {"onnx_mb": round(path.stat().st_size / 1e6, 4), "onnx_parity_max_abs": worst,
+              "export_seconds": round(time.perf_counter() - started, 2)}
+    if metrics:
+        write_json_atomic(fold_dir / "metrics.json", {**metrics, **result})
+    log.info("%s: %.3f MB, parity max |diff| %.2e (%.1f s)", path, result["onnx_mb"], worst,
+             result["export_seconds"])
+    return {"fold_dir": str(fold_dir), "status": "ok", **result}
+
+
+def export_after_training(fold_dir: Path, cfg: DictConfig) -> dict[str, Any]:
+    """The training job's hook: export the fold, never fail a finished training because of it.
+
+    Returns the fold's (updated) metrics. A failed export is logged and recorded in metrics.json
+    as ``onnx_error``; ``python -m hawkeye.export`` can retry it later.
+    """
+    fold_dir = Path(fold_dir)
+    if cfg.export.onnx:
+        try:
+            export_fold(fold_dir, cfg)
+        except ExportError as error:
+            log.error("ONNX export failed: %s", error)
+            metrics = _read_metrics(fold_dir)
+            write_json_atomic(fold_dir / "metrics.json", {**metrics, "onnx_error": str(error)})
+    return _read_metrics(fold_dir)
+
+
+def fold_dirs(run_dir: Path, models: Sequence[str] | None = None) -> list[Path]:
+    """Every ``<run_dir>/<model>/fold_<k>`` holding a metrics.json (a finished fold), in order."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ExportError(f"run_dir {run_dir} is not a directory: pass run_dir=<a run folder>")
+    found = sorted(p.parent for p in run_dir.glob("*/fold_*/metrics.json"))
+    if models is not None:
+        found = [p for p in found if p.parent.name in set(models)]
+    return found
+
+
+def export_run(run_dir: Path, cfg: DictConfig) -> list[dict[str, Any]]:
+    """Export every finished fold of ``run_dir``; return one result per fold (failures included).
+
+    A fold that already has ``model.onnx`` and ``onnx_mb`` is skipped unless ``export.force``.
+    """
+    models = list(cfg.export.models) if cfg.export.models is not None else None
+    folds = fold_dirs(run_dir, models)
+    if not folds:
+        raise ExportError(f"{run_dir}: no finished fold (<model>/fold_<k>/metrics.json) to export"
+                          + (f" for models {models}" if models else ""))
+    results = []
+    for fold in folds:
+        if (not cfg.export.force and (fold / ONNX_NAME).exists()
+                and "onnx_mb" in _read_metrics(fold)):
+            results.append({"fold_dir": str(fold), "status": "skipped",
+                            "reason": "model.onnx exists (export.force=true redoes it)"})
+            continue
+        try:
+            results.append(export_fold(fold, cfg))
+        except ExportError as error:
+            log.error("%s", error)
+            results.append({"fold_dir": str(fold), "status": "failed", "reason": str(error)})
+    return results
+
+
+@hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    """``python -m hawkeye.export run_dir=...``: export a run's folds; exit 1 if any failed."""
+    if cfg.run_dir is None:
+        sys.exit("hawkeye.export: pass run_dir=<run folder> (the folder holding <model>/fold_<k>/)")
+    try:
+        results = export_run(Path(cfg.run_dir), cfg)
+    except ExportError as error:
+        sys.exit(f"hawkeye.export: {error}")
+    for r in results:
+        detail = (f"{r['onnx_mb']:.3f} MB  parity {r['onnx_parity_max_abs']:.1e}"
+                  if r["status"] == "ok" else r["reason"])
+        print(f"{r['status']:8s} {r['fold_dir']}  {detail}")
+    if any(r["status"] == "failed" for r in results):
+        sys.exit(1)
+
+
+# ----------------------------------------------------------------------------------------------
+# Helpers
+
+
+def hawkeye_version() -> str:
+    """The installed package's version (from its metadata, which every way of importing sees)."""
+    try:
+        return metadata.version("hawkeye")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _read_metrics(fold_dir: Path) -> dict[str, Any]:
+    path = Path(fold_dir) / "metrics.json"
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ExportError(f"{path}: not valid JSON ({error}); rerun the fold's training") from error
+
+
+def _fold_number(fold_dir: Path) -> int | None:
+    name = Path(fold_dir).name
+    return int(name.split("_", 1)[1]) if name.startswith("fold_") and name[5:].isdigit() else None
+
+
+@contextlib.contextmanager
+def _quiet_exporter() -> Iterator[None]:
+    """Silence the exporter's warnings and progress lines (torchvision absent, deprecations)."""
+    loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch.export", "torch._dynamo",
+                                              "torch._export", "onnxscript", "onnx_ir")]
+    levels = [lg.level for lg in loggers]
+    try:
+        for lg in loggers:
+            lg.setLevel(logging.ERROR)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with contextlib.redirect_stdout(sys.stderr if log.isEnabledFor(logging.DEBUG)
+                                            else _NullWriter()):
+                yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
+
+
+@contextlib.contextmanager
+def _dynamic_rnn_decompositions() -> Iterator[None]:
+    """Keep ``aten.lstm``/``aten.gru`` on their while-loop decompositions for the whole export.
+
+    ``torch.onnx.export`` registers these length-agnostic decompositions only around graph capture;
+    the later decomposition step and the operator's dispatch cache (``OpOverload._dispatch_cache``,
+    filled by the first export in a process) can bring back the Python-loop decomposition, which
+    freezes the time axis to the example length: in torch 2.13 the *second* LSTM export in one
+    process came out with ``time`` fixed to 37 (cf. pytorch/pytorch#193192). Registering them for
+    the whole call and clearing the caches around it makes every export in a process the same.
+    """
+    ops = [torch.ops.aten.lstm.input, torch.ops.aten.gru.input]
+    try:
+        from torch.export._patches import (
+            register_gru_while_loop_decomposition,
+            register_lstm_while_loop_decomposition,
+        )
+    except ImportError:  # older torch: the exporter's own handling is all there is
+        patches: list[contextlib.AbstractContextManager] = []
+    else:
+        patches = [register_lstm_while_loop_decomposition(),
+                   register_gru_while_loop_decomposition()]
+
+    def clear_caches() -> None:
+        for op in ops:
+            getattr(op, "_dispatch_cache", {}).clear()
+
+    clear_caches()
+    try:
+        with contextlib.ExitStack() as stack:
+            for patch in patches:
+                stack.enter_context(patch)
+            yield
+    finally:
+        clear_caches()
+
+
+class _NullWriter:
+    """A stdout sink for the exporter's progress prints."""
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,516 @@
+"""Score new videos with a trained run: the fold ensemble through ONNX Runtime.
+
+``python -m hawkeye.predict video=PATH run_dir=runs/<run> [model=tcn]``
+
+``video`` is one video, one precomputed ``.landmarks.npz`` (the contract of docs/architecture.md;
+what ``hawkeye.synthetic`` writes), a folder of them, or a CSV with a ``video`` column (paths
+relative to the CSV; optional ``hand`` column). Each input goes through exactly the preparation a
+training video went through — :func:`hawkeye.prepare.process_video` (decode, MediaPipe, hand
+choice, gap filling, :func:`hawkeye.features.compute_features`), then
+:func:`hawkeye.data.frame_features` and :func:`hawkeye.data.pad_frames` with the stride and length
+the model was trained with — and then through every fold's ``model.onnx`` (which normalises
+inside the graph). The preparation settings come from the exported file's metadata (the settings
+that built the training store) when it has them, else from the composed ``prepare`` config.
+
+Output, in ``predict.out``: ``scores.csv`` (one row per input: the ensemble score, the mean and
+standard deviation of the folds' continuous scores, every fold's score) and ``<id>.trace.png``
+per video (the thumb-index distance with the detected taps; ``hawkeye.prepare``'s QC figure).
+The score is the mean of the folds' expected scores, rounded to the nearest level. For the LSTM
+autoencoder the row holds the reconstruction error instead and how many folds flag the video.
+
+Bad input (no hand found, too few frames, features the model was not trained on, a file that
+cannot be read) stops a single-input call with a message naming the file and exit code 1, and
+writes nothing. With several inputs every input gets a row (``status`` ``ok`` or ``failed`` with
+the ``reason``); the exit code is 1 when any failed.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import hydra
+import numpy as np
+import onnxruntime as ort
+from omegaconf import DictConfig, OmegaConf
+
+from hawkeye import landmarks as lm
+from hawkeye.config import CONF_DIR
+from hawkeye.data import channel_names, frame_features, pad_frames
+from hawkeye.export import ONNX_NAME, metadata_of, ort_session
+from hawkeye.features import SERIES_NAMES
+from hawkeye.io import atomic_path
+from hawkeye.pd4t import VideoItem
+from hawkeye.prepare import PrepareSettings, process_video
+from hawkeye.store import VideoEntry
+
+log = logging.getLogger("hawkeye.predict")
+
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm")
+LANDMARKS_SUFFIX = lm.PRECOMPUTED_SUFFIX
+SCORES_NAME = "scores.csv"
+OK, FAILED = "ok", "failed"
+
+
+class PredictError(Exception):
+    """An input or a run that cannot be scored; the message names the file and what to do."""
+
+
+# ----------------------------------------------------------------------------------------------
+# The ensemble
+
+
+@dataclass(frozen=True)
+class FoldModel:
+    """One fold's exported model and its metadata."""
+
+    fold: int
+    path: Path
+    session: ort.InferenceSession
+    meta: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Ensemble:
+    """The folds of one model of a run; all share inputs, family and preparation."""
+
+    model: str
+    family: str                 # "sequence" or "autoencoder"
+    folds: list[FoldModel]
+    input_names: list[str]
+    input_features: str         # series | landmarks | both
+    frame_stride: int
+    max_len: int
+    score_levels: list[int]
+    prepare: dict[str, Any] | None  # settings that built the training store (None: unknown)
+
+
+def load_ensemble(run_dir: Path, model: str, threads: int) -> Ensemble:
+    """Open every ``<run_dir>/<model>/fold_*/model.onnx`` and check that the folds agree."""
+    run_dir = Path(run_dir)
+    model_dir = run_dir / model
+    if not model_dir.is_dir():
+        present = sorted(p.parent.parent.name for p in run_dir.glob(f"*/fold_*/{ONNX_NAME}"))
+        raise PredictError(f"{run_dir}: no folder for model {model!r}; exported models there: "
+                           f"{sorted(set(present)) or 'none'} (pass model=<name>)")
+    paths = sorted(model_dir.glob(f"fold_*/{ONNX_NAME}"), key=lambda p: _fold_index(p.parent))
+    if not paths:
+        trained = sorted(model_dir.glob("fold_*/best.pt"))
+        hint = (f"run python -m hawkeye.export run_dir={run_dir}" if trained else
+                "no fold has best.pt either (tree models are not exported: pick a network)")
+        raise PredictError(f"{model_dir}: no fold has {ONNX_NAME}; {hint}")
+    folds = []
+    for path in paths:
+        session = ort_session(path, threads)
+        folds.append(FoldModel(_fold_index(path.parent), path, session,
+                               metadata_of(session, path)))
+    first = folds[0].meta
+    shared = ("input_names", "family", "input_features", "frame_stride", "max_len",
+              "score_levels", "prepare")
+    for fold in folds[1:]:
+        differ = [k for k in shared if fold.meta.get(k) != first.get(k)]
+        if differ:
+            raise PredictError(f"{fold.path} differs from {folds[0].path} in {differ}: the folds "
+                               "come from different runs; re-export the run")
+    return Ensemble(model=model, family=str(first["family"]), folds=folds,
+                    input_names=list(first["input_names"]),
+                    input_features=str(first["input_features"]),
+                    frame_stride=int(first["frame_stride"]), max_len=int(first["max_len"]),
+                    score_levels=[int(v) for v in first["score_levels"]],
+                    prepare=first.get("prepare"))
+
+
+def _fold_index(fold_dir: Path) -> int:
+    try:
+        return int(fold_dir.name.split("_", 1)[1])
+    except (IndexError, ValueError):
+        raise PredictError(f"{fold_dir}: fold folders must be named fold_<k>") from None
+
+
+# ----------------------------------------------------------------------------------------------
+# Inputs
+
+
+@dataclass(frozen=True)
+class VideoInput:
+    """One thing to score: a video or a ``.landmarks.npz`` file, and the side that taps."""
+
+    path: Path
+    hand: str   # "l", "r" or "" (unknown: fine for landmark files, needed for videos)
+
+    @property
+    def id(self) -> str:
+        name = self.path.name
+        return name[: -len(LANDMARKS_SUFFIX)] if name.endswith(LANDMARKS_SUFFIX) else self.path.stem
+
+    @property
+    def is_landmarks(self) -> bool:
+        return self.path.name.endswith(LANDMARKS_SUFFIX)
+
+
+def hand_from_name(stem: str) -> str:
+    """``"l"``/``"r"`` from a PD4T-style name ``<visit>_<l|r>``, else ``""``."""
+    side = stem.rsplit("_", 1)[-1].lower() if "_" in stem else ""
+    return side if side in ("l", "r") else ""
+
+
+def resolve_inputs(video: str | os.PathLike[str], hand: str | None = None) -> list[VideoInput]:
+    """The inputs named by ``video``: a file, a folder (videos and landmark files in it), or a CSV.
+
+    In a folder, a ``.landmarks.npz`` beside a video of the same stem is not a second input (the
+    video is; ``prepare.landmark_source=precomputed`` reads that file instead of running
+    MediaPipe). Raises :class:`PredictError` for a missing path, an empty folder or a bad CSV.
+    """
+    path = Path(video)
+    if not path.exists():
+        raise PredictError(f"{path}: not found (video= takes a video, a {LANDMARKS_SUFFIX} "
+                           "file, a folder or a CSV with a 'video' column)")
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.is_file() and _is_input(p))
+        videos = {p.stem for p in files if p.suffix.lower() in VIDEO_SUFFIXES}
+        files = [p for p in files if not (p.name.endswith(LANDMARKS_SUFFIX)
+                                          and p.name[: -len(LANDMARKS_SUFFIX)] in videos)]
+        if not files:
+            raise PredictError(f"{path}: no video ({', '.join(VIDEO_SUFFIXES)}) or "
+                               f"{LANDMARKS_SUFFIX} file in this folder")
+        return [_input(p, hand) for p in files]
+    if path.suffix.lower() == ".csv":
+        return _inputs_from_csv(path, hand)
+    if not _is_input(path):
+        raise PredictError(f"{path}: not a video ({', '.join(VIDEO_SUFFIXES)}), a "
+                           f"{LANDMARKS_SUFFIX} file, a folder or a CSV")
+    return [_input(path, hand)]
+
+
+def _is_input(path: Path) -> bool:
+    return path.suffix.lower() in VIDEO_SUFFIXES or path.name.endswith(LANDMARKS_SUFFIX)
+
+
+def _input(path: Path, hand: str | None) -> VideoInput:
+    if hand not in (None, "", "l", "r"):
+        raise PredictError(f"predict.hand must be l, r or null, got {hand!r}")
+    stem = VideoInput(path, "").id
+    return VideoInput(path=path, hand=hand or hand_from_name(stem))
+
+
+def _inputs_from_csv(path: Path, hand: str | None) -> list[VideoInput]:
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows or "video" not in rows[0]:
+        raise PredictError(f"{path}: a CSV of inputs needs a header with a 'video' column "
+                           "(and optionally 'hand': l | r) and at least one row")
+    inputs = []
+    for line, row in enumerate(rows, start=2):
+        name = (row.get("video") or "").strip()
+        if not name:
+            raise PredictError(f"{path}, line {line}: empty 'video' field")
+        target = Path(name) if Path(name).is_absolute() else path.parent / name
+        row_hand = (row.get("hand") or "").strip().lower() or hand
+        if row_hand not in (None, "", "l", "r"):
+            raise PredictError(f"{path}, line {line}: hand must be l or r, got {row_hand!r}")
+        inputs.append(_input(target, row_hand))
+    return inputs
+
+
+# ----------------------------------------------------------------------------------------------
+# Preparation: hawkeye.prepare's per-video function, on an item with no annotation
+
+
+def prepare_settings(prepare_cfg: Any, ensemble: Ensemble, landmark_source: str,
+                     plot_dir: Path) -> PrepareSettings:
+    """:class:`PrepareSettings` for scoring: the training store's settings where recorded.
+
+    The recorded ``prepare`` section (features, gap filling, hand choice, detector) decides the
+    feature values, so it wins over the composed one. Differences for scoring: no annotated
+    frame count to compare with, landmarks kept when the model reads them, one trace figure per
+    video in ``plot_dir``.
+    """
+    section = _plain(prepare_cfg)
+    if ensemble.prepare is not None:
+        section.update({k: v for k, v in ensemble.prepare.items() if k in section})
+    else:
+        log.warning("%s has no record of the preparation settings of its training store; using "
+                    "the composed prepare config (features must match how the store was built)",
+                    ensemble.folds[0].path)
+    section["landmark_source"] = landmark_source
+    section["qc"] = {**_plain(section.get("qc", {})), "plots": True}
+    settings = PrepareSettings.from_config(section, plot_dir)
+    return replace(settings, keep_landmarks=ensemble.input_features != "series",
+                   frame_count_tolerance=sys.maxsize, skip_frame_mismatch=False)
+
+
+def _plain(section: Any) -> dict[str, Any]:
+    if isinstance(section, DictConfig):
+        return OmegaConf.to_container(section, resolve=True)  # type: ignore[return-value]
+    return dict(section)
+
+
+def video_item(inp: VideoInput, landmark_source: str) -> VideoItem:
+    """The :class:`VideoItem` ``process_video`` takes, for a file outside any PD4T annotation."""
+    if inp.is_landmarks:
+        video_path, landmarks_path = inp.path, inp.path
+    else:
+        video_path, landmarks_path = inp.path, lm.precomputed_path(inp.path)
+    if landmark_source == "mediapipe" and inp.hand not in ("l", "r"):
+        raise PredictError(f"{inp.path}: cannot tell which hand taps: name the file "
+                           "<visit>_l.<ext> / <visit>_r.<ext>, add a 'hand' column to the CSV, "
+                           "or pass predict.hand=l|r")
+    return VideoItem(id=inp.id, visit=inp.id, hand=inp.hand or "l", subject="", frame_count=0,
+                     score=-1, split="predict", video_path=video_path,
+                     landmarks_path=landmarks_path)
+
+
+def extract(inp: VideoInput, settings: PrepareSettings) -> VideoEntry:
+    """Features of one input through :func:`hawkeye.prepare.process_video`; PredictError if none."""
+    landmark_source = "precomputed" if inp.is_landmarks else settings.landmark_source
+    settings = replace(settings, landmark_source=landmark_source)
+    result = process_video(video_item(inp, landmark_source), None, settings)
+    if result.entry is None:
+        raise PredictError(result.qc.reason or f"{inp.path}: not usable (no reason recorded)")
+    return result.entry
+
+
+@dataclass(frozen=True)
+class _OneVideo:
+    """The fields of a store that :func:`hawkeye.data.frame_features` reads, for one video."""
+
+    series: np.ndarray
+    series_names: tuple[str, ...]
+    landmarks: np.ndarray | None
+
+
+def model_inputs(entry: VideoEntry, ensemble: Ensemble,
+                 source: Path) -> tuple[np.ndarray, np.ndarray]:
+    """``x (1, L, F)`` float32 and ``mask (1, L)`` bool, built as training built them."""
+    video = _OneVideo(series=entry.series, series_names=SERIES_NAMES, landmarks=entry.landmarks)
+    names = channel_names(video, ensemble.input_features)
+    if names != ensemble.input_names:
+        raise PredictError(
+            f"{source}: the model {ensemble.model!r} reads {len(ensemble.input_names)} features "
+            f"per frame ({_short(ensemble.input_names)}) but hawkeye.prepare computes "
+            f"{len(names)} ({_short(names)}); it was trained on other features (a store of your "
+            "own sequences?): score such data with the same tool that made them")
+    frames = frame_features(video, ensemble.input_features)
+    x, mask = pad_frames(frames, np.array([0, len(frames)]), ensemble.max_len,
+                         ensemble.frame_stride)
+    return x, mask
+
+
+def _short(names: Sequence[str], n: int = 4) -> str:
+    return ", ".join(names[:n]) + (", ..." if len(names) > n else "")
+
+
+# ----------------------------------------------------------------------------------------------
+# Scoring
+
+
+@dataclass
+class Prediction:
+    """One input's result; ``fold_values`` keyed by fold index."""
+
+    input: VideoInput
+    status: str = FAILED
+    reason: str = ""
+    frames: int = 0
+    fps: float = math.nan
+    score: int | None = None             # ensemble level (sequence models)
+    mean: float = math.nan               # mean over folds of expected score / reconstruction error
+    std: float = math.nan                # their standard deviation over folds (ddof 0)
+    flagged: int | None = None           # autoencoder: folds whose threshold the error exceeds
+    fold_values: dict[int, float] = field(default_factory=dict)
+    fold_levels: dict[int, int] = field(default_factory=dict)
+    trace_png: str = ""
+
+
+def score_ensemble(ensemble: Ensemble, x: np.ndarray, mask: np.ndarray) -> dict[str, Any]:
+    """Run every fold on one padded video; return the per-fold values and the ensemble summary."""
+    values, levels, flags = {}, {}, 0
+    for fold in ensemble.folds:
+        if ensemble.family == "autoencoder":
+            error, anomalous = fold.session.run(["reconstruction_error", "anomalous"],
+                                                {"x": x, "mask": mask})
+            values[fold.fold] = float(error[0])
+            flags += int(bool(anomalous[0]))
+        else:
+            expected, level = fold.session.run(["expected", "level"], {"x": x, "mask": mask})
+            values[fold.fold], levels[fold.fold] = float(expected[0]), int(level[0])
+    stack = np.array(list(values.values()), dtype=np.float64)
+    summary: dict[str, Any] = {"mean": float(stack.mean()), "std": float(stack.std()),
+                               "fold_values": values, "fold_levels": levels}
+    if ensemble.family == "autoencoder":
+        summary["flagged"] = flags
+    else:
+        top = len(ensemble.score_levels) - 1
+        summary["score"] = ensemble.score_levels[int(np.clip(np.round(stack.mean()), 0, top))]
+    return summary
+
+
+def check_duration(entry: VideoEntry, source: Path, min_seconds: float) -> None:
+    """PredictError unless the video lasts at least ``min_seconds``."""
+    seconds = len(entry.series) / entry.fps
+    if not seconds >= min_seconds:
+        raise PredictError(f"{source}: {len(entry.series)} frames at {entry.fps:g} fps = "
+                           f"{seconds:.2f} s, shorter than predict.min_seconds={min_seconds:g}: "
+                           "too few taps to score (the task asks for 10 taps)")
+
+
+def predict_one(inp: VideoInput, ensemble: Ensemble, settings: PrepareSettings,
+                plot_dir: Path, min_seconds: float) -> Prediction:
+    """Prepare and score one input; a problem becomes ``status="failed"`` with its reason."""
+    prediction = Prediction(input=inp)
+    try:
+        entry = extract(inp, settings)
+        check_duration(entry, inp.path, min_seconds)
+        x, mask = model_inputs(entry, ensemble, inp.path)
+        result = score_ensemble(ensemble, x, mask)
+    except (PredictError, ValueError) as error:
+        prediction.reason = str(error)
+        return prediction
+    prediction.status, prediction.frames, prediction.fps = OK, len(entry.series), entry.fps
+    prediction.mean, prediction.std = result["mean"], result["std"]
+    prediction.score, prediction.flagged = result.get("score"), result.get("flagged")
+    prediction.fold_values, prediction.fold_levels = result["fold_values"], result["fold_levels"]
+    trace = plot_dir / f"{inp.id}.png"
+    prediction.trace_png = str(trace) if trace.exists() else ""
+    return prediction
+
+
+def predict_inputs(inputs: Sequence[VideoInput], ensemble: Ensemble, prepare_cfg: Any,
+                   plot_dir: Path, min_seconds: float) -> list[Prediction]:
+    """Score every input (trace figures go to ``plot_dir``)."""
+    base = prepare_settings(prepare_cfg, ensemble, _plain(prepare_cfg)["landmark_source"],
+                            plot_dir)
+    try:
+        return [predict_one(inp, ensemble, base, plot_dir, min_seconds) for inp in inputs]
+    finally:
+        lm.close_process_detector()
+
+
+# ----------------------------------------------------------------------------------------------
+# Outputs
+
+
+def csv_columns(ensemble: Ensemble) -> list[str]:
+    """Columns of scores.csv for this ensemble's family and folds."""
+    folds = [f.fold for f in ensemble.folds]
+    if ensemble.family == "autoencoder":
+        per_fold = [f"fold_{k}_error" for k in folds]
+        main = ["error_mean", "error_std", "folds_flagging"]
+    else:
+        per_fold = [c for k in folds for c in (f"fold_{k}_expected", f"fold_{k}_level")]
+        main = ["score", "expected_mean", "expected_std"]
+    return ["input", "id", "model", "status", "reason", *main, "n_folds", *per_fold, "frames",
+            "fps", "trace_png"]
+
+
+def csv_row(p: Prediction, ensemble: Ensemble) -> dict[str, Any]:
+    """One scores.csv row."""
+    row: dict[str, Any] = {"input": str(p.input.path), "id": p.input.id, "model": ensemble.model,
+                           "status": p.status, "reason": p.reason,
+                           "n_folds": len(p.fold_values), "frames": p.frames or "",
+                           "fps": _num(p.fps), "trace_png": p.trace_png}
+    if ensemble.family == "autoencoder":
+        row.update(error_mean=_num(p.mean), error_std=_num(p.std),
+                   folds_flagging="" if p.flagged is None else p.flagged)
+        row.update({f"fold_{k}_error": _num(v) for k, v in p.fold_values.items()})
+    else:
+        row.update(score="" if p.score is None else p.score, expected_mean=_num(p.mean),
+                   expected_std=_num(p.std))
+        for k, v in p.fold_values.items():
+            row[f"fold_{k}_expected"], row[f"fold_{k}_level"] = _num(v), p.fold_levels[k]
+    return row
+
+
+def _num(value: float) -> str:
+    return "" if value is None or not math.isfinite(value) else f"{value:.6g}"
+
+
+def write_outputs(predictions: Sequence[Prediction], ensemble: Ensemble, out: Path) -> Path:
+    """Publish the trace figures and ``scores.csv`` in ``out`` (each file atomically)."""
+    out.mkdir(parents=True, exist_ok=True)
+    for p in predictions:
+        if p.trace_png:
+            final = out / f"{p.input.id}.trace.png"
+            with atomic_path(final) as tmp:
+                shutil.copyfile(p.trace_png, tmp)
+            p.trace_png = str(final)
+    path = out / SCORES_NAME
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=csv_columns(ensemble))
+        writer.writeheader()
+        writer.writerows(csv_row(p, ensemble) for p in predictions)
+    return path
+
+
+def describe(p: Prediction, family: str) -> str:
+    """One line for the console (``family`` of the ensemble that scored it)."""
+    if p.status != OK:
+        return f"{p.input.path}: FAILED: {p.reason}"
+    folds = ", ".join(f"{v:.2f}" for v in p.fold_values.values())
+    if family == "autoencoder":
+        return (f"{p.input.path}: reconstruction error {p.mean:.4g} ± {p.std:.2g} over "
+                f"{len(p.fold_values)} folds ({folds}); flagged by {p.flagged} fold(s)")
+    return (f"{p.input.path}: predicted score {p.score} (expected {p.mean:.2f} ± {p.std:.2f} "
+            f"over {len(p.fold_values)} folds: {folds})")
+
+
+@dataclass(frozen=True)
+class PredictRun:
+    """What :func:`run_predict` did."""
+
+    ensemble: Ensemble
+    predictions: list[Prediction]
+    csv: Path                      # scores.csv written
+
+
+def run_predict(video: str | os.PathLike[str], run_dir: str | os.PathLike[str], model: str,
+                prepare_cfg: Any, out: str | os.PathLike[str], hand: str | None = None,
+                threads: int = 1, min_seconds: float = 0.0) -> PredictRun:
+    """Score ``video`` with the folds of ``<run_dir>/<model>``, write to ``out``.
+
+    A single input that fails raises :class:`PredictError` and nothing is written. Several
+    inputs: the CSV lists every one (failed ones with their reason).
+    """
+    inputs = resolve_inputs(video, hand)
+    ensemble = load_ensemble(Path(run_dir), model, threads)
+    with tempfile.TemporaryDirectory(prefix="hawkeye-predict-") as scratch:
+        predictions = predict_inputs(inputs, ensemble, prepare_cfg, Path(scratch), min_seconds)
+        if len(inputs) == 1 and predictions[0].status != OK:
+            raise PredictError(predictions[0].reason)
+        csv_path = write_outputs(predictions, ensemble, Path(out))
+    return PredictRun(ensemble, predictions, csv_path)
+
+
+@hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    """``python -m hawkeye.predict video=... run_dir=... [model=...]``; exit 1 on any failure."""
+    if cfg.get("video") is None or cfg.run_dir is None:
+        sys.exit("hawkeye.predict: pass video=<video | .landmarks.npz | folder | CSV> and "
+                 "run_dir=<run folder> (and model=<name> if not the default)")
+    os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ INFO lines
+    try:
+        run = run_predict(cfg.video, cfg.run_dir, str(cfg.model.name), cfg.prepare,
+                          cfg.predict.out, cfg.predict.hand, int(cfg.export.ort_threads),
+                          float(cfg.predict.min_seconds))
+    except PredictError as error:
+        sys.exit(f"hawkeye.predict: {error}")
+    for p in run.predictions:
+        print(describe(p, run.ensemble.family))
+    print(f"wrote {run.csv}")
+    failed = sum(p.status != OK for p in run.predictions)
+    if failed:
+        sys.exit(f"hawkeye.predict: {failed} of {len(run.predictions)} input(s) failed (see the "
+                 f"reason column of {run.csv})")
+
+
+if __name__ == "__main__":
+    main()
