@@ -24,7 +24,10 @@ each get a log message naming the video and a row in the QC report (``<store ste
 
 Slurm arrays: ``prepare.num_shards=N prepare.shard_index=k`` processes every N-th video (sorted by
 id) into ``<store>.shard-<k>-of-<N>.h5``; ``prepare.merge=true`` merges the shard stores and their
-QC tables into the store (``jobs/prepare.sbatch`` runs both steps).
+QC tables into the store (``jobs/prepare.sbatch`` runs both steps). ``python -m hawkeye.prepare
+launcher=slurm prepare.num_shards=N`` submits the same through submitit: the shard array and a
+merge job after it (:mod:`hawkeye.prepare_submit`, which says when a run is submitted: never with
+the default ``launcher=local``).
 """
 
 from __future__ import annotations
@@ -670,7 +673,8 @@ def prepare(data_root: str | os.PathLike[str], store: str | os.PathLike[str],
     attrs = {"task": str(task_cfg["name"]), "data_root": str(data_root),
              "landmark_source": settings.landmark_source,
              "prepare": {k: v for k, v in _plain(prepare_cfg).items()
-                         if k not in ("shard_index", "num_shards", "merge", "workers")}}
+                         if k not in ("shard_index", "num_shards", "merge", "workers", "submit",
+                                      "jobs")}}  # how it ran, not what it computed
     run = _RunLog(
         out, attrs, flush_every,
         # Bad annotation rows belong to no shard: shard 0 reports them, a merge lists them once.
@@ -753,8 +757,13 @@ def prepare_from_config(cfg: Mapping[str, Any]) -> PrepareReport:
 
 @hydra.main(config_path=CONF_DIR, config_name=CONFIG_NAME, version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    """``python -m hawkeye.prepare``: compose the config, run :func:`prepare`, set the exit code."""
+    """``python -m hawkeye.prepare``: compose the config, run :func:`prepare` here (or submit it
+    as a Slurm array, :mod:`hawkeye.prepare_submit`), set the exit code."""
+    from hawkeye import prepare_submit  # it imports this module
+
     try:
+        if prepare_submit.should_submit(cfg):
+            sys.exit(prepare_submit.submit_from_config(cfg))
         report = prepare_from_config(cfg)
     except (FileNotFoundError, ValueError) as err:  # a whole-run problem: say it, no traceback
         log.error("prepare: %s", err)
