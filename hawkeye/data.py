@@ -16,7 +16,7 @@ statistics and set to 0 after normalising, i.e. to the training mean of that cha
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -126,6 +126,7 @@ class SequenceSet:
     ids: np.ndarray        # (N,) str
     subjects: np.ndarray   # (N,) str
     target: torch.Tensor   # (N,) float32 real-valued target (task.target; the score when "score")
+    anomalous: torch.Tensor  # (N,) bool, True = labelled anomalous (see anomaly_flags)
 
     def __len__(self) -> int:
         return len(self.y)
@@ -137,12 +138,14 @@ class SequenceSet:
             index = index.nonzero().squeeze(1)
         where = index.numpy()
         return SequenceSet(self.x[index], self.mask[index], self.y[index], self.summary[index],
-                           self.ids[where], self.subjects[where], self.target[index])
+                           self.ids[where], self.subjects[where], self.target[index],
+                           self.anomalous[index])
 
     def to(self, device: torch.device | str) -> SequenceSet:
         """The same set with its tensors on ``device`` (ids stay numpy)."""
         return replace(self, x=self.x.to(device), mask=self.mask.to(device), y=self.y.to(device),
-                       summary=self.summary.to(device), target=self.target.to(device))
+                       summary=self.summary.to(device), target=self.target.to(device),
+                       anomalous=self.anomalous.to(device))
 
     def normalized(self, norm: Normalization) -> SequenceSet:
         """The same set with ``x`` normalised by ``norm`` (see :func:`apply_normalization`)."""
@@ -150,12 +153,26 @@ class SequenceSet:
         return replace(self, x=apply_normalization(self.x, self.mask, on_device))
 
 
+def concat_sets(parts: Sequence[SequenceSet]) -> SequenceSet:
+    """The videos of ``parts`` one after another (parts taken from one padded set, so their
+    tensors have the same width)."""
+    if not parts:
+        raise ValueError("concat_sets needs at least one part")
+    columns = {}
+    for f in fields(SequenceSet):
+        values = [getattr(part, f.name) for part in parts]
+        columns[f.name] = (torch.cat(values) if isinstance(values[0], torch.Tensor)
+                           else np.concatenate(values))
+    return SequenceSet(**columns)
+
+
 def sequence_set(store: StoreData, feature_set: str, max_len: int, frame_stride: int = 1,
-                 target: str = "score") -> SequenceSet:
+                 target: str = "score", anomalous: np.ndarray | None = None) -> SequenceSet:
     """All videos of ``store`` as one (unnormalised) :class:`SequenceSet`.
 
     ``target`` names what supervised models learn: ``score`` (the integer score) or one of the
     store's real-valued targets (``StoreData.targets``, e.g. telemetry's ``fuel_consumption``).
+    ``anomalous`` flags the anomalous videos (:func:`anomaly_flags`; None = none labelled).
     """
     if target == "score":
         values = np.asarray(store.scores, dtype=np.float32)
@@ -164,6 +181,9 @@ def sequence_set(store: StoreData, feature_set: str, max_len: int, frame_stride:
     else:
         raise ValueError(f"task.target={target!r} is not in {store.path} (its targets: "
                          f"{['score', *sorted(store.targets)]})")
+    if anomalous is not None and np.shape(anomalous) != (len(store),):
+        raise ValueError(f"anomalous must have shape ({len(store)},), one flag per video, got "
+                         f"{np.shape(anomalous)}")
     frames = frame_features(store, feature_set)
     x, mask = pad_frames(frames, store.offsets, max_len, frame_stride)
     return SequenceSet(x=torch.from_numpy(x), mask=torch.from_numpy(mask),
@@ -171,7 +191,26 @@ def sequence_set(store: StoreData, feature_set: str, max_len: int, frame_stride:
                        summary=torch.as_tensor(np.asarray(store.summary, dtype=np.float32)),
                        ids=np.asarray(store.ids).astype(str),
                        subjects=np.asarray(store.subjects).astype(str),
-                       target=torch.from_numpy(values))
+                       target=torch.from_numpy(values),
+                       anomalous=torch.as_tensor(np.zeros(len(store), bool) if anomalous is None
+                                                 else np.asarray(anomalous, dtype=bool)))
+
+
+def anomaly_flags(store: StoreData, label: str | None, min_score: int) -> np.ndarray:
+    """``(N,)`` bool, True = anomalous: the store target ``label`` (``targets/<label>``, 1 =
+    anomaly, 0 = normal) when given, else ``score >= min_score`` (a severity read as an anomaly).
+    """
+    if label is None:
+        return np.asarray(store.scores) >= int(min_score)
+    if label not in store.targets:
+        raise ValueError(f"task.anomaly_label={label!r} is not a target of {store.path} (its "
+                         f"targets: {sorted(store.targets)}); use null to flag score >= "
+                         "task.anomaly_min_score")
+    values = np.asarray(store.targets[label])
+    if not np.isin(values, (0.0, 1.0)).all():
+        raise ValueError(f"{store.path}: target {label!r} must hold 0 (normal) or 1 (anomaly), "
+                         f"found {np.unique(values)[:5].tolist()}")
+    return values == 1.0
 
 
 def trim_batch(x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -30,10 +30,19 @@ dataset                    shape, dtype             meaning
 ``landmarks`` (optional)   (sum T_i, 21, 3) float32 MediaPipe-normalised hand landmarks; NaN allowed
                                                     only in frames where ``presence`` is False
 ``presence`` (optional)    (sum T_i,) bool          True = a hand was detected in the frame
+``targets/<name>`` (opt.)  (N,) float64             named per-video target, finite (e.g. the
+                                                    telemetry task's ``fuel_consumption`` in L/h
+                                                    and ``anomaly`` 0/1)
 =========================  =======================  ============================================
 
 ``landmarks`` and ``presence`` come together or not at all (stores built from a user's own
-sequences have neither). Root attributes: ``schema_version`` (int, :data:`SCHEMA_VERSION`), ``task``
+sequences have neither). The ``targets`` group is optional too: absent (every store written before
+it existed) means no extra targets, so schema version 1 still describes every file. When present,
+every video has a value for every target name (a store holds a target for all videos or for none).
+``videos/scores`` stays the integer class field that folds stratify by: PD4T's clinical score;
+for telemetry the window's anomaly label (0/1, also in ``targets/anomaly``), 0 when unlabelled.
+
+Root attributes: ``schema_version`` (int, :data:`SCHEMA_VERSION`), ``task``
 (str), ``created_with`` (JSON: package versions and git commit of the last writer) and ``attrs``
 (free-form JSON, e.g. the preparation config).
 
@@ -74,6 +83,7 @@ _REQUIRED = (
     "series", "series_names", "summary", "summary_names",
 )
 _HANDS = ("l", "r", "")
+TARGETS_GROUP = "targets"  # optional group of named per-video targets
 # Above this many separate row ranges, one full read plus numpy fancy indexing beats small reads.
 _MAX_RANGE_READS = 32
 
@@ -88,7 +98,8 @@ class VideoEntry:
 
     ``series`` is ``(T, F)``, ``summary`` ``(S,)`` (None when the store has no summary features),
     ``landmarks`` ``(T, 21, 3)`` with NaN where no hand was seen; ``presence`` defaults to
-    ``~isnan(landmarks[:, 0, 0])`` (give it explicitly when gaps were interpolated).
+    ``~isnan(landmarks[:, 0, 0])`` (give it explicitly when gaps were interpolated). ``targets``
+    maps a target name to this video's finite value (every video of a store has the same names).
     """
 
     id: str
@@ -103,6 +114,7 @@ class VideoEntry:
     source_hash: str = ""
     landmarks: np.ndarray | None = None
     presence: np.ndarray | None = None
+    targets: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -149,6 +161,7 @@ class StoreData:
     presence: np.ndarray | None = None   # (sum T,) bool
     task: str = ""
     attrs: dict[str, Any] = field(default_factory=dict)
+    targets: dict[str, np.ndarray] = field(default_factory=dict)  # name -> (N,) float64
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -173,7 +186,8 @@ class StoreData:
             series_names=list(self.series_names), summary_names=list(self.summary_names),
             landmarks=None if self.landmarks is None else self.landmarks[frames],
             presence=None if self.presence is None else self.presence[frames],
-            task=self.task, attrs=dict(self.attrs), **pick)
+            task=self.task, attrs=dict(self.attrs),
+            targets={name: values[idx] for name, values in self.targets.items()}, **pick)
 
     def select_series(self, names: Sequence[str]) -> StoreData:
         """A new StoreData keeping only the named series columns, in the order given."""
@@ -217,7 +231,8 @@ class StoreData:
                 hand=str(self.hands[i]), fps=float(self.fps[i]), source=str(self.sources[i]),
                 source_hash=str(self.source_hashes[i]),
                 landmarks=None if self.landmarks is None else self.landmarks[rows],
-                presence=None if self.presence is None else self.presence[rows])
+                presence=None if self.presence is None else self.presence[rows],
+                targets={name: float(values[i]) for name, values in self.targets.items()})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -376,7 +391,27 @@ def _read_index(handle: h5py.File) -> dict[str, Any]:
         if handle["presence"].shape != (total,):
             raise _shape_error(path, "presence", handle["presence"].shape, f"({total},)")
     meta["has_landmarks"] = has[0]
+    meta["targets"] = _read_targets(handle, n)
     return meta
+
+
+def _read_targets(handle: h5py.File, n: int) -> dict[str, np.ndarray]:
+    """The optional ``targets/<name>`` datasets, each checked to be ``(N,)`` float (or int)."""
+    if TARGETS_GROUP not in handle:
+        return {}
+    group = handle[TARGETS_GROUP]
+    if not isinstance(group, h5py.Group):
+        raise StoreError(f"{handle.filename}: '{TARGETS_GROUP}' must be a group of (N,) datasets")
+    targets = {}
+    for name, dataset in group.items():
+        if not isinstance(dataset, h5py.Dataset) or dataset.dtype.kind not in "fiub":
+            raise StoreError(f"{handle.filename}: '{TARGETS_GROUP}/{name}' must be a numeric "
+                             f"dataset of shape ({n},)")
+        if dataset.shape != (n,):
+            raise _shape_error(handle.filename, f"{TARGETS_GROUP}/{name}", dataset.shape,
+                               f"({n},) like videos/ids")
+        targets[name] = dataset[()].astype(np.float64)
+    return targets
 
 
 def _check_finite(path: Any, name: str, values: np.ndarray, offsets: np.ndarray | None,
@@ -438,13 +473,16 @@ def load_store(path: str | os.PathLike[str], splits: str | Sequence[str] | None 
     ids = meta["ids"][idx]
     _check_finite(path, "series", series, new_offsets, ids)
     _check_finite(path, "summary", summary, None, ids)
+    targets = {name: values[idx] for name, values in meta["targets"].items()}
+    for name, values in targets.items():
+        _check_finite(path, f"{TARGETS_GROUP}/{name}", values, None, ids)
     if landmarks is not None and presence is not None:
         _check_finite(path, "landmarks (frames marked present)", landmarks[presence],
                       _present_offsets(new_offsets, presence), ids)
     return StoreData(
         path=str(path), offsets=new_offsets, series=series, series_names=meta["series_names"],
         summary=summary, summary_names=meta["summary_names"], landmarks=landmarks,
-        presence=presence, task=task, attrs=attrs,
+        presence=presence, task=task, attrs=attrs, targets=targets,
         **{name: meta[name][idx] for name in (*_VIDEO_STR_FIELDS, *_VIDEO_NUM_FIELDS)})
 
 
@@ -517,14 +555,30 @@ def _check_entry(entry: VideoEntry, n_series: int, n_summary: int) -> VideoEntry
     fps = float(entry.fps)
     if not (math.isnan(fps) or (math.isfinite(fps) and fps > 0)):
         raise ValueError(f"{name}: fps must be positive (or NaN when unknown), got {entry.fps}")
+    targets = _check_targets(name, entry.targets)
     return VideoEntry(id=entry.id, subject=str(entry.subject), score=int(entry.score),
                       split=entry.split, series=series, summary=summary, hand=entry.hand, fps=fps,
                       source=str(entry.source), source_hash=str(entry.source_hash),
-                      landmarks=landmarks, presence=presence)
+                      landmarks=landmarks, presence=presence, targets=targets)
+
+
+def _check_targets(name: str, targets: dict[str, Any] | None) -> dict[str, float]:
+    """Target names must be non-empty without '/', values finite numbers (raises ValueError)."""
+    checked = {}
+    for key, value in (targets or {}).items():
+        if not isinstance(key, str) or not key or "/" in key:
+            raise ValueError(f"{name}: target names must be non-empty strings without '/', "
+                             f"got {key!r}")
+        if isinstance(value, str) or not np.isscalar(value) or not math.isfinite(float(value)):
+            raise ValueError(f"{name}: target {key!r} must be a finite number, got {value!r}; "
+                             f"drop the video or fill the value before writing")
+        checked[key] = float(value)
+    return checked
 
 
 def _same_labels(a: VideoEntry, b: VideoEntry) -> bool:
-    return (a.subject, int(a.score), a.split, a.hand) == (b.subject, int(b.score), b.split, b.hand)
+    return ((a.subject, int(a.score), a.split, a.hand, a.targets)
+            == (b.subject, int(b.score), b.split, b.hand, b.targets))
 
 
 def _check_names(names: Sequence[str], what: str) -> list[str]:
@@ -541,10 +595,11 @@ def write_store(path: str | os.PathLike[str], entries: Iterable[VideoEntry],
     """Write ``entries`` into the store at ``path`` atomically, merging with what is already there.
 
     An id already stored with the same ``source_hash`` and the same labels (subject, score, split,
-    hand) is skipped; the same id with a different hash or labels is replaced; new ids are added.
-    The merged store is written as a complete new file and renamed over the old one, so a killed
-    writer never damages it. When nothing changes the file is left untouched. ``attrs`` (JSON-
-    serialisable, its ``task`` key names the task) are merged into the stored attrs.
+    hand, targets) is skipped; the same id with a different hash or labels is replaced; new ids
+    are added. The merged store is written as a complete new file and renamed over the old one,
+    so a killed writer never damages it. When nothing changes the file is left untouched.
+    ``attrs`` (JSON-serialisable, its ``task`` key names the task) are merged into the stored
+    attrs.
     """
     path = Path(path)
     series_names = _check_names(series_names, "series_names")
@@ -584,6 +639,12 @@ def write_store(path: str | os.PathLike[str], entries: Iterable[VideoEntry],
         example = next(e.id for e in merged.values() if e.landmarks is None)
         raise ValueError(f"{path}: some videos have landmarks and some (e.g. '{example}') do not; "
                          f"a store holds landmarks for every video or for none")
+    target_names = {tuple(sorted(e.targets)) for e in merged.values()}
+    if len(target_names) > 1:
+        first, *others = sorted(target_names)
+        raise ValueError(f"{path}: videos have different target names ({list(first)} vs "
+                         f"{list(others[0])}); a store holds each target for every video or for "
+                         f"none: write to a new store file")
     # A JSON round trip now, so that comparing with the stored attrs sees what will be stored.
     new_attrs = {**stored_attrs, **json.loads(json.dumps(attrs or {}, default=str))}
     task = str(new_attrs.get("task", task))
@@ -635,6 +696,11 @@ def _write_file(path: Path, entries: list[VideoEntry], series_names: list[str],
                 [e.landmarks for e in entries], (0, N_LANDMARKS, 3), np.float32))
             handle.create_dataset("presence", data=_concat(
                 [e.presence for e in entries], (0,), bool))
+        if n and entries[0].targets:
+            group = handle.create_group(TARGETS_GROUP)
+            for name in sorted(entries[0].targets):
+                group.create_dataset(name, data=np.array([e.targets[name] for e in entries],
+                                                         dtype=np.float64))
 
 
 def _concat(arrays: list[Any], empty_shape: tuple[int, ...], dtype: Any) -> np.ndarray:
@@ -701,12 +767,15 @@ def write_sequences(path: str | os.PathLike[str], ids: Sequence[Any], sequences:
                     summary: np.ndarray | None = None,
                     summary_names: Sequence[str] | None = None,
                     attrs: dict[str, Any] | None = None,
-                    source: str = "") -> WriteReport:
+                    source: str = "",
+                    targets: dict[str, Sequence[float] | np.ndarray] | None = None
+                    ) -> WriteReport:
     """Build (or extend) a store from sequences a user already has: any channels, any lengths.
 
     ``sequences`` are ``(T_i, C)`` arrays with the same ``C``; ``scores`` integers (any number of
     levels); ``splits`` defaults to ``"train"`` for every video; ``fps`` None means unknown (NaN);
-    ``channel_names`` default to ``c0 .. c{C-1}``; ``summary`` is an optional ``(N, S)`` array.
+    ``channel_names`` default to ``c0 .. c{C-1}``; ``summary`` is an optional ``(N, S)`` array;
+    ``targets`` maps a target name to ``(N,)`` finite values (stored under ``targets/<name>``).
     The resume key (``source_hash``) of each video is :func:`sequence_hash` of its sequence.
     Raises ValueError on length mismatches, NaN, non-integer scores, ragged channels or duplicates.
     """
@@ -752,6 +821,13 @@ def write_sequences(path: str | os.PathLike[str], ids: Sequence[Any], sequences:
         if len(summary_names) != summary_arr.shape[1]:
             raise ValueError(f"summary_names has {len(summary_names)} names for "
                              f"{summary_arr.shape[1]} summary columns")
+    target_columns = {}
+    for key, values in (targets or {}).items():
+        column = np.asarray(values, dtype=np.float64)
+        if column.shape != (n,):
+            raise ValueError(f"target {key!r} must have shape ({n},) (one per sequence), got "
+                             f"{column.shape}")
+        target_columns[key] = column
     split_list = _per_video(splits if not isinstance(splits, str) else [splits] * n, n, "splits",
                             "train")
     hand_list = _per_video(hands, n, "hands", "")
@@ -760,7 +836,8 @@ def write_sequences(path: str | os.PathLike[str], ids: Sequence[Any], sequences:
         VideoEntry(id=ids[i], subject=str(subject), score=score_list[i], split=str(split_list[i]),
                    series=arrays[i], summary=summary_arr[i], hand=str(hand_list[i]),
                    fps=float(fps_list[i]), source=f"{source}#{ids[i]}" if source else "",
-                   source_hash=sequence_hash(arrays[i]))
+                   source_hash=sequence_hash(arrays[i]),
+                   targets={key: float(column[i]) for key, column in target_columns.items()})
         for i, subject in enumerate(subjects)]
     return write_store(path, entries, names, summary_names, attrs)
 
@@ -782,6 +859,8 @@ NPZ_LAYOUT = """\
   channel_names (C,) str names of the C channels                      optional (c0 .. c{C-1})
   summary    (N, S)      per-sequence summary features, with
   summary_names (S,) str their names                                  optional
+  target_<name> (N,)     a named per-sequence target (float), e.g.
+                         target_fuel_consumption                      optional, any number
 """
 _NPZ_KEYS = {"ids", "scores", "subjects", "sequences", "lengths", "splits", "hands", "fps",
              "channel_names", "summary", "summary_names"}
@@ -802,7 +881,8 @@ def read_sequences_npz(npz_path: str | os.PathLike[str]) -> dict[str, Any]:
     finally:
         archive.close()
     seq_keys = sorted((k for k in data if k.startswith("seq_")), key=lambda k: (len(k), k))
-    unknown = sorted(set(data) - _NPZ_KEYS - set(seq_keys))
+    target_keys = sorted(k for k in data if k.startswith("target_") and len(k) > len("target_"))
+    unknown = sorted(set(data) - _NPZ_KEYS - set(seq_keys) - set(target_keys))
     if unknown:
         raise ValueError(f"{npz_path}: unknown keys {unknown}\n{NPZ_LAYOUT}")
     missing = [k for k in ("ids", "scores", "subjects") if k not in data]
@@ -837,6 +917,8 @@ def read_sequences_npz(npz_path: str | os.PathLike[str]) -> dict[str, Any]:
         kwargs["fps"] = data["fps"].tolist()
     if "summary" in data:
         kwargs["summary"] = data["summary"]
+    if target_keys:
+        kwargs["targets"] = {k[len("target_"):]: data[k] for k in target_keys}
     return kwargs
 
 
@@ -862,6 +944,9 @@ def describe(data: StoreData) -> str:
     if data.series_names:
         shown = ", ".join(data.series_names[:12]) + (" ..." if data.n_features > 12 else "")
         lines.append(f"series: {shown}")
+    for name, values in data.targets.items():
+        low, mid, high = np.percentile(values, [0, 50, 100]) if len(values) else (np.nan,) * 3
+        lines.append(f"target {name}: min {low:.4g}  median {mid:.4g}  max {high:.4g}")
     return "\n".join(lines)
 
 

@@ -40,19 +40,28 @@ from hawkeye.config import CONF_DIR, config_hash
 from hawkeye.data import (
     Normalization,
     SequenceSet,
+    anomaly_flags,
     balanced_sample_weights,
     batch_indices,
     channel_names,
     class_weights,
+    concat_sets,
     fit_normalization,
     n_score_levels,
     sequence_set,
     trim_batch,
 )
+from hawkeye.export import export_after_training
 from hawkeye.folds import check_disjoint, ensure_folds, validation_split
 from hawkeye.io import atomic_path, git_commit, write_json_atomic, write_text_atomic
 from hawkeye.launch import identity
-from hawkeye.metrics import anomaly_metrics, regression_metrics, score_metrics, spearman_rho
+from hawkeye.metrics import (
+    anomaly_metrics,
+    f1_optimal_threshold,
+    regression_metrics,
+    score_metrics,
+    spearman_rho,
+)
 from hawkeye.models import build_model, count_parameters
 from hawkeye.models.heads import Head, build_head
 from hawkeye.store import load_store
@@ -110,7 +119,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     }
     write_fold_outputs(out, cfg, metrics, result.predictions, result.history)
     log.info("done %s fold %s: cv %s", cfg.model.name, cfg.fold, _headline(metrics["cv"]))
-    return metrics
+    # model.onnx beside best.pt (export.onnx); a failed export is recorded, never fails the fold
+    return export_after_training(out, cfg)
 
 
 def with_model_overrides(cfg: DictConfig) -> DictConfig:
@@ -211,7 +221,9 @@ def load_fold_data(cfg: DictConfig) -> FoldData:
              int(is_cv.sum()), task.test_split, int(is_test.sum()))
 
     everything = sequence_set(store, task.input_features, task.max_len, task.frame_stride,
-                              target=str(task.target))
+                              target=str(task.target),
+                              anomalous=anomaly_flags(store, task.anomaly_label,
+                                                      task.anomaly_min_score))
     cv_side, test = everything.take(is_cv), everything.take(is_test)
     folds = ensure_folds(cfg.run_dir, cv_side.ids, cv_side.subjects, cv_side.y.numpy(),
                          cfg.cv.n_folds, cfg.cv.seed)
@@ -219,6 +231,14 @@ def load_fold_data(cfg: DictConfig) -> FoldData:
     is_val = validation_split(training_side.subjects, training_side.y.numpy(),
                               cfg.cv.val_fraction, cfg.cv.seed + int(cfg.fold))
     train_part, val_part = training_side.take(~is_val), training_side.take(is_val)
+    if task.target_windows not in ("all", "normal"):
+        raise ValueError(f"task.target_windows must be all or normal, got "
+                         f"{task.target_windows!r}")
+    if task.target_windows == "normal" and cfg.model.family != "autoencoder":
+        # A supervised model learns and is scored where the sensors work; finding the anomalous
+        # windows is the autoencoder's job. After the fold split, so every model shares folds.
+        train_part, val_part, held_out, test = (part.take(~part.anomalous) for part in
+                                                (train_part, val_part, held_out, test))
 
     norm = fit_normalization(train_part.x, train_part.mask)
     return FoldData(train=train_part.normalized(norm), val=val_part.normalized(norm),
@@ -301,20 +321,26 @@ def _target_stats(head_cfg: dict[str, Any]) -> dict[str, float]:
 
 def fit_autoencoder(cfg: DictConfig, data: FoldData, device: torch.device, out: Path,
                     meta: dict[str, Any]) -> FamilyResult:
-    """The LSTM autoencoder: learn to reconstruct "normal" videos, flag the badly reconstructed.
+    """The LSTM autoencoder: learn to reconstruct normal videos, flag the badly reconstructed.
 
-    Normal = score below ``task.anomaly_min_score``. The decision threshold is the
-    ``model.threshold_percentile`` percentile of the reconstruction error of the normal training
-    videos. Scored with :func:`hawkeye.metrics.anomaly_metrics`, plus how well the error ranks the
-    score (Spearman rho). In predictions.csv ``pred`` is the decision (1 = flagged anomalous) and
-    ``raw`` the reconstruction error.
+    Anomalous = the store target ``task.anomaly_label`` when set (1 = anomaly), else score >=
+    ``task.anomaly_min_score`` (:func:`hawkeye.data.anomaly_flags`). The network trains on the
+    normal videos of the training part and early-stops on those of the validation slice. Then
+    :func:`anomaly_thresholds` lists the decision thresholds side by side: percentiles of the
+    training error (``task.anomaly_percentiles`` and ``model.threshold_percentile``) and the
+    F1-optimal threshold on validation data (the training side's anomalous videos and the
+    validation slice's normal ones, weighted back to the training side's anomaly rate);
+    ``task.anomaly_threshold`` picks the one behind the
+    fold's ``cv``/``test`` metrics and the model's ``threshold`` buffer (so the ONNX export
+    decides the same). Scored with :func:`hawkeye.metrics.anomaly_metrics`, plus how well the error
+    ranks the score (Spearman rho). In predictions.csv ``true`` is the score (or, with an
+    ``anomaly_label``, the 0/1 label), ``pred`` the decision (1 = flagged) and ``raw`` the error.
     """
-    amin = int(cfg.task.anomaly_min_score)
-    normal_train = data.train.take(data.train.y < amin)
-    normal_val = data.val.take(data.val.y < amin)
+    normal_train = data.train.take(~data.train.anomalous)
+    normal_val = data.val.take(~data.val.anomalous)
     if len(normal_train) == 0 or len(normal_val) == 0:
-        raise ValueError(f"fold {cfg.fold}: no normal videos (score < task.anomaly_min_score="
-                         f"{amin}) in the training or validation part to fit the autoencoder on")
+        raise ValueError(f"fold {cfg.fold}: no normal videos in the training or validation part "
+                         "to fit the autoencoder on (task.anomaly_label / anomaly_min_score)")
     n_features = len(data.input_names)
     _seed_everything(cfg.seed)
     model = build_model(cfg.model, n_features, n_features).to(device)
@@ -328,24 +354,85 @@ def fit_autoencoder(cfg: DictConfig, data: FoldData, device: torch.device, out: 
     normal_only = replace(data, train=normal_train, val=normal_val)
     run = fit_network(cfg, normal_only, model, loss, validate, device, out, monitor="val_loss",
                       meta=meta, forward=_reconstruction_error)
-    threshold = model.fit_threshold(predict_outputs(model, normal_train, run.eval_batch_size,
-                                                    device, cfg.train.amp,
-                                                    forward=_reconstruction_error))
+
+    def errors_of(part: SequenceSet) -> np.ndarray:
+        return predict_outputs(model, part, run.eval_batch_size, device, cfg.train.amp,
+                               forward=_reconstruction_error).cpu().numpy()
+
+    # Validation data to choose a threshold on: every anomalous video of the training side (the
+    # network never trains on them) and the validation slice's normal videos. Each normal one
+    # stands for the training side's normals it was sampled from, so the F1 maximised is the F1
+    # at the training side's anomaly rate, not at the inflated rate of this small set.
+    selection = concat_sets([data.val, data.train.take(data.train.anomalous)])
+    flags = selection.anomalous.numpy()
+    normal_weight = (len(normal_train) + len(normal_val)) / len(normal_val)
+    thresholds = anomaly_thresholds(errors_of(normal_train), errors_of(selection), flags, cfg,
+                                    np.where(flags, 1.0, normal_weight))
+    chosen = choose_threshold(thresholds, cfg)
+    threshold = thresholds[chosen]["threshold"]
+    model.threshold.fill_(threshold)
+    label_is_score = cfg.task.anomaly_label is None
     metrics, predictions = {}, []
     for split, part in _scored_parts(data):
-        errors = predict_outputs(model, part, run.eval_batch_size, device, cfg.train.amp,
-                                 forward=_reconstruction_error).cpu().numpy()
-        y = part.y.numpy()
-        flagged = (errors > threshold).astype(np.int64)
-        metrics[split] = {**anomaly_metrics(y >= amin, errors, threshold),
+        errors, anomalous, y = errors_of(part), part.anomalous.numpy(), part.y.numpy()
+        for entry in thresholds.values():
+            entry[split] = anomaly_metrics(anomalous, errors, entry["threshold"])
+        metrics[split] = {**thresholds[chosen][split],
                           "spearman_error_score": spearman_rho(y, errors),
-                          "anomaly_rate_true": float(np.mean(y >= amin))}
-        predictions += _prediction_rows(split, part, y, flagged, errors)
-    save_best(out / "best.pt", model, run.state, meta)  # again, now with the threshold buffer
-    return run.result(metrics, predictions, model,
-                      extra={"threshold": threshold, "anomaly_min_score": amin,
-                             "n_train_normal": len(normal_train), "n_val_normal": len(normal_val),
-                             "threshold_percentile": float(cfg.model.threshold_percentile)})
+                          "anomaly_rate_true": float(np.mean(anomalous))}
+        true = y if label_is_score else anomalous.astype(np.int64)
+        predictions += _prediction_rows(split, part, true, (errors > threshold).astype(np.int64),
+                                        errors)
+    save_best(out / "best.pt", model, run.state, meta)  # again, now with the chosen threshold
+    return run.result(metrics, predictions, model, extra={
+        "threshold": threshold, "threshold_choice": chosen, "thresholds": thresholds,
+        "anomaly_min_score": int(cfg.task.anomaly_min_score) if label_is_score else 1,
+        "anomaly_label": cfg.task.anomaly_label,
+        "n_train_normal": len(normal_train), "n_val_normal": len(normal_val),
+        "threshold_selection": {"n_anomalous": int(flags.sum()), "n_normal": int((~flags).sum()),
+                                "normal_weight": normal_weight},
+        "threshold_percentile": float(cfg.model.threshold_percentile)})
+
+
+def anomaly_thresholds(train_errors: np.ndarray, selection_errors: np.ndarray,
+                       selection_anomalous: np.ndarray, cfg: DictConfig,
+                       selection_weights: np.ndarray | None = None) -> dict[str, dict]:
+    """The candidate thresholds, side by side: ``{"p95": {"threshold", "validation"}, ...,
+    "val_f1": {...}}``. ``p<q>``: the q-th percentile of the normal training errors (the source's
+    rule; q from ``task.anomaly_percentiles`` and ``model.threshold_percentile``); ``val_f1``: the
+    F1-optimal threshold on the validation errors, each counted ``selection_weights`` times
+    (absent when they hold no anomaly). Each entry's ``validation`` holds (unweighted)
+    :func:`~hawkeye.metrics.anomaly_metrics` on the validation errors when both classes occur."""
+    percentiles = sorted({float(q) for q in cfg.task.anomaly_percentiles}
+                         | {float(cfg.model.threshold_percentile)}, reverse=True)
+    values = {f"p{q:g}": float(np.percentile(train_errors, q)) for q in percentiles}
+    best, _ = f1_optimal_threshold(selection_anomalous, selection_errors, selection_weights)
+    if math.isfinite(best):
+        values["val_f1"] = best
+    table = {}
+    for name, value in values.items():
+        table[name] = {"threshold": value}
+        if 0 < selection_anomalous.sum() < len(selection_anomalous):
+            table[name]["validation"] = anomaly_metrics(selection_anomalous, selection_errors,
+                                                        value)
+    return table
+
+
+def choose_threshold(thresholds: dict[str, dict], cfg: DictConfig) -> str:
+    """The key of the threshold ``task.anomaly_threshold`` asks for: ``percentile`` (the model's
+    ``threshold_percentile``) or ``val_f1`` (falls back to the percentile, with a warning, when
+    the validation data hold no anomaly)."""
+    choice = str(cfg.task.anomaly_threshold)
+    percentile = f"p{float(cfg.model.threshold_percentile):g}"
+    if choice == "percentile":
+        return percentile
+    if choice != "val_f1":
+        raise ValueError(f"task.anomaly_threshold must be percentile or val_f1, got {choice!r}")
+    if "val_f1" not in thresholds:
+        log.warning("fold %s: no anomalous video in the validation data, so no F1-optimal "
+                    "threshold; using %s", cfg.fold, percentile)
+        return percentile
+    return "val_f1"
 
 
 def fit_tabular(cfg: DictConfig, data: FoldData, device: torch.device, out: Path,

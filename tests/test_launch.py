@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 LAUNCHERS = sorted(p.stem for p in (Path(CONF_DIR) / "launcher").glob("*.yaml"))
 # Tiny training everywhere: the point is the fan-out, not the model.
 TINY = ["cv.n_folds=3", "train.epochs=1", "model.hidden=8", "train.num_threads=1",
-        "collect.n_boot=50", "collect.figures=false"]
+        "export.onnx=false", "collect.n_boot=50", "collect.figures=false"]
 
 
 def make_store(path: Path, n_subjects: int = 28, seed: int = 0) -> Path:
@@ -559,7 +559,7 @@ def test_pipeline_sh_runs_the_sbatch_templates(slurm_cluster, tiny_store, tmp_pa
          "--models", "attention_lstm", "--folds", "2", "--sbatch", "--time=10",
          "--train-sbatch", "--gres=none --cpus-per-task=1 --mem=1G",  # no GPU here
          "cv.n_folds=2", "train.epochs=1", "model.hidden=8", "train.num_threads=1",
-         f"paths.store={tiny_store}", "collect.n_boot=20", "collect.figures=false"],
+         "export.onnx=false", f"paths.store={tiny_store}", "collect.n_boot=20", "collect.figures=false"],
         cwd=REPO, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     array = re.search(r"training array: (\d+)", result.stdout).group(1)

@@ -107,6 +107,7 @@ def overrides(store: Path, run_dir: Path, model: str = "attention_lstm", *extra:
         "train.epochs=3",
         "train.batch_size=16",
         "train.num_threads=1",
+        "export.onnx=false",  # export has its own tests (tests/test_export.py)
         *extra,
     ]
 
@@ -493,3 +494,11 @@ def test_command_line_entry_point(store, tmp_path) -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     assert (fold_dir(compose(args)) / "metrics.json").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == [FOLDS_FILE, "tcn"]  # no stray files
+
+
+def test_a_finished_fold_is_exported_to_onnx_when_asked(store, tmp_path) -> None:
+    metrics = run(store, tmp_path, "tcn", "train.epochs=1", "export.onnx=true")
+    fold = tmp_path / "tcn" / "fold_0"
+    assert (fold / "model.onnx").stat().st_size > 0
+    assert metrics["onnx_mb"] > 0 and metrics["onnx_parity_max_abs"] <= 1e-4
+    assert json.loads((fold / "metrics.json").read_text())["onnx_mb"] == metrics["onnx_mb"]

@@ -243,6 +243,59 @@ class OrdinalHead(Head):
         return (outputs > 0).sum(dim=1)
 
 
+class ContinuousHead(Head):
+    """One output regressed on a real-valued target (e.g. fuel consumption in L/h), not a score.
+
+    The network learns the standardised target ``(y - target_mean) / target_std`` (statistics of
+    the training part, which training writes into the head config it saves with the checkpoint),
+    so its output starts on the right scale whatever the target's units; ``expected`` and
+    ``predict`` give the target in its own units. A continuous target has no levels: ``predict``
+    equals ``expected`` (float, not int64) and ``n_levels`` is accepted for the common interface
+    only. Class weights do not apply.
+    """
+
+    name = "continuous"
+
+    def __init__(self, n_levels: int, criterion: str, huber_delta: float, target_mean: float,
+                 target_std: float) -> None:
+        self.n_levels = int(n_levels)  # unused: no levels (the base class would require >= 2)
+        if criterion not in ("mse", "huber"):
+            raise ValueError(f"continuous criterion must be 'mse' or 'huber', got {criterion!r}")
+        if not float(target_std) > 0:
+            raise ValueError(f"target_std must be positive, got {target_std}")
+        self.criterion = criterion
+        self.huber_delta = float(huber_delta)
+        self.target_mean = float(target_mean)
+        self.target_std = float(target_std)
+
+    def out_dim(self, n_levels: int) -> int:
+        return 1
+
+    def loss(self, outputs: torch.Tensor, y: torch.Tensor,
+             class_weights: torch.Tensor | None = None) -> torch.Tensor:
+        """MSE or Huber loss of the output against the standardised target ``y`` ``(batch,)``."""
+        self._check_outputs(outputs)
+        if y.shape != (outputs.shape[0],) or not y.is_floating_point():
+            raise ValueError(f"targets must be (batch,) = ({outputs.shape[0]},) real values, got "
+                             f"shape {tuple(y.shape)} dtype {y.dtype}")
+        if class_weights is not None:
+            raise ValueError("class weights need score levels; a continuous target has none "
+                             "(use train.balance=none)")
+        standardised = (y.to(outputs.dtype) - self.target_mean) / self.target_std  # (batch,)
+        if self.criterion == "mse":
+            return F.mse_loss(outputs[:, 0], standardised)
+        return F.huber_loss(outputs[:, 0], standardised, delta=self.huber_delta)
+
+    def expected(self, outputs: torch.Tensor) -> torch.Tensor:
+        """The prediction in the target's units, ``(batch,)``."""
+        self._check_outputs(outputs)
+        return outputs[:, 0] * self.target_std + self.target_mean
+
+    def predict(self, outputs: torch.Tensor) -> torch.Tensor:
+        """Same as :meth:`expected` (no levels to round to), ``(batch,)`` float."""
+        return self.expected(outputs)
+
+
 def build_head(head_cfg: DictConfig | dict[str, Any], n_levels: int) -> Head:
     """Instantiate ``head_cfg._target_`` for ``n_levels`` score levels (``name`` is metadata)."""
     params = (
