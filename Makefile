@@ -27,6 +27,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $@
 
 test: install
+	$(BIN)/ruff check hawkeye tests benchmarks
 	scripts/slurm-local.sh up || echo "make test: local Slurm could not start; Slurm tests will be skipped (see reason above)"
 	$(PY) -m pytest $(PYTEST_ARGS)
 
@@ -48,7 +49,7 @@ slurm-down:
 	scripts/slurm-local.sh down
 
 lint: install
-	$(BIN)/ruff check hawkeye tests benchmarks scripts
+	$(BIN)/ruff check hawkeye tests benchmarks
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -29,7 +29,8 @@ def format_table(rows: list[tuple[str, ...]]) -> str:
     """A Markdown table of benchmark rows with aligned columns."""
     table = [HEADER, *rows]
     widths = [max(len(row[i]) for row in table) for i in range(len(HEADER))]
-    lines = ["| " + " | ".join(cell.ljust(w) for cell, w in zip(row, widths)) + " |" for row in table]
+    lines = ["| " + " | ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) + " |"
+             for row in table]
     lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
     return "\n".join(lines)
 

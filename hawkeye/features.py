@@ -34,6 +34,8 @@ from typing import Any
 import numpy as np
 from scipy.signal import butter, find_peaks, sosfiltfilt
 
+from hawkeye.config import section_values
+
 N_LANDMARKS = 21
 WRIST, THUMB_TIP, INDEX_MCP, INDEX_PIP, INDEX_DIP, INDEX_TIP, MIDDLE_MCP = 0, 4, 5, 6, 7, 8, 9
 MIN_FRAMES = 3  # acceleration is a second difference: fewer frames carry no kinematics
@@ -105,13 +107,8 @@ class FeatureConfig:
         Every field must be present and no other key may be: a typo in an override should fail
         here, not silently fall back to a default.
         """
-        given = {str(key): cfg[key] for key in cfg}
+        given = section_values(cls, cfg, "prepare.features (conf/prepare/default.yaml)")
         names = [f.name for f in fields(cls)]
-        missing = [n for n in names if n not in given]
-        unknown = sorted(set(given) - set(names))
-        if missing or unknown:
-            raise ValueError(f"prepare.features: missing keys {missing}, unknown keys {unknown}; "
-                             f"expected exactly {names} (see conf/prepare/default.yaml)")
         casts = {"hand_size": str, "lowpass_order": int}
         try:
             values = {n: casts.get(n, float)(given[n]) for n in names}

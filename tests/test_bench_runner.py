@@ -10,7 +10,9 @@ _spec.loader.exec_module(run_all)
 
 
 def test_parse_rows_keeps_only_bench_lines_and_pads_fields():
-    output = "detail line\nBENCH | train tcn | 120 seq/s | 125 seq/s | 0.96 | >= 0.9\nBENCH | short | 1\n"
+    output = ("detail line\n"
+              "BENCH | train tcn | 120 seq/s | 125 seq/s | 0.96 | >= 0.9\n"
+              "BENCH | short | 1\n")
     assert run_all.parse_rows(output) == [
         ("train tcn", "120 seq/s", "125 seq/s", "0.96", ">= 0.9"),
         ("short", "1", "", "", ""),

@@ -559,7 +559,8 @@ def test_pipeline_sh_runs_the_sbatch_templates(slurm_cluster, tiny_store, tmp_pa
          "--models", "attention_lstm", "--folds", "2", "--sbatch", "--time=10",
          "--train-sbatch", "--gres=none --cpus-per-task=1 --mem=1G",  # no GPU here
          "cv.n_folds=2", "train.epochs=1", "model.hidden=8", "train.num_threads=1",
-         "export.onnx=false", f"paths.store={tiny_store}", "collect.n_boot=20", "collect.figures=false"],
+         "export.onnx=false", f"paths.store={tiny_store}", "collect.n_boot=20",
+         "collect.figures=false"],
         cwd=REPO, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     array = re.search(r"training array: (\d+)", result.stdout).group(1)

@@ -46,6 +46,7 @@ from typing import Any
 
 import numpy as np
 
+from hawkeye.config import section_values
 from hawkeye.store import WriteReport
 from hawkeye.telemetry.generate import write_fresh_store
 
@@ -93,13 +94,7 @@ class ImportConfig:
     @classmethod
     def from_mapping(cls, values: Any) -> ImportConfig:
         """Build from a plain dict (``task.csv_import`` as a container); lists become tuples."""
-        fields = {f.name for f in dataclasses.fields(cls)}
-        given = dict(values)
-        unknown, missing = sorted(set(given) - fields), sorted(fields - set(given))
-        if unknown or missing:
-            raise ValueError(f"telemetry CSV import settings: unknown keys {unknown}, missing "
-                             f"keys {missing} (see conf/task/telemetry.yaml, csv_import:)")
-        return cls(**{k: tuple(v) if isinstance(v, list | tuple) else v for k, v in given.items()})
+        return cls(**section_values(cls, values, "conf/task/telemetry.yaml, csv_import:"))
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,7 @@ from typing import Any
 
 import numpy as np
 
+from hawkeye.config import section_values
 from hawkeye.store import WriteReport, write_sequences
 from hawkeye.telemetry.vehicle import (
     SIGNAL_NAMES,
@@ -116,15 +117,7 @@ class GeneratorConfig:
     @classmethod
     def from_mapping(cls, values: Any) -> GeneratorConfig:
         """Build from a plain dict (``task.generator`` as a container); lists become tuples."""
-        fields = {f.name for f in dataclasses.fields(cls)}
-        given = dict(values)
-        unknown = sorted(set(given) - fields)
-        missing = sorted(fields - set(given))
-        if unknown or missing:
-            raise ValueError(f"telemetry generator settings: unknown keys {unknown}, missing keys "
-                             f"{missing} (see conf/task/telemetry.yaml, generator:)")
-        return cls(**{k: tuple(v) if isinstance(v, list | tuple) else v
-                      for k, v in given.items()})
+        return cls(**section_values(cls, values, "conf/task/telemetry.yaml, generator:"))
 
 
 @dataclass
