@@ -34,8 +34,7 @@ from hawkeye.config import compose
 from hawkeye.data import Normalization
 from hawkeye.export import FoldModel, ScoringModule, export_verified, ort_session
 from hawkeye.features import SERIES_NAMES
-from hawkeye.models import build_model, count_parameters
-from hawkeye.models.heads import build_head
+from hawkeye.models import count_parameters
 
 MODELS = ("attention_lstm", "transformer", "conv_lstm", "tcn", "lstm_ae")
 LENGTH, BATCH, N_LEVELS = 300, 64, 5
@@ -47,13 +46,11 @@ def scoring_module(model: str, n_features: int) -> tuple[ScoringModule, int]:
     cfg = compose([f"model={model}", "head=regression"])
     torch.manual_seed(0)
     family = str(cfg.model.family)
-    head = build_head(cfg.head, N_LEVELS) if family == "sequence" else None
-    network = build_model(cfg.model, n_features,
-                          head.out_dim(N_LEVELS) if head is not None else n_features)
-    if family == "autoencoder":
-        network.threshold.fill_(1.0)
     norm = Normalization(torch.zeros(n_features), torch.ones(n_features))
-    return ScoringModule(network, norm, family, head).eval(), count_parameters(network)
+    module = ScoringModule.build(cfg.model, cfg.head, family, n_features, N_LEVELS, norm).eval()
+    if family == "autoencoder":
+        module.model.threshold.fill_(1.0)
+    return module, count_parameters(module.model)
 
 
 def alternate(calls: dict[str, Callable[[], object]], runs: int, warmup: int,

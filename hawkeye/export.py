@@ -105,6 +105,15 @@ class ScoringModule(nn.Module):
         self.register_buffer("mean", torch.as_tensor(normalization.mean, dtype=torch.float32))
         self.register_buffer("std", torch.as_tensor(normalization.std, dtype=torch.float32))
 
+    @classmethod
+    def build(cls, model_cfg: Any, head_cfg: Any, family: str, n_features: int, n_levels: int,
+              normalization: Normalization) -> ScoringModule:
+        """A fresh network of ``model_cfg`` (weights as initialised) behind its head and
+        ``normalization``: what a fold's checkpoint is loaded into, and what benchmarks time."""
+        head = build_head(head_cfg, n_levels) if family == "sequence" else None
+        output_dim = head.out_dim(n_levels) if head is not None else n_features
+        return cls(build_model(model_cfg, n_features, output_dim), normalization, family, head)
+
     @property
     def output_names(self) -> tuple[str, ...]:
         return SEQUENCE_OUTPUTS if self.family == "sequence" else AUTOENCODER_OUTPUTS
@@ -150,13 +159,13 @@ def load_fold_model(fold_dir: Path) -> FoldModel:
     family = str(ckpt["family"])
     input_names = [str(n) for n in ckpt["input_names"]]
     n_levels = int(ckpt["n_levels"])
-    head = build_head(ckpt["head_cfg"], n_levels) if family == "sequence" else None
-    output_dim = head.out_dim(n_levels) if head is not None else len(input_names)
-    model = build_model(ckpt["model_cfg"], len(input_names), output_dim)
-    model.load_state_dict(ckpt["model"])
     norm = Normalization(mean=torch.as_tensor(ckpt["normalization"]["mean"]).float(),
                          std=torch.as_tensor(ckpt["normalization"]["std"]).float())
-    module = ScoringModule(model, norm, family, head).eval()
+    module = ScoringModule.build(ckpt["model_cfg"], ckpt.get("head_cfg"), family,
+                                 len(input_names), n_levels, norm)
+    module.model.load_state_dict(ckpt["model"])
+    module.eval()
+    model, head = module.model, module.head
     metrics = _read_metrics(fold_dir)
     meta = {
         "model": str(ckpt["model_name"]), "family": family,

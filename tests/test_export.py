@@ -109,14 +109,12 @@ def scoring_module(model: str, seed: int = 0) -> tuple[ScoringModule, object]:
     cfg = compose([f"model={model}", f"head={head_name}", *tiny])
     torch.manual_seed(seed)
     family = str(cfg.model.family)
-    head = build_head(cfg.head, N_LEVELS) if family == "sequence" else None
-    network = build_model(cfg.model, N_FEATURES,
-                          head.out_dim(N_LEVELS) if head is not None else N_FEATURES)
-    if family == "autoencoder":
-        network.threshold.fill_(1.0)
     norm = Normalization(mean=torch.linspace(-2, 3, N_FEATURES),
                          std=torch.linspace(0.5, 4, N_FEATURES))
-    return ScoringModule(network, norm, family, head).eval(), cfg
+    module = ScoringModule.build(cfg.model, cfg.head, family, N_FEATURES, N_LEVELS, norm).eval()
+    if family == "autoencoder":
+        module.model.threshold.fill_(1.0)
+    return module, cfg
 
 
 # ----------------------------------------------------------------------------------------------
