@@ -373,6 +373,18 @@ def test_mirroring_the_photo_flips_the_handedness_label(image_detector):
     assert side_from_label(label, mirrored=True) != side_from_label(label, mirrored=False)
 
 
+# the per-process detector of the lite model, as prepare's workers build it
+LITE_DETECTOR = dict(model_complexity=0, min_detection_confidence=0.5,
+                     min_tracking_confidence=0.5, max_num_hands=2)
+
+
+def track_and_choose(detector, clip):
+    """Track every hand of a 320x240 clip from a fresh detector state and pick the left one."""
+    detector.reset()
+    tracks = track_hands((detector.detect(f) for f in iter_frames(clip)), 2, 0.25)
+    return tracks, choose_hand(tracks, "l", mirrored=False, width=320, height=240, **CHOICE)
+
+
 @pytest.mark.mediapipe
 def test_tracking_mode_on_a_real_clip_and_a_blank_clip(tmp_path):
     """A photo moving on a circle, written as mp4v and decoded back: the hand is found in nearly
@@ -383,15 +395,8 @@ def test_tracking_mode_on_a_real_clip_and_a_blank_clip(tmp_path):
     n = 24
     clip = tmp_path / "hand.mp4"
     write_video(clip, moving_image_frames(image, n, shift=0.06, angle_deg=6.0), fps=25.0)
-    detector = process_detector(
-        model_complexity=0,
-        min_detection_confidence=0.5,
-        min_tracking_confidence=0.5,
-        max_num_hands=2,
-    )
-    detector.reset()
-    tracks = track_hands((detector.detect(f) for f in iter_frames(clip)), 2, 0.25)
-    choice = choose_hand(tracks, "l", mirrored=False, width=320, height=240, **CHOICE)
+    detector = process_detector(**LITE_DETECTOR)
+    tracks, choice = track_and_choose(detector, clip)
     landmarks = select_track(tracks, choice)
     presence = ~np.isnan(landmarks[:, 0, 0])
     assert landmarks.shape == (n, 21, 3)
@@ -402,32 +407,14 @@ def test_tracking_mode_on_a_real_clip_and_a_blank_clip(tmp_path):
     centre = np.nanmean(landmarks[:, :, :2], axis=1)
     assert np.corrcoef(centre[presence, 0], np.cos(phase[presence]))[0, 1] > 0.9
     assert np.corrcoef(centre[presence, 1], np.sin(phase[presence]))[0, 1] > 0.9
-    assert (
-        process_detector(
-            model_complexity=0,
-            min_detection_confidence=0.5,
-            min_tracking_confidence=0.5,
-            max_num_hands=2,
-        )
-        is detector
-    )
+    assert process_detector(**LITE_DETECTOR) is detector
     assert graph_built_in_process()
 
     blank = tmp_path / "blank.mp4"
     write_video(blank, [np.full((240, 320, 3), 128, dtype=np.uint8)] * 10, fps=25.0)
-    detector.reset()
-    tracks = track_hands((detector.detect(f) for f in iter_frames(blank)), 2, 0.25)
-    choice = choose_hand(tracks, "l", mirrored=False, width=320, height=240, **CHOICE)
+    tracks, choice = track_and_choose(detector, blank)
     assert (choice.reason, tracks.n_tracks) == ("no_hand", 0)
     assert np.isnan(select_track(tracks, choice)).all()
     close_process_detector()
-    assert (
-        process_detector(
-            model_complexity=0,
-            min_detection_confidence=0.5,
-            min_tracking_confidence=0.5,
-            max_num_hands=2,
-        )
-        is not detector
-    )
+    assert process_detector(**LITE_DETECTOR) is not detector
     close_process_detector()
