@@ -33,8 +33,8 @@ import torch
 from hawkeye.config import compose
 from hawkeye.data import Normalization
 from hawkeye.export import FoldModel, ScoringModule, export_verified, ort_session
-from hawkeye.features import SERIES_NAMES
 from hawkeye.models import count_parameters
+from hawkeye.prepare.features import SERIES_NAMES
 
 MODELS = ("attention_lstm", "transformer", "conv_lstm", "tcn", "lstm_ae")
 LENGTH, BATCH, N_LEVELS = 300, 64, 5

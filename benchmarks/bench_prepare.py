@@ -42,7 +42,7 @@ def make_dataset(root: Path, n_clips: int, n_frames: int) -> list[Path]:
     """A PD4T layout with ``n_clips`` clips of ``n_frames`` frames; returns the video paths."""
     import cv2
 
-    from hawkeye.video import moving_image_frames, write_video
+    from hawkeye.prepare.video import moving_image_frames, write_video
 
     videos, rows = [], {"train": [], "valid": [], "test": []}
     for k in range(n_clips):
@@ -94,7 +94,7 @@ def measure_prepare(root: Path, store: Path, workers: int, complexity: int) -> d
     import logging
 
     from hawkeye.config import compose
-    from hawkeye.prepare import prepare_from_config
+    from hawkeye.prepare.pipeline import prepare_from_config
 
     logging.basicConfig(level=logging.WARNING)
     cfg = compose([f"data_root={root}", f"paths.store={store}", f"prepare.workers={workers}",
@@ -120,7 +120,7 @@ def _child(args: argparse.Namespace) -> None:
     import mediapipe  # noqa: F401
 
     import hawkeye.config  # noqa: F401
-    import hawkeye.prepare  # noqa: F401
+    import hawkeye.prepare.pipeline  # noqa: F401
 
     root = Path(args.root)
     cpu = _cpu_seconds()
@@ -166,7 +166,7 @@ def main(argv: list[str]) -> int:
         _child(args)
         return 0
 
-    from hawkeye.prepare import default_workers
+    from hawkeye.prepare.pipeline import default_workers
 
     n_clips = args.clips or (4 if args.quick else 8)
     n_frames = args.frames or (45 if args.quick else 90)

@@ -107,3 +107,13 @@ def package_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             versions[name] = "not installed"
     return versions
+
+
+def save_png(fig: Any, path: str | os.PathLike[str], dpi: int) -> None:
+    """Lay out a matplotlib ``Figure`` and write it as PNG atomically (no half file on a kill).
+
+    The temporary name ends in ``.tmp``, so the format is named explicitly.
+    """
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi)

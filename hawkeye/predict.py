@@ -5,8 +5,8 @@
 ``video`` is one video, one precomputed ``.landmarks.npz`` (the contract of docs/architecture.md;
 what ``hawkeye.synthetic`` writes), a folder of them, or a CSV with a ``video`` column (paths
 relative to the CSV; optional ``hand`` column). Each input goes through exactly the preparation a
-training video went through — :func:`hawkeye.prepare.process_video` (decode, MediaPipe, hand
-choice, gap filling, :func:`hawkeye.features.compute_features`), then
+training video went through — :func:`hawkeye.prepare.pipeline.process_video` (decode,
+MediaPipe, hand choice, gap filling, :func:`hawkeye.prepare.features.compute_features`), then
 :func:`hawkeye.data.frame_features` and :func:`hawkeye.data.pad_frames` with the stride and length
 the model was trained with — and then through every fold's ``model.onnx`` (which normalises
 inside the graph). The preparation settings come from the exported file's metadata (the settings
@@ -43,14 +43,14 @@ import numpy as np
 import onnxruntime as ort
 from omegaconf import DictConfig, OmegaConf
 
-from hawkeye import landmarks as lm
 from hawkeye.config import CONF_DIR
 from hawkeye.data import channel_names, frame_features, pad_frames
 from hawkeye.export import ONNX_NAME, metadata_of, ort_session
-from hawkeye.features import SERIES_NAMES
 from hawkeye.io import atomic_path
-from hawkeye.pd4t import VideoItem
-from hawkeye.prepare import PrepareSettings, process_video
+from hawkeye.prepare import landmarks as lm
+from hawkeye.prepare.features import SERIES_NAMES
+from hawkeye.prepare.pd4t import VideoItem
+from hawkeye.prepare.pipeline import PrepareSettings, process_video
 from hawkeye.store import VideoEntry
 
 log = logging.getLogger("hawkeye.predict")
@@ -270,7 +270,8 @@ def video_item(inp: VideoInput, landmark_source: str) -> VideoItem:
 
 
 def extract(inp: VideoInput, settings: PrepareSettings) -> VideoEntry:
-    """Features of one input through :func:`hawkeye.prepare.process_video`; PredictError if none."""
+    """Features of one input through :func:`hawkeye.prepare.pipeline.process_video`;
+    PredictError if none."""
     landmark_source = "precomputed" if inp.is_landmarks else settings.landmark_source
     settings = replace(settings, landmark_source=landmark_source)
     result = process_video(video_item(inp, landmark_source), None, settings)

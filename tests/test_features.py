@@ -1,4 +1,4 @@
-"""Clinical features against analytic signals (hawkeye/features.py).
+"""Clinical features against analytic signals (hawkeye/prepare/features.py).
 
 The synthetic hand used throughout, in pixels (image y grows downwards):
 wrist (0) at (400, 500); index MCP (5) at (400, 350) with the index finger pointing straight up in
@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from hawkeye.features import (
+from hawkeye.prepare.features import (
     SERIES_NAMES,
     SUMMARY_NAMES,
     FeatureConfig,

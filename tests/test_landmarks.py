@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from hawkeye.landmarks import (
+from hawkeye.prepare.landmarks import (
     Detection,
     HandTracks,
     LandmarkError,
@@ -23,7 +23,7 @@ from hawkeye.landmarks import (
     thumb_index_aperture,
     track_hands,
 )
-from hawkeye.video import iter_frames, moving_image_frames, write_video
+from hawkeye.prepare.video import iter_frames, moving_image_frames, write_video
 
 ASSETS = Path(__file__).parent / "assets"
 PHOTOS = ["handDst.jpg", "Back_Projection_Theory0.jpg", "Back_Projection1_Source_Image.jpg"]
@@ -309,7 +309,7 @@ def _photo(name: str) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def image_detector():
-    from hawkeye.landmarks import HandDetector
+    from hawkeye.prepare.landmarks import HandDetector
 
     with HandDetector(
         model_complexity=1,
@@ -389,7 +389,11 @@ def track_and_choose(detector, clip):
 def test_tracking_mode_on_a_real_clip_and_a_blank_clip(tmp_path):
     """A photo moving on a circle, written as mp4v and decoded back: the hand is found in nearly
     every frame and its landmarks follow the known motion; a blank clip has no hand at all."""
-    from hawkeye.landmarks import close_process_detector, graph_built_in_process, process_detector
+    from hawkeye.prepare.landmarks import (
+        close_process_detector,
+        graph_built_in_process,
+        process_detector,
+    )
 
     image = cv2.resize(_photo("handDst.jpg"), (320, 240), interpolation=cv2.INTER_AREA)
     n = 24

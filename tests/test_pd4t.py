@@ -1,4 +1,5 @@
-"""PD4T layout and annotation validation (hawkeye/pd4t.py) on annotation files in tmp_path."""
+"""PD4T layout and annotation validation (hawkeye/prepare/pd4t.py) on annotation files in
+tmp_path."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from hawkeye import pd4t
-from hawkeye.pd4t import (
+from hawkeye.prepare import pd4t
+from hawkeye.prepare.pd4t import (
     Pd4tConfig,
     SubjectOverlapError,
     frame_count_problem,
@@ -203,7 +204,7 @@ def test_a_byte_order_mark_is_not_part_of_the_first_id(tmp_path, config):
 
 def test_subject_overlap_warns_loudly_and_continues(tmp_path, config, caplog):
     official(tmp_path, ["v1_l_001,100,1", "v1_l_002,100,1"], ["v2_r_001,100,2", "v2_l_003,100,0"])
-    with caplog.at_level(logging.WARNING, logger="hawkeye.pd4t"):
+    with caplog.at_level(logging.WARNING, logger="hawkeye.prepare.pd4t"):
         result = load_annotations(tmp_path, config)
     assert result.overlap == {"001": ("train", "test")}
     assert len(result.items) == 4
@@ -221,7 +222,7 @@ def test_subject_overlap_raises_when_configured(tmp_path, config):
 def test_disjoint_splits_have_no_overlap(tmp_path, config, caplog):
     official(tmp_path, ["v1_l_001,100,1"], ["v1_l_002,100,1"])
     strict = dataclasses.replace(config, on_subject_overlap="error")
-    with caplog.at_level(logging.WARNING, logger="hawkeye.pd4t"):
+    with caplog.at_level(logging.WARNING, logger="hawkeye.prepare.pd4t"):
         assert load_annotations(tmp_path, strict).overlap == {}
     assert not caplog.records
 

@@ -21,10 +21,10 @@ import pytest
 from hawkeye.config import compose
 from hawkeye.export import ONNX_NAME, export_run, read_metadata, write_metadata
 from hawkeye.predict import SCORES_NAME, PredictError, main, run_predict
-from hawkeye.prepare import prepare
+from hawkeye.prepare.pipeline import prepare
+from hawkeye.prepare.video import moving_image_frames, write_video
 from hawkeye.synthetic import SyntheticConfig, generate_dataset, write_npz_deterministic
 from hawkeye.train import train
-from hawkeye.video import moving_image_frames, write_video
 
 REPO = Path(__file__).resolve().parents[1]
 ASSETS = Path(__file__).resolve().parent / "assets"

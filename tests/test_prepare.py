@@ -13,28 +13,27 @@ import cv2
 import numpy as np
 import pytest
 
-import hawkeye.prepare as prep
+import hawkeye.prepare.pipeline as prep
 from hawkeye.config import compose
-from hawkeye.features import FeatureConfig, compute_features
-from hawkeye.landmarks import fill_gaps, load_precomputed
-from hawkeye.pd4t import Pd4tConfig, load_annotations
-from hawkeye.prepare import (
+from hawkeye.prepare.features import FeatureConfig, compute_features
+from hawkeye.prepare.landmarks import fill_gaps, load_precomputed
+from hawkeye.prepare.pd4t import Pd4tConfig, load_annotations
+from hawkeye.prepare.pipeline import prepare_from_config, shard_path
+from hawkeye.prepare.qc import (
     CACHED,
     FLAGGED,
     OK,
     RELABELLED,
     SKIPPED,
     QcRow,
-    prepare_from_config,
     qc_markdown,
     qc_paths,
     read_qc_csv,
-    shard_path,
     write_qc_csv,
 )
+from hawkeye.prepare.video import moving_image_frames, write_video
 from hawkeye.store import load_store, stored_hashes
 from hawkeye.synthetic import SyntheticConfig, generate_dataset
-from hawkeye.video import moving_image_frames, write_video
 
 REPO = Path(__file__).resolve().parents[1]
 ASSETS = Path(__file__).parent / "assets"

@@ -1,5 +1,5 @@
 """``python -m hawkeye.prepare launcher=...``: the sharded preparation submitted as one job array
-plus a merge job that runs only after every shard succeeded (hawkeye/prepare_submit.py).
+plus a merge job that runs only after every shard succeeded (hawkeye/prepare/submit.py).
 
 The same tiny demo dataset (4 subjects x 2 hands = 8 videos, precomputed landmarks) goes through
 submitit's debug executor (in this process) and through the real local Slurm cluster; either way
@@ -15,10 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import hawkeye.prepare_submit as ps
+import hawkeye.prepare.submit as ps
 from hawkeye.config import compose
 from hawkeye.launch import executor_parameters
-from hawkeye.prepare import prepare_from_config, qc_paths, read_qc_csv, shard_path
+from hawkeye.prepare.pipeline import prepare_from_config, shard_path
+from hawkeye.prepare.qc import qc_paths, read_qc_csv
 from hawkeye.store import load_store
 from hawkeye.synthetic import SyntheticConfig, generate_dataset
 

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from hawkeye.video import (
+from hawkeye.prepare.video import (
     VideoError,
     iter_frames,
     moving_image_frames,

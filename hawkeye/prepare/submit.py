@@ -6,9 +6,10 @@ does what ``jobs/prepare.sbatch`` does, through submitit and the same ``conf/lau
 
 1. **Shards.** ``prepare.num_shards`` tasks go out as ONE job array (``executor.batch()``, split
    at the cluster's ``MaxArraySize`` like launch's arrays). Task k is a :class:`ShardTask`: the
-   existing sharded :func:`hawkeye.prepare.prepare` with ``prepare.shard_index=k``, which writes
-   ``<store stem>.shard-<k>-of-<n>.h5`` and its QC table atomically and resumes from them.
-2. **Merge.** One :class:`MergeTask` job (:func:`hawkeye.prepare.merge_shards`) with
+   existing sharded :func:`hawkeye.prepare.pipeline.prepare` with ``prepare.shard_index=k``,
+   which writes ``<store stem>.shard-<k>-of-<n>.h5`` and its QC table atomically and resumes
+   from them.
+2. **Merge.** One :class:`MergeTask` job (:func:`hawkeye.prepare.pipeline.merge_shards`) with
    ``--dependency=afterok:<array>``: it starts only when every shard succeeded, so a failed shard
    never yields a merged store (Slurm cancels the merge with ``kill_invalid_depend``; without it
    the merge stays pending, reason ``DependencyNeverSatisfied``: ``scancel`` it). With
@@ -57,14 +58,14 @@ from hawkeye.launch import (
     make_executor,
     split_array,
 )
-from hawkeye.prepare import (
-    SKIPPED,
+from hawkeye.prepare.pipeline import (
     PrepareReport,
     PrepareSettings,
     merge_shards,
     prepare,
     shard_path,
 )
+from hawkeye.prepare.qc import SKIPPED
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +106,7 @@ def _log_to_console() -> None:
 
 
 class ShardTask(submitit.helpers.Checkpointable):
-    """One array task: :func:`hawkeye.prepare.prepare` on shard ``shard_index`` of the run.
+    """One array task: :func:`hawkeye.prepare.pipeline.prepare` on shard ``shard_index`` of the run.
 
     Checkpointable: on preemption or time-out it is requeued, and the rerun resumes from the shard
     file (at most ``prepare.flush_every`` videos' work is redone). Raises
@@ -133,7 +134,8 @@ class ShardTask(submitit.helpers.Checkpointable):
 
 
 class MergeTask:
-    """The merge job: :func:`hawkeye.prepare.merge_shards` of every shard into the store."""
+    """The merge job: :func:`hawkeye.prepare.pipeline.merge_shards` of every shard into the
+    store."""
 
     def __init__(self, store: str, num_shards: int, strict: bool, overview: bool) -> None:
         self.store, self.num_shards = store, num_shards

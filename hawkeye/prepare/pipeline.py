@@ -1,7 +1,7 @@
-"""Preparation: PD4T annotations -> per video landmarks -> gap fill -> features -> HDF5 store + QC.
+"""The preparation run: PD4T annotations -> per video landmarks -> gap fill -> features -> store.
 
-``python -m hawkeye.prepare data_root=... paths.store=...`` (``make prepare DATA=...``) is a thin
-Hydra wrapper around :func:`prepare`, which tests and job scripts call directly.
+:func:`prepare` is what ``python -m hawkeye.prepare`` (:mod:`hawkeye.prepare.__main__`), the Slurm
+shard jobs (:mod:`hawkeye.prepare.submit`), tests and benchmarks call.
 
 Per video (:func:`process_video`, run in worker processes, one MediaPipe detector each):
 
@@ -9,64 +9,66 @@ Per video (:func:`process_video`, run in worker processes, one MediaPipe detecto
    ``prepare.landmark_source=precomputed``) is hashed; an id already stored with the same hash is
    not processed again (resume);
 2. landmarks: MediaPipe in tracking mode with the task hand chosen and checked against the motion
-   (``hawkeye.landmarks``), or the precomputed file; the frame count is checked against the
-   annotation;
-3. short gaps are interpolated (``hawkeye.landmarks.fill_gaps``), long ones stay masked;
-4. clinical features (``hawkeye.features.compute_features``);
+   (:mod:`hawkeye.prepare.landmarks`), or the precomputed file; the frame count is checked
+   against the annotation;
+3. short gaps are interpolated (``hawkeye.prepare.landmarks.fill_gaps``), long ones stay masked;
+4. clinical features (``hawkeye.prepare.features.compute_features``);
 5. a :class:`hawkeye.store.VideoEntry` goes back to the main process, which writes the store every
    ``prepare.flush_every`` videos (atomic, merging with what is stored: a killed run loses at most
    that many videos' work and never damages the store).
 
 Nothing about one bad video stops the run: a missing, empty or corrupt file, a video without a hand,
-a bad annotation row (``hawkeye.pd4t``'s problem list) or a frame count that disagrees with the file
-each get a log message naming the video and a row in the QC report (``<store stem>_qc.csv`` and
-``_qc.md`` beside the store); the exit code is non-zero only with ``prepare.strict=true``.
+a bad annotation row (:mod:`hawkeye.prepare.pd4t`'s problem list) or a frame count that disagrees
+with the file each get a log message naming the video and a row in the QC report
+(:mod:`hawkeye.prepare.qc`); the exit code is non-zero only with ``prepare.strict=true``.
 
 Slurm arrays: ``prepare.num_shards=N prepare.shard_index=k`` processes every N-th video (sorted by
 id) into ``<store>.shard-<k>-of-<N>.h5``; ``prepare.merge=true`` merges the shard stores and their
-QC tables into the store (``jobs/prepare.sbatch`` runs both steps). ``python -m hawkeye.prepare
-launcher=slurm prepare.num_shards=N`` submits the same through submitit: the shard array and a
-merge job after it (:mod:`hawkeye.prepare_submit`, which says when a run is submitted: never with
-the default ``launcher=local``).
+QC tables into the store (:func:`merge_shards`; ``jobs/prepare.sbatch`` runs both steps).
 """
-
 from __future__ import annotations
 
 import concurrent.futures
-import csv
 import logging
-import math
 import multiprocessing
 import os
-import sys
 import time
 import traceback
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import hydra
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from hawkeye import landmarks as lm
-from hawkeye.config import CONF_DIR, CONFIG_NAME
-from hawkeye.features import SERIES_NAMES, SUMMARY_NAMES, FeatureConfig, compute_features
-from hawkeye.io import atomic_path, file_sha256, write_text_atomic
-from hawkeye.pd4t import Pd4tConfig, Problem, VideoItem, frame_count_problem, load_annotations
+from hawkeye.io import file_sha256
+from hawkeye.prepare import landmarks as lm
+from hawkeye.prepare.features import SERIES_NAMES, SUMMARY_NAMES, FeatureConfig, compute_features
+from hawkeye.prepare.pd4t import Pd4tConfig, VideoItem, frame_count_problem, load_annotations
+from hawkeye.prepare.qc import (
+    CACHED,
+    FLAGGED,
+    OK,
+    RELABELLED,
+    SKIPPED,
+    QcRow,
+    plot_video,
+    problem_row,
+    qc_paths,
+    qc_row_for,
+    read_qc_csv,
+    write_qc,
+)
+from hawkeye.prepare.video import VideoError, iter_frames, probe_video
 from hawkeye.store import VideoEntry, load_store, merge_stores, stored_hashes, write_store
-from hawkeye.video import VideoError, iter_frames, probe_video
 
 log = logging.getLogger(__name__)
 
 LANDMARK_SOURCES = ("mediapipe", "precomputed")
-# QC statuses: stored now (ok / flagged with a warning), kept from an earlier run (cached,
-# relabelled when only the annotation's labels changed), or not stored (skipped).
-OK, FLAGGED, CACHED, RELABELLED, SKIPPED = "ok", "flagged", "cached", "relabelled", "skipped"
 
 
 # ------------------------------------------------------------------------------------- settings
@@ -131,39 +133,6 @@ def _plain(section: Any) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------- results
 
 
-@dataclass
-class QcRow:
-    """One line of the QC report: a video (or an annotation row that named none usable)."""
-
-    id: str
-    split: str = ""
-    subject: str = ""
-    hand: str = ""
-    score: str = ""
-    status: str = SKIPPED              # ok | flagged | cached | relabelled | skipped
-    reason: str = ""                   # why flagged or skipped (messages joined by " | ")
-    source: str = ""                   # the file the landmarks came from
-    frames: int = 0                    # frames decoded (or in the landmark file)
-    frames_annotated: int = 0          # frame count of the annotation row
-    fps: float = math.nan              # frames per second used
-    fps_note: str = ""                 # says when the container's fps was replaced by the fallback
-    width: int = 0                     # frame width, pixels
-    height: int = 0                    # frame height, pixels
-    detection_rate: float = math.nan   # share of frames with a detected hand
-    longest_gap: int = 0               # longest run of frames without a hand
-    filled_frames: int = 0             # frames interpolated by the gap filler
-    taps: int = 0                      # tap cycles detected
-    hand_choice: str = ""              # label | only_hand | motion_override | ... | precomputed
-    hand_detail: str = ""              # why that hand was taken
-    hash_s: float = 0.0                # seconds spent hashing the source file
-    decode_s: float = 0.0              # seconds decoding frames (or reading the landmark file)
-    detect_s: float = 0.0              # seconds in MediaPipe
-    features_s: float = 0.0            # seconds choosing the hand, filling gaps, features
-    total_s: float = 0.0               # seconds for the whole video in its worker
-
-
-QC_COLUMNS = tuple(f.name for f in fields(QcRow))
-
 
 @dataclass
 class VideoResult:
@@ -185,11 +154,6 @@ class PrepareReport:
     wall_s: float = 0.0                # seconds for the whole call
     timings: dict[str, float] = field(default_factory=dict)  # summed per-video seconds by stage
     exit_code: int = 0                 # 1 when prepare.strict and something was skipped
-
-
-def _qc_for(item: VideoItem) -> QcRow:
-    return QcRow(id=item.id, split=item.split, subject=item.subject, hand=item.hand,
-                 score=str(item.score), frames_annotated=item.frame_count)
 
 
 # ------------------------------------------------------------------------------------- one video
@@ -269,7 +233,7 @@ def process_video(item: VideoItem, stored_hash: str | None, settings: PrepareSet
     naming the file (an unexpected exception too, with its type and place, so that one bug cannot
     stop a run of hundreds of videos).
     """
-    qc = _qc_for(item)
+    qc = qc_row_for(item)
     started = time.perf_counter()
     mediapipe = settings.landmark_source == "mediapipe"
     source = item.video_path if mediapipe else item.landmarks_path
@@ -317,7 +281,7 @@ def process_video(item: VideoItem, stored_hash: str | None, settings: PrepareSet
             return VideoResult(qc)
         qc.status = FLAGGED if notes else OK
         if settings.plot_dir is not None:
-            _plot_video(settings.plot_dir / f"{item.id}.png", features, fps, qc)
+            plot_video(settings.plot_dir / f"{item.id}.png", features, fps, qc)
         return VideoResult(qc, VideoEntry(
             id=item.id, subject=item.subject, score=item.score, split=item.split,
             series=features.series, summary=features.summary, hand=item.hand, fps=float(fps),
@@ -334,15 +298,6 @@ def process_video(item: VideoItem, stored_hash: str | None, settings: PrepareSet
         return VideoResult(qc)
     finally:
         qc.total_s = time.perf_counter() - started
-
-
-def _plot_video(path: Path, features: Any, fps: float, qc: QcRow) -> None:
-    """The per-video QC figure; a failure to draw is noted, it never costs the video."""
-    try:
-        tap_trace_figure(path, features.series[:, 0], features.taps.peak, features.presence,
-                         fps, title=f"{qc.id} ({qc.status})")
-    except Exception as err:  # noqa: BLE001 - a figure is optional, the features are not
-        qc.reason = " | ".join(filter(None, [qc.reason, f"QC figure not drawn: {err}"]))
 
 
 # ------------------------------------------------------------------------------------- workers
@@ -378,7 +333,7 @@ def pool_context(settings: PrepareSettings) -> multiprocessing.context.BaseConte
     A forked worker inherits the imported modules, so it starts in ~0.2 s instead of the 4-17 s
     a spawned one spent here importing scipy, h5py and MediaPipe again on 2 loaded cores (a
     start-up that would eat the parallel speed-up on a small dataset). Forking is safe only while
-    no MediaPipe graph was ever built in this process (:func:`hawkeye.landmarks.
+    no MediaPipe graph was ever built in this process (:func:`hawkeye.prepare.landmarks.
     graph_built_in_process`; importing the module builds none), so MediaPipe is imported here
     and fork is used unless a graph exists or existed (e.g. a test session that ran the detector
     before); then workers are spawned.
@@ -424,141 +379,8 @@ def shard_path(store: str | os.PathLike[str], shard_index: int, num_shards: int)
     return store.with_name(f"{store.stem}.shard-{shard_index}-of-{num_shards}{store.suffix}")
 
 
-def qc_paths(store: str | os.PathLike[str]) -> dict[str, Path]:
-    """QC files beside a store: ``<stem>_qc.csv``, ``.md``, ``.png`` and ``<stem>_qc/`` figures."""
-    store = Path(store)
-    base = f"{store.stem}_qc"  # not with_suffix: a shard's stem holds dots (x.shard-0-of-2)
-    return {"csv": store.with_name(f"{base}.csv"), "md": store.with_name(f"{base}.md"),
-            "png": store.with_name(f"{base}.png"), "dir": store.with_name(base)}
-
-
-# ------------------------------------------------------------------------------------- QC files
-
-
-def write_qc_csv(path: Path, rows: Sequence[QcRow]) -> None:
-    """The QC table as CSV (one row per video or bad annotation row), written atomically."""
-    with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=QC_COLUMNS)
-        writer.writeheader()
-        for row in rows:
-            values = asdict(row)
-            for key, value in values.items():
-                if isinstance(value, float):
-                    values[key] = "" if math.isnan(value) else f"{value:.4g}"
-            writer.writerow(values)
-
-
-def read_qc_csv(path: Path) -> list[QcRow]:
-    """Rows of a QC CSV written by :func:`write_qc_csv` ([] when the file does not exist)."""
-    if not path.exists():
-        return []
-    types = {f.name: f.type for f in fields(QcRow)}
-    rows = []
-    with open(path, newline="") as handle:
-        for record in csv.DictReader(handle):
-            values: dict[str, Any] = {}
-            for key, text in record.items():
-                if key not in types:
-                    continue
-                kind = types[key]
-                if kind == "int":
-                    values[key] = int(float(text)) if text else 0
-                elif kind == "float":
-                    values[key] = float(text) if text else math.nan
-                else:
-                    values[key] = text or ""
-            rows.append(QcRow(**values))
-    return rows
-
-
-def qc_markdown(rows: Sequence[QcRow], store: Path, problems_note: str = "") -> str:
-    """A short Markdown summary: counts by status and hand choice, then every row with a reason."""
-    counts = Counter(row.status for row in rows)
-    videos = [row for row in rows if row.frames]
-    lines = [f"# Preparation QC: `{store.name}`", "",
-             f"{len(rows)} rows: " + ", ".join(f"{counts[s]} {s}" for s in
-                                               (OK, FLAGGED, CACHED, RELABELLED, SKIPPED)), ""]
-    if videos:
-        rates = np.array([row.detection_rate for row in videos])
-        lines += [f"Videos read this run: {len(videos)}; frames {sum(r.frames for r in videos)}; "
-                  f"detection rate median {np.nanmedian(rates):.1%}, min {np.nanmin(rates):.1%}; "
-                  f"taps per video median {int(np.median([r.taps for r in videos]))}.", ""]
-        choice = Counter(row.hand_choice for row in videos)
-        lines += ["Hand choice: " + ", ".join(f"{k} {v}" for k, v in sorted(choice.items())), ""]
-    if problems_note:
-        lines += [problems_note, ""]
-    issues = [row for row in rows if row.status in (SKIPPED, FLAGGED) or row.reason]
-    if issues:
-        lines += ["| id | status | reason |", "|---|---|---|"]
-        lines += [f"| {row.id} | {row.status} | {row.reason.replace('|', '/')} |" for row in issues]
-    else:
-        lines.append("No video was skipped or flagged, no row has a warning.")
-    return "\n".join(lines) + "\n"
-
-
-def tap_trace_figure(path: Path, distance: np.ndarray, peaks: np.ndarray, presence: np.ndarray,
-                     fps: float, title: str) -> None:
-    """PNG of the thumb–index distance over time with detected taps and frames without a hand."""
-    from matplotlib.figure import Figure  # Agg via Figure: no display, no pyplot state
-
-    t = np.arange(len(distance)) / fps
-    fig = Figure(figsize=(8, 2.6))
-    ax = fig.add_subplot()
-    ax.plot(t, distance, lw=1, color="C0", label="thumb-index distance")
-    ax.plot(t[peaks], distance[peaks], "v", color="C3", ms=5, label=f"taps ({len(peaks)})")
-    missing = ~presence
-    if missing.any():
-        ax.fill_between(t, 0, 1, where=missing, transform=ax.get_xaxis_transform(),
-                        color="0.85", label="no hand detected")
-    ax.set(xlabel="time (s)", ylabel="distance (hand sizes)", title=title)
-    ax.legend(loc="upper right", fontsize=7)
-    _save_figure(fig, path)
-
-
-def overview_figure(path: Path, rows: Sequence[QcRow]) -> None:
-    """PNG overview: detection rate and taps per video, coloured by QC status."""
-    from matplotlib.figure import Figure
-
-    videos = [row for row in rows if row.frames]
-    fig = Figure(figsize=(9, 3.2))
-    left, right = fig.subplots(1, 2)
-    colours = {OK: "C2", FLAGGED: "C1", SKIPPED: "C3", CACHED: "0.5", RELABELLED: "0.5"}
-    for status in colours:
-        chosen = [r for r in videos if r.status == status]
-        if chosen:
-            left.scatter([r.detection_rate for r in chosen], [r.taps for r in chosen], s=12,
-                         color=colours[status], label=f"{status} ({len(chosen)})")
-    left.set(xlabel="detection rate", ylabel="taps detected", title="per video")
-    if videos:
-        left.legend(fontsize=7)
-    counts = Counter(row.status for row in rows)
-    right.bar(list(counts), list(counts.values()), color=[colours.get(s, "C0") for s in counts])
-    right.set(ylabel="rows", title="QC status")
-    _save_figure(fig, path)
-
-
-def _save_figure(fig: Any, path: Path) -> None:
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-
-
-def _write_qc(store: Path, rows: Sequence[QcRow], overview: bool, problems_note: str = "") -> None:
-    paths = qc_paths(store)
-    ordered = sorted(rows, key=lambda r: (r.id, r.source))
-    write_qc_csv(paths["csv"], ordered)
-    write_text_atomic(paths["md"], qc_markdown(ordered, store, problems_note))
-    if overview:
-        overview_figure(paths["png"], ordered)
-
 
 # ------------------------------------------------------------------------------------- the run
-
-
-def _problem_row(problem: Problem) -> QcRow:
-    where = f"{problem.path.name}:{problem.line}" if problem.line else problem.path.name
-    return QcRow(id=problem.id or where, split=problem.split, status=SKIPPED,
-                 reason=f"{problem.kind}: {problem.message}", source=str(problem.path))
 
 
 def _recheck_cached(store: Path, items: Mapping[str, VideoItem], cached: list[str],
@@ -635,7 +457,7 @@ class _RunLog:
             written = write_store(self.out, self.pending, SERIES_NAMES, SUMMARY_NAMES, self.attrs)
             log.info("flushed %d videos: %s", len(self.pending), written)
             self.pending.clear()
-        _write_qc(self.out, self.all_rows(), overview=False)
+        write_qc(self.out, self.all_rows(), overview=False)
 
 
 def prepare(data_root: str | os.PathLike[str], store: str | os.PathLike[str],
@@ -678,7 +500,7 @@ def prepare(data_root: str | os.PathLike[str], store: str | os.PathLike[str],
     run = _RunLog(
         out, attrs, flush_every,
         # Bad annotation rows belong to no shard: shard 0 reports them, a merge lists them once.
-        problem_rows=[_problem_row(p) for p in annotations.problems] if shard_index == 0 else [],
+        problem_rows=[problem_row(p) for p in annotations.problems] if shard_index == 0 else [],
         previous_qc={row.id: row for row in read_qc_csv(qc_paths(out)["csv"])
                      if row.status in (OK, FLAGGED, CACHED, RELABELLED)})
     log.info("prepare: %d videos (shard %d of %d) from %s -> %s, %d worker(s), landmarks: %s; "
@@ -709,7 +531,7 @@ def prepare(data_root: str | os.PathLike[str], store: str | os.PathLike[str],
     if annotations.overlap:
         overlap_note = ("**Subject overlap between splits:** " + ", ".join(
             f"{s} ({'/'.join(sp)})" for s, sp in annotations.overlap.items()))
-    _write_qc(out, run.all_rows(), bool(prepare_cfg["qc"]["overview"]), overlap_note)
+    write_qc(out, run.all_rows(), bool(prepare_cfg["qc"]["overview"]), overlap_note)
 
     if run.problem_rows:
         log.warning("%d annotation row(s) not used (see %s): %s", len(run.problem_rows),
@@ -743,7 +565,7 @@ def merge_shards(store: Path, num_shards: int, strict: bool, overview: bool) -> 
     written = merge_stores(store, shards)
     log.info("merged %d shards: %s", num_shards, written)
     rows = [row for shard in shards for row in read_qc_csv(qc_paths(shard)["csv"])]
-    _write_qc(store, rows, overview)
+    write_qc(store, rows, overview)
     counts = dict(Counter(row.status for row in rows))
     return PrepareReport(store=store, qc_csv=qc_paths(store)["csv"], qc_md=qc_paths(store)["md"],
                          counts=counts, wall_s=time.perf_counter() - started,
@@ -753,26 +575,3 @@ def merge_shards(store: Path, num_shards: int, strict: bool, overview: bool) -> 
 def prepare_from_config(cfg: Mapping[str, Any]) -> PrepareReport:
     """:func:`prepare` with the sections of a composed ``conf/config.yaml``."""
     return prepare(cfg["data_root"], cfg["paths"]["store"], cfg["task"], cfg["prepare"])
-
-
-@hydra.main(config_path=CONF_DIR, config_name=CONFIG_NAME, version_base="1.3")
-def main(cfg: DictConfig) -> None:
-    """``python -m hawkeye.prepare``: compose the config, run :func:`prepare` here (or submit it
-    as a Slurm array, :mod:`hawkeye.prepare_submit`), set the exit code."""
-    from hawkeye import prepare_submit  # it imports this module
-
-    try:
-        if prepare_submit.should_submit(cfg):
-            sys.exit(prepare_submit.submit_from_config(cfg))
-        report = prepare_from_config(cfg)
-    except (FileNotFoundError, ValueError) as err:  # a whole-run problem: say it, no traceback
-        log.error("prepare: %s", err)
-        sys.exit(2)
-    if report.exit_code:
-        log.error("prepare.strict=true and %d row(s) were skipped (see %s)",
-                  report.counts.get(SKIPPED, 0), report.qc_md)
-    sys.exit(report.exit_code)
-
-
-if __name__ == "__main__":
-    main()

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hawkeye import features
+from hawkeye.prepare import features
 
 N_LANDMARKS = 21
 PRECOMPUTED_SUFFIX = ".landmarks.npz"
@@ -249,7 +249,7 @@ def side_from_label(label: str, mirrored: bool) -> str:
 
 
 def thumb_index_aperture(landmarks: np.ndarray, width: int, height: int) -> np.ndarray:
-    """(T,) thumb-tip–index-tip distance in index-finger lengths (``hawkeye.features`` geometry).
+    """(T,) thumb-tip–index-tip distance in index-finger lengths (``features`` geometry).
 
     x and y are scaled by ``width`` and ``height`` separately (non-square frames) and the distance
     is divided by the median index-finger length (5→6→7→8), exactly as the features are; NaN where

@@ -1,0 +1,17 @@
+"""Preparation: a PD4T root (videos or landmark files) -> the HDF5 feature store + QC report.
+
+One module per step, in the order a video goes through them:
+
+- :mod:`~hawkeye.prepare.pd4t`: the PD4T layout and its annotation CSVs (which videos, which
+  labels);
+- :mod:`~hawkeye.prepare.video`: decoding frames with OpenCV;
+- :mod:`~hawkeye.prepare.landmarks`: MediaPipe hand landmarks, hand choice, gap filling;
+- :mod:`~hawkeye.prepare.features`: clinical kinematic features (``docs/features.md``);
+- :mod:`~hawkeye.prepare.pipeline`: :func:`~hawkeye.prepare.pipeline.prepare`, the per-video
+  worker, the process pool, shards and their merge;
+- :mod:`~hawkeye.prepare.qc`: the QC rows, CSV/Markdown report and figures;
+- :mod:`~hawkeye.prepare.submit`: the same run as a Slurm job array of shards + a merge job;
+- :mod:`~hawkeye.prepare.__main__`: ``python -m hawkeye.prepare`` (run here, or submit).
+
+Nothing is imported here, so importing one step (e.g. the features) does not load the others.
+"""

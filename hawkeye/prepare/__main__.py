@@ -1,0 +1,42 @@
+"""``python -m hawkeye.prepare data_root=... paths.store=...`` (``make prepare DATA=...``).
+
+A thin Hydra wrapper: compose the config, then run :func:`hawkeye.prepare.pipeline.prepare` in
+this process, or submit it as a Slurm array of shards plus a merge job
+(:mod:`hawkeye.prepare.submit`, whose :func:`~hawkeye.prepare.submit.should_submit` says when:
+never with the default ``launcher=local``), and set the exit code.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+from hawkeye.config import CONF_DIR, CONFIG_NAME
+from hawkeye.prepare.pipeline import prepare_from_config
+from hawkeye.prepare.qc import SKIPPED
+from hawkeye.prepare.submit import should_submit, submit_from_config
+
+log = logging.getLogger("hawkeye.prepare")
+
+
+@hydra.main(config_path=CONF_DIR, config_name=CONFIG_NAME, version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    """Prepare here or submit; exit 2 on a whole-run problem, 1 when ``prepare.strict`` fails."""
+    try:
+        if should_submit(cfg):
+            sys.exit(submit_from_config(cfg))
+        report = prepare_from_config(cfg)
+    except (FileNotFoundError, ValueError) as err:  # a whole-run problem: say it, no traceback
+        log.error("prepare: %s", err)
+        sys.exit(2)
+    if report.exit_code:
+        log.error("prepare.strict=true and %d row(s) were skipped (see %s)",
+                  report.counts.get(SKIPPED, 0), report.qc_md)
+    sys.exit(report.exit_code)
+
+
+if __name__ == "__main__":
+    main()
