@@ -32,6 +32,7 @@ from pathlib import Path
 import submitit
 
 from hawkeye import launch as L
+from hawkeye.cluster import backend_of, make_executor
 from hawkeye.config import compose
 
 REPO = Path(__file__).resolve().parents[1]
@@ -76,9 +77,8 @@ def fan_out(launcher: str, n_tasks: int, workdir: Path, extra: list[str]) -> dic
                  *extra]
     plan = L.plan_launch(L.parse_grid(overrides))
     cfg = plan.base.launcher
-    executor = L.make_executor(cfg, plan.log_dir, "train")
-    is_slurm = isinstance(executor, submitit.SlurmExecutor)
-    limit = L.array_limit(cfg.max_array_size, L.cluster_max_array_size() if is_slurm else None)
+    executor = make_executor(cfg, plan.log_dir)
+    limit = backend_of(executor).max_array_size(cfg.max_array_size)
     t0 = time.time()
     jobs, _ = L.submit_training(executor, trivial_task, plan.tasks, cfg.max_parallel, limit)
     submitted = time.time()
@@ -88,7 +88,8 @@ def fan_out(launcher: str, n_tasks: int, workdir: Path, extra: list[str]) -> dic
         result = job.result()
         spans += result if isinstance(result, list) else [result]
     own = sum(end - start for start, end in spans)
-    parallel = len(jobs) if not is_slurm else min(len(jobs), _slurm_cpus())
+    parallel = len(jobs) if not isinstance(executor, submitit.SlurmExecutor) else min(
+        len(jobs), _slurm_cpus())
     wall = done - t0
     return {"wall": wall, "submit": submitted - t0, "first_start": min(s for s, _ in spans) - t0,
             "own": own, "jobs": len(jobs),

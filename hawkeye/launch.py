@@ -10,11 +10,12 @@ chosen from config (``launcher=local|debug|slurm|slurm_v100``, ``conf/launcher/`
    differs only in ``fold``.
 2. **Name.** The run directory is named from the configuration (dora-style): ``<paths.runs>/
    <launch.name or task.name>-<hash>``, the hash covering every (point, model) config minus the
-   keys in :data:`NOT_IDENTITY` (fold, launcher and launch settings, output paths), so the same
-   grid launched again finds the same directory. One point: the run directory holds
-   ``<model>/fold_<k>/``. A sweep: the hashed directory is the *grid* directory and each point is a
-   run directory below it, named from its overrides (``<grid>/model.hidden=64,train.lr=0.001/``);
-   the collector ranks every point's rows (docs/architecture.md, "Run directory").
+   keys in :data:`hawkeye.config.NOT_IDENTITY` (fold, launcher and launch settings, output
+   paths), so the same grid launched again finds the same directory. One point: the run
+   directory holds ``<model>/fold_<k>/``. A sweep: the hashed directory is the *grid* directory
+   and each point is a run directory below it, named from its overrides
+   (``<grid>/model.hidden=64,train.lr=0.001/``); the collector ranks every point's rows
+   (docs/architecture.md, "Run directory").
 3. **Record.** Each run directory gets ``run.json`` (models, n_folds, overrides, job ids, launch
    history), ``config.yaml`` (resolved), ``environment.json`` (git commit, package versions);
    the fold assignment (``folds.json``) is written by the first training task.
@@ -42,36 +43,33 @@ import platform
 import re
 import shutil
 import socket
-import subprocess
 import sys
-import time
 import traceback
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import hydra.utils
 import submitit
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
-from hawkeye.config import CONF_DIR, compose, config_hash
+from hawkeye.cluster import (
+    POLL_SECONDS,
+    Backend,
+    TaskSequence,
+    backend_of,
+    deal,
+    failure_line,
+    follow,
+    make_executor,
+    split_array,
+    wait_for_processes,
+)
+from hawkeye.config import CONF_DIR, LOG_DIR_NAME, compose, grid_hash, point_hash
 from hawkeye.io import git_commit, package_versions, write_json_atomic, write_text_atomic
 
-T = TypeVar("T")
-
-# Keys that do not change what a training task computes, so they are left out of the run's
-# identity hash: where and how it runs (fold, launcher, launch), where outputs go, and the stages
-# before (prepare, data_root: training reads the store) and after (collect, export) training.
-# The hash covers configuration, not the store's bytes: after rebuilding a store at the same path,
-# relaunch with launch.force=true or another launch.name.
-NOT_IDENTITY = ("fold", "run_dir", "launch", "launcher", "hydra", "collect", "export", "prepare",
-                "data_root", "paths.runs")
-LOG_DIR_NAME = "logs"          # submitit's folder (scripts, pickles, logs) below the grid directory
-POLL_SECONDS = 2.0             # how often --wait looks at the folds and the collector
-ACTIVE_STATES = "PD,R,RQ,RS,RH,CF,CG,S"  # squeue states of a job that is not over yet
 MAX_POINT_NAME = 100           # longer readable sweep-point names fall back to point-<hash>
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._,=+-]")
 
@@ -193,28 +191,6 @@ class Plan:
         return self.grid_dir / LOG_DIR_NAME
 
 
-def identity(cfg: DictConfig | Mapping[str, Any]) -> DictConfig:
-    """``cfg`` without the keys of :data:`NOT_IDENTITY`: what a run's hash is computed from."""
-    cfg = cfg if isinstance(cfg, DictConfig) else OmegaConf.create(dict(cfg))
-    ident = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
-    for dotted in NOT_IDENTITY:
-        parent, _, leaf = dotted.rpartition(".")
-        node = OmegaConf.select(ident, parent) if parent else ident
-        if isinstance(node, DictConfig) and leaf in node:
-            node.pop(leaf)
-    return ident
-
-
-def point_hash(configs: Mapping[str, DictConfig]) -> str:
-    """Identity of one sweep point: the hash of every model's identity config (order-free)."""
-    return config_hash(OmegaConf.create({m: identity(c) for m, c in sorted(configs.items())}))
-
-
-def grid_hash(point_hashes: Iterable[str]) -> str:
-    """Identity of a sweep: the hash of its points' hashes (order-free)."""
-    return config_hash(OmegaConf.create({"points": sorted(point_hashes)}))
-
-
 def point_dir_name(overrides: Sequence[str], digest: str) -> str:
     """A readable folder name for a sweep point: its overrides sorted by key, path-safe.
 
@@ -316,16 +292,6 @@ def clear_for_rerun(task: Task, force: bool) -> None:
         (task.fold_dir / "metrics.json").unlink()
 
 
-def active_slurm_jobs() -> set[str]:
-    """Ids of the cluster's queued or running jobs, array tasks one by one (``1234_5``)."""
-    try:
-        out = subprocess.run(["squeue", "-h", "-r", "-o", "%i", "-t", ACTIVE_STATES],
-                             capture_output=True, text=True, check=True, timeout=60).stdout
-    except (OSError, subprocess.SubprocessError):
-        return set()
-    return set(out.split())
-
-
 def still_running(tasks: Sequence[Task], recorded: Mapping[Task, str],
                   active: set[str]) -> dict[Task, str]:
     """The tasks whose job from an earlier launch (``recorded``) is still ``active``."""
@@ -401,132 +367,11 @@ def write_grid_record(plan: Plan, launch_record: Mapping[str, Any]) -> None:
 
 
 # ----------------------------------------------------------------------------------------------
-# 5. Executors, arrays, the collector
-
-
-def executor_parameters(launcher: DictConfig, role: str = "train") -> dict[str, Any]:
-    """submitit parameters of a job: ``launcher.parameters``, for the collector updated with
-    ``launcher.collector``. Null values and empty lists/dicts are left out (the cluster's or
-    submitit's default applies)."""
-    params = OmegaConf.to_container(launcher.parameters, resolve=True) or {}
-    if role == "collect":
-        params.update(OmegaConf.to_container(launcher.collector, resolve=True) or {})
-    elif role != "train":
-        raise ValueError(f"role must be 'train' or 'collect', got {role!r}")
-    return {k: v for k, v in params.items() if v is not None and v != [] and v != {}}
-
-
-def make_executor(launcher: DictConfig, folder: str | os.PathLike[str],
-                  role: str = "train") -> submitit.Executor:
-    """The executor class named by ``launcher.executor._target_``, with the role's parameters."""
-    executor = hydra.utils.instantiate(launcher.executor, folder=str(folder))
-    if not isinstance(executor, submitit.Executor):
-        raise ValueError(f"launcher.executor._target_={launcher.executor._target_} is not a "
-                         "submitit Executor (e.g. submitit.SlurmExecutor)")
-    params = executor_parameters(launcher, role)
-    if params:
-        executor.update_parameters(**params)
-    return executor
-
-
-def parse_max_array_size(scontrol_config: str) -> int | None:
-    """``MaxArraySize`` from ``scontrol show config`` output (``None`` when absent)."""
-    match = re.search(r"^\s*MaxArraySize\s*=\s*(\d+)", scontrol_config, re.MULTILINE)
-    return int(match.group(1)) if match else None
-
-
-def cluster_max_array_size() -> int | None:
-    """The Slurm cluster's ``MaxArraySize`` (array indices must stay below it), or ``None``."""
-    try:
-        out = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True,
-                             check=True, timeout=30).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return parse_max_array_size(out)
-
-
-def array_limit(configured: int | None, cluster: int | None) -> int | None:
-    """Tasks per array: the smaller of the configured cap and the cluster's limit (None = none)."""
-    limits = [int(v) for v in (configured, cluster) if v is not None]
-    if any(v < 1 for v in limits):
-        raise ValueError(f"an array size limit must be >= 1, got {limits}")
-    return min(limits) if limits else None
-
-
-def split_array(items: Sequence[T], max_size: int | None) -> list[list[T]]:
-    """Consecutive chunks of at most ``max_size`` items (one chunk when ``max_size`` is None)."""
-    if not items:
-        return []
-    if max_size is None:
-        return [list(items)]
-    if max_size < 1:
-        raise ValueError(f"max_size must be >= 1, got {max_size}")
-    return [list(items[i:i + max_size]) for i in range(0, len(items), max_size)]
-
-
-def deal(items: Sequence[T], n_groups: int | None) -> list[list[T]]:
-    """Deal ``items`` round-robin into at most ``n_groups`` non-empty groups (None: one each).
-
-    Round-robin spreads the models over the groups, so long and short tasks mix.
-    """
-    if n_groups is None:
-        return [[item] for item in items]
-    if n_groups < 1:
-        raise ValueError(f"launcher.max_parallel must be >= 1 or null, got {n_groups}")
-    groups = [list(items[i::n_groups]) for i in range(min(n_groups, len(items)))]
-    return [g for g in groups if g]
-
-
-class TaskSequence(submitit.helpers.Checkpointable):
-    """Several tasks run one after another in one job (``launcher.max_parallel``).
-
-    A failing task does not stop the others; the job fails at the end naming every failed task.
-    On preemption the whole sequence is requeued: finished folds return their stored
-    ``metrics.json`` at once and the interrupted one resumes from its ``last.pt``.
-    """
-
-    def __init__(self, task: Callable[[dict[str, Any]], Any], configs: Sequence[dict[str, Any]],
-                 labels: Sequence[str]) -> None:
-        self.task, self.configs, self.labels = task, list(configs), list(labels)
-
-    def __call__(self) -> list[Any]:
-        results, failed = [], []
-        for label, cfg in zip(self.labels, self.configs, strict=True):
-            print(f"hawkeye.launch: starting {label}", flush=True)
-            try:
-                results.append(self.task(cfg))
-            except Exception as error:  # noqa: BLE001 - keep going, report all at the end
-                traceback.print_exc()
-                failed.append(f"{label} ({type(error).__name__}: {error})")
-                results.append(None)
-        if failed:
-            raise RuntimeError(f"{len(failed)} of {len(self.labels)} tasks failed: "
-                               + "; ".join(failed))
-        return results
+# 5. Arrays and the collector (executors, arrays and waiting: hawkeye.cluster)
 
 
 class IncompleteRunError(RuntimeError):
     """The collector found a missing or failed fold (details in summary.md)."""
-
-
-def process_start_time(pid: int) -> int | None:
-    """Start time of a live, non-zombie process (clock ticks since boot), else ``None``.
-
-    Used with the pid to recognise a local job's process even if the pid is reused later.
-    """
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat.rsplit(")", 1)[1].split()
-    return None if fields[0] in "ZX" else int(fields[19])
-
-
-def wait_for_processes(processes: Sequence[tuple[int, int | None]], poll_s: float) -> None:
-    """Block until none of ``(pid, start_time)`` is alive any more."""
-    while any(process_start_time(pid) == start for pid, start in processes
-              if start is not None):
-        time.sleep(poll_s)
 
 
 class CollectTask:
@@ -563,7 +408,7 @@ class Submission:
     job_of: dict[Task, str] = field(default_factory=dict)     # task -> its job id
     arrays: list[str] = field(default_factory=list)           # Slurm array (base) job ids
     collector: submitit.Job | None = None
-    inline: bool = False                                       # debug: run here, on demand
+    backend: Backend = field(default_factory=Backend)         # what the executor can do
 
 
 def submit_training(executor: submitit.Executor, task: Callable[[dict[str, Any]], Any],
@@ -586,18 +431,13 @@ def submit_training(executor: submitit.Executor, task: Callable[[dict[str, Any]]
     return jobs, job_of
 
 
-def array_ids(jobs: Iterable[submitit.Job]) -> list[str]:
-    """The distinct base ids of Slurm jobs (``1234_5`` -> ``1234``), in submission order."""
-    return list(dict.fromkeys(str(j.job_id).split("_")[0] for j in jobs))
-
-
 def submit(plan: Plan, task: Callable[[dict[str, Any]], Any], force: bool) -> Submission:
     """Write the records, submit the pending tasks and the collector (steps 3-5)."""
     launcher = plan.base.launcher
-    executor = make_executor(launcher, plan.log_dir, "train")
-    is_slurm = isinstance(executor, submitit.SlurmExecutor)
+    executor = make_executor(launcher, plan.log_dir)
+    backend = backend_of(executor)
     pending = pending_tasks(plan.tasks, force)
-    running = still_running(pending, recorded_jobs(plan), active_slurm_jobs()) if is_slurm else {}
+    running = still_running(pending, recorded_jobs(plan), backend.active_jobs())
     if running and force:
         raise ValueError(f"launch.force=true, but jobs of this run are still queued or running "
                          f"({', '.join(sorted(set(running.values())))}): scancel them first")
@@ -605,12 +445,11 @@ def submit(plan: Plan, task: Callable[[dict[str, Any]], Any], force: bool) -> Su
     for t in pending:
         clear_for_rerun(t, force)
     plan.log_dir.mkdir(parents=True, exist_ok=True)
-    sub = Submission(plan=plan, pending=pending, running=running)
-    limit = array_limit(launcher.max_array_size, cluster_max_array_size() if is_slurm else None)
+    sub = Submission(plan=plan, pending=pending, running=running, backend=backend)
     if pending:
         sub.jobs, sub.job_of = submit_training(executor, task, pending, launcher.max_parallel,
-                                               limit)
-    sub.arrays = array_ids(sub.jobs) if is_slurm else []
+                                               backend.max_array_size(launcher.max_array_size))
+    sub.arrays = backend.array_ids(sub.jobs)
 
     now = datetime.now(UTC).isoformat(timespec="seconds")
     environment = environment_record()
@@ -626,16 +465,12 @@ def submit(plan: Plan, task: Callable[[dict[str, Any]], Any], force: bool) -> Su
         write_grid_record(plan, record)
 
     options = OmegaConf.to_container(plan.base.collect, resolve=True)
-    collector_exec = make_executor(launcher, plan.log_dir, "collect")
-    if isinstance(collector_exec, submitit.DebugExecutor):
-        sub.inline = True  # everything runs in this process when waited for
+    if backend.in_process:  # everything runs in this process when waited for
         return sub
+    collector_exec = make_executor(launcher, plan.log_dir, launcher.collector)
     after = list(dict.fromkeys([*sub.arrays, *(j.split("_")[0] for j in running.values())]))
-    if is_slurm and after:
-        collector_exec.update_parameters(dependency="afterany:" + ":".join(after))
-    waits = []
-    if isinstance(collector_exec, submitit.LocalExecutor):  # no scheduler: wait for the pids
-        waits = [(int(j.job_id), process_start_time(int(j.job_id))) for j in sub.jobs]
+    backend.run_after(collector_exec, "afterany", after)
+    waits = backend.processes(sub.jobs)  # no scheduler: the collector waits for the pids
     sub.collector = collector_exec.submit(CollectTask(str(plan.grid_dir), options, waits))
     return sub
 
@@ -657,15 +492,13 @@ def describe(sub: Submission) -> str:
                  f"model(s) x {len({t.fold for t in plan.tasks})} fold(s)")
     if sub.arrays:
         lines.append(f"training arrays: {', '.join(sub.arrays)}")
-    elif sub.jobs and not sub.inline:
+    elif sub.jobs and not sub.backend.in_process:
         lines.append(f"training jobs: {', '.join(str(j.job_id) for j in sub.jobs)}")
     if sub.collector is not None:
         lines.append(f"collector job: {sub.collector.job_id}")
-    if isinstance(sub.collector, submitit.SlurmJob):
-        ids = ",".join([*sub.arrays, str(sub.collector.job_id)])
-        lines.append(f"watch: squeue -j {ids}")
-    elif sub.collector is not None:
-        lines.append(f"watch: ls {plan.log_dir}  (logs of the local jobs)")
+    if sub.collector is not None:
+        ids = [*sub.arrays, str(sub.collector.job_id)]
+        lines.append(f"watch: {sub.backend.watch_hint(ids, plan.log_dir)}")
     lines.append(f"summary: {plan.grid_dir / 'summary.md'} when the collector ends "
                  f"(or: python -m hawkeye.collect run_dir={plan.grid_dir})")
     return "\n".join(lines)
@@ -677,30 +510,17 @@ def wait(sub: Submission, poll_s: float = POLL_SECONDS) -> int:
     Returns the collector's exit code: 0 complete, 1 a fold missing or failed (or the collector
     itself failed).
     """
-    from tqdm import tqdm
-
     plan = sub.plan
-    if sub.inline:
-        return _run_inline(sub)
+    if sub.backend.in_process:
+        return _run_in_process(sub)
     assert sub.collector is not None
     tracked = [*sub.pending, *sub.running]
-    with tqdm(total=len(tracked), unit="fold", desc="training") as bar:
-        polls = 0
-        while True:
-            finished = sum(is_finished(t.fold_dir) for t in tracked)
-            bar.update(finished - bar.n)
-            # a forced scheduler query every few polls: sees a cancelled collector too
-            if sub.collector.done(force_check=polls % 3 == 0):
-                break
-            polls += 1
-            time.sleep(poll_s)
-    try:
-        sub.collector.result()
-        code = 0
-    except Exception as error:  # noqa: BLE001 - FailedJobError / UncompletedJobError
-        code = 1
-        print(f"collector job {sub.collector.job_id} did not succeed: "
-              f"{str(error).strip().splitlines()[-1] if str(error).strip() else error!r}")
+    follow([sub.collector], poll_s, unit="fold", desc="training", total=len(tracked),
+           progress=lambda: sum(is_finished(t.fold_dir) for t in tracked))
+    error = sub.collector.exception()
+    code = 0 if error is None else 1
+    if error is not None:
+        print(f"collector job {sub.collector.job_id} did not succeed: {failure_line(error)}")
     summary = plan.grid_dir / "summary.md"
     if summary.exists():
         print(summary.read_text())
@@ -709,7 +529,7 @@ def wait(sub: Submission, poll_s: float = POLL_SECONDS) -> int:
     return code
 
 
-def _run_inline(sub: Submission) -> int:
+def _run_in_process(sub: Submission) -> int:
     """Debug launcher: run every job in this process, then the collector."""
     from tqdm import tqdm
 
@@ -738,7 +558,7 @@ def launch(overrides: Sequence[str], task: Callable[[dict[str, Any]], Any] | Non
         task = TrainTask()
     sub = submit(plan, task, bool(plan.base.launch.force))
     print(describe(sub), flush=True)
-    if plan.base.launch.wait or sub.inline:
+    if plan.base.launch.wait or sub.backend.in_process:
         return wait(sub)
     return 0
 

@@ -36,7 +36,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from hawkeye.config import CONF_DIR, config_hash
+from hawkeye.config import CONF_DIR, identity_hash
 from hawkeye.data import (
     Normalization,
     SequenceSet,
@@ -54,7 +54,6 @@ from hawkeye.data import (
 from hawkeye.export import export_after_training
 from hawkeye.folds import check_disjoint, ensure_folds, validation_split
 from hawkeye.io import atomic_path, git_commit, write_json_atomic, write_text_atomic
-from hawkeye.launch import identity
 from hawkeye.metrics import (
     anomaly_metrics,
     f1_optimal_threshold,
@@ -87,7 +86,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if cfg.run_dir is None:
         raise ValueError("run_dir is not set: pass run_dir=<folder> (launch sets it for you)")
     cfg = with_model_overrides(cfg)
-    identity_hash = job_hash(cfg)
+    job_hash = identity_hash(cfg)
     out = fold_dir(cfg)
     if (out / "metrics.json").exists():
         log.info("%s is finished (metrics.json present): returning its metrics", out)
@@ -102,7 +101,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
                          f"trains {sorted(FAMILIES)}")
     started = time.perf_counter()
     data = load_fold_data(cfg)
-    meta = checkpoint_meta(cfg, data, identity_hash)
+    meta = checkpoint_meta(cfg, data, job_hash)
     result = FAMILIES[cfg.model.family](cfg, data, device, out, meta)
     metrics = {
         "model": cfg.model.name, "fold": int(cfg.fold), "status": "ok",
@@ -115,7 +114,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "n_params": result.n_params, "batch_size": result.batch_size,
         "n_train": len(data.train), "n_val": len(data.val), "n_cv": len(data.cv),
         "n_test": len(data.test), "n_levels": data.n_levels, "seed": int(cfg.seed),
-        "config_hash": identity_hash, "git_commit": git_commit(), **result.extra,
+        "config_hash": job_hash, "git_commit": git_commit(), **result.extra,
     }
     write_fold_outputs(out, cfg, metrics, result.predictions, result.history)
     log.info("done %s fold %s: cv %s", cfg.model.name, cfg.fold, _headline(metrics["cv"]))
@@ -139,11 +138,6 @@ def with_model_overrides(cfg: DictConfig) -> DictConfig:
                          f"(keys: {sorted(cfg.model)})")
     # merged at the root, so the model's interpolations (e.g. ${head.output_layer}) still resolve
     return cast(DictConfig, OmegaConf.merge(cfg, {"model": extra}))
-
-
-def job_hash(cfg: DictConfig) -> str:
-    """The identity of what a job computes: its config minus where and how it runs (any fold)."""
-    return config_hash(identity(cfg))
 
 
 def fold_dir(cfg: DictConfig) -> Path:

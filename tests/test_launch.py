@@ -19,6 +19,7 @@ import submitit
 from omegaconf import OmegaConf
 from submitit.slurm.slurm import _make_sbatch_string
 
+from hawkeye import cluster as C
 from hawkeye import launch as L
 from hawkeye.config import CONF_DIR, compose
 
@@ -206,28 +207,28 @@ def test_tasks_still_running_from_an_earlier_launch_are_found(tmp_path) -> None:
 
 def test_split_array_and_deal() -> None:
     items = list(range(7))
-    assert L.split_array(items, 3) == [[0, 1, 2], [3, 4, 5], [6]]
-    assert L.split_array(items, None) == [items]
-    assert L.split_array([], 3) == []
-    assert L.deal(items, 3) == [[0, 3, 6], [1, 4], [2, 5]]
-    assert L.deal(items[:2], 5) == [[0], [1]]
-    assert L.deal(items[:2], None) == [[0], [1]]
+    assert C.split_array(items, 3) == [[0, 1, 2], [3, 4, 5], [6]]
+    assert C.split_array(items, None) == [items]
+    assert C.split_array([], 3) == []
+    assert C.deal(items, 3) == [[0, 3, 6], [1, 4], [2, 5]]
+    assert C.deal(items[:2], 5) == [[0], [1]]
+    assert C.deal(items[:2], None) == [[0], [1]]
     with pytest.raises(ValueError):
-        L.deal(items, 0)
+        C.deal(items, 0)
     with pytest.raises(ValueError):
-        L.split_array(items, 0)
+        C.split_array(items, 0)
 
 
 def test_max_array_size_from_scontrol_and_limits() -> None:
     out = ("Configuration data as of ...\nMailProg                = /bin/true\n"
            "MaxArraySize            = 1001\n")
-    assert L.parse_max_array_size(out) == 1001
-    assert L.parse_max_array_size("MaxJobCount = 10000\n") is None
-    assert L.array_limit(None, 1001) == 1001
-    assert L.array_limit(4, 1001) == 4
-    assert L.array_limit(None, None) is None
+    assert C.parse_max_array_size(out) == 1001
+    assert C.parse_max_array_size("MaxJobCount = 10000\n") is None
+    assert C.array_limit(None, 1001) == 1001
+    assert C.array_limit(4, 1001) == 4
+    assert C.array_limit(None, None) is None
     with pytest.raises(ValueError):
-        L.array_limit(0, None)
+        C.array_limit(0, None)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -238,10 +239,10 @@ def test_max_array_size_from_scontrol_and_limits() -> None:
 def test_each_launcher_builds_its_configured_executor(name, tmp_path) -> None:
     launcher = compose([f"launcher={name}"]).launcher
     assert launcher.name == name
-    executor = L.make_executor(launcher, tmp_path)
+    executor = C.make_executor(launcher, tmp_path)
     expected = launcher.executor._target_.rsplit(".", 1)[1]
     assert type(executor).__name__ == expected
-    collector = L.make_executor(launcher, tmp_path, "collect")
+    collector = C.make_executor(launcher, tmp_path, launcher.collector)
     assert type(collector) is type(executor)
     if isinstance(executor, submitit.SlurmExecutor):
         assert "gres" not in collector.parameters  # the collector never asks for a GPU
@@ -258,10 +259,10 @@ def test_launcher_defaults_are_safe() -> None:
     assert v100.executor._target_ == "submitit.SlurmExecutor"
     overridden = compose(["launcher=slurm_v100", "launcher.parameters.partition=gpu",
                           "launcher.parameters.account=p1", "launcher.parameters.qos=high"])
-    params = L.executor_parameters(overridden.launcher)
+    params = C.executor_parameters(overridden.launcher)
     assert (params["partition"], params["account"], params["qos"]) == ("gpu", "p1", "high")
-    with pytest.raises(ValueError, match="role"):
-        L.executor_parameters(v100, "export")
+    assert "gres" in C.executor_parameters(v100)
+    assert "gres" not in C.executor_parameters(v100, {"gres": None})  # null removes a key
 
 
 @pytest.mark.parametrize("name", LAUNCHERS)
@@ -295,7 +296,7 @@ GOLDEN_V100 = """\
 def test_slurm_v100_array_script_matches_golden() -> None:
     cfg = compose(["launcher=slurm_v100", "launcher.parameters.partition=gpu",
                    "launcher.parameters.account=proj1"])
-    executor = L.make_executor(cfg.launcher, "/runs/x/logs")
+    executor = C.make_executor(cfg.launcher, "/runs/x/logs")
     script = _make_sbatch_string(command="python -u -m submitit.core._submit /runs/x/logs",
                                  folder=executor.folder, map_count=15, **executor.parameters)
     lines = [ln for ln in script.splitlines() if ln.startswith("#SBATCH")]
@@ -398,13 +399,13 @@ def test_collect_task_waits_for_processes_and_fails_on_incomplete(tmp_path) -> N
     started = time.monotonic()
     task = L.CollectTask(str(tmp_path), {"n_boot": 10, "alpha": 0.05, "seed": 0,
                                          "figures": False},
-                         wait_for=[(sleeper.pid, L.process_start_time(sleeper.pid))], poll_s=0.1)
+                         wait_for=[(sleeper.pid, C.process_start_time(sleeper.pid))], poll_s=0.1)
     # An empty folder: the collector exits 2 (nothing to collect), so the job must fail.
     with pytest.raises(L.IncompleteRunError, match="exited 2"):
         task()
     sleeper.wait()
     assert time.monotonic() - started >= 1.0  # it waited for the process to end first
-    assert L.process_start_time(sleeper.pid) is None
+    assert C.process_start_time(sleeper.pid) is None
 
 
 # ----------------------------------------------------------------------------------------------

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 import hawkeye.prepare.submit as ps
+from hawkeye.cluster import executor_parameters
 from hawkeye.config import compose
-from hawkeye.launch import executor_parameters
 from hawkeye.prepare.pipeline import prepare_from_config, shard_path
 from hawkeye.prepare.qc import qc_paths, read_qc_csv
 from hawkeye.store import load_store
@@ -92,8 +92,8 @@ def test_when_a_run_is_submitted(monkeypatch, overrides, env, expected):
 def test_shard_and_merge_jobs_get_no_gpu_and_their_own_resources():
     cfg = compose(["launcher=slurm_v100", "launcher.parameters.partition=gpu",
                    "prepare.jobs.shard.cpus_per_task=6"])
-    shard = executor_parameters(ps.job_launcher(cfg.launcher, cfg.prepare.jobs.shard))
-    merge = executor_parameters(ps.job_launcher(cfg.launcher, cfg.prepare.jobs.merge))
+    shard = executor_parameters(cfg.launcher, cfg.prepare.jobs.shard)
+    merge = executor_parameters(cfg.launcher, cfg.prepare.jobs.merge)
     assert "gres" in executor_parameters(cfg.launcher)  # training asks for a V100 ...
     assert "gres" not in shard and "gres" not in merge  # ... preparation does not
     assert shard["partition"] == merge["partition"] == "gpu"  # the launcher's settings stay

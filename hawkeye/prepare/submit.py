@@ -39,22 +39,21 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import hydra.utils
 import submitit
 from omegaconf import DictConfig, OmegaConf
 
-from hawkeye.launch import (
+from hawkeye.cluster import (
     POLL_SECONDS,
-    array_ids,
-    array_limit,
-    cluster_max_array_size,
+    Backend,
+    failure_line,
+    follow,
+    launcher_backend,
     make_executor,
     split_array,
 )
@@ -166,21 +165,13 @@ class PrepareSubmission:
     shards: list[submitit.Job]         # shards[k] runs shard k
     merge: submitit.Job | None         # None with num_shards=1 (the one job writes the store)
     arrays: list[str]                  # Slurm array (base) job ids, [] for the debug executor
-    inline: bool                       # debug executor: jobs run in this process when waited for
+    backend: Backend                   # what the executor can do (debug: runs jobs in this process)
 
 
 def log_dir_for(store: str | os.PathLike[str]) -> Path:
     """submitit's folder of a prepare run, beside the store: ``data/x.h5`` -> ``data/x_logs/``."""
     store = Path(store)
     return store.with_name(f"{store.stem}_logs")
-
-
-def job_launcher(launcher: DictConfig, overrides: Mapping[str, Any] | None) -> DictConfig:
-    """``launcher`` with its ``parameters`` overlaid by ``overrides`` (null removes a key, as in
-    ``launcher.collector``): a shard or merge job's resources for :func:`make_executor`."""
-    plain = OmegaConf.create(OmegaConf.to_container(launcher, resolve=True))  # not struct
-    plain.parameters = OmegaConf.merge(plain.get("parameters") or {}, overrides or {})
-    return plain
 
 
 def _check_request(cfg: DictConfig) -> None:
@@ -208,39 +199,37 @@ def submit_prepare(cfg: DictConfig) -> PrepareSubmission:
     num_shards = int(cfg.prepare.num_shards)
     prepare_cfg = OmegaConf.to_container(cfg.prepare, resolve=True)
     task_cfg = OmegaConf.to_container(cfg.task, resolve=True)
-    executor_class = hydra.utils.get_class(cfg.launcher.executor._target_)
-    slurm = issubclass(executor_class, submitit.SlurmExecutor)
-    inline = issubclass(executor_class, submitit.DebugExecutor)
-    if not (slurm or inline):
+    backend = launcher_backend(cfg.launcher)
+    if not backend.holds_dependencies:
         raise ValueError(
-            f"launcher={cfg.launcher.name} ({executor_class.__name__}) cannot hold the merge "
-            "back until every shard succeeded: submit with a Slurm launcher (launcher=slurm) or "
-            "launcher=debug, or run here with prepare.submit=false (launcher=local uses all cores)")
+            f"launcher={cfg.launcher.name} ({cfg.launcher.executor._target_}) cannot hold the "
+            "merge back until every shard succeeded: submit with a Slurm launcher "
+            "(launcher=slurm) or launcher=debug, or run here with prepare.submit=false "
+            "(launcher=local uses all cores)")
     folder = log_dir_for(store)
     jobs_cfg = prepare_cfg.get("jobs") or {}
-    shard_exec = make_executor(job_launcher(cfg.launcher, jobs_cfg.get("shard")), folder)
+    shard_exec = make_executor(cfg.launcher, folder, jobs_cfg.get("shard"))
     folder.mkdir(parents=True, exist_ok=True)
 
     tasks = [ShardTask(str(data_root), str(store), task_cfg, prepare_cfg, k)
              for k in range(num_shards)]
-    limit = array_limit(cfg.launcher.max_array_size, cluster_max_array_size() if slurm else None)
     shards: list[submitit.Job] = []
-    for chunk in split_array(tasks, limit):  # one array, unless larger than MaxArraySize
+    # one array, unless larger than MaxArraySize
+    for chunk in split_array(tasks, backend.max_array_size(cfg.launcher.max_array_size)):
         with shard_exec.batch():
             submitted = [shard_exec.submit(task) for task in chunk]
         shards.extend(submitted)
-    arrays = array_ids(shards) if slurm else []
+    arrays = backend.array_ids(shards)
 
     merge = None
     if num_shards > 1:
-        merge_exec = make_executor(job_launcher(cfg.launcher, jobs_cfg.get("merge")), folder)
-        if slurm:
-            merge_exec.update_parameters(dependency="afterok:" + ":".join(arrays))
+        merge_exec = make_executor(cfg.launcher, folder, jobs_cfg.get("merge"))
+        backend.run_after(merge_exec, "afterok", arrays)
         merge = merge_exec.submit(MergeTask(str(store), num_shards, bool(cfg.prepare.strict),
                                             bool(cfg.prepare.qc.overview)))
     return PrepareSubmission(data_root=data_root, store=store, num_shards=num_shards,
                              log_dir=folder, shards=shards, merge=merge, arrays=arrays,
-                             inline=inline)
+                             backend=backend)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -250,7 +239,7 @@ def submit_prepare(cfg: DictConfig) -> PrepareSubmission:
 def describe(sub: PrepareSubmission) -> str:
     """What was submitted and how to follow it."""
     lines = [f"prepare: {sub.data_root} -> {sub.store} as {sub.num_shards} shard(s)"]
-    if sub.inline:
+    if sub.backend.in_process:
         lines.append(f"launcher=debug: the jobs run in this process now (logs in {sub.log_dir})")
         return "\n".join(lines)
     if sub.merge is None:
@@ -262,25 +251,12 @@ def describe(sub: PrepareSubmission) -> str:
                      f"{', '.join(str(j.job_id) for j in sub.shards)}), writing {first} .. {last}")
         lines.append(f"merge job: {sub.merge.job_id} (afterok:{':'.join(sub.arrays)}: runs only "
                      "when every shard succeeded)")
-    ids = ",".join([*sub.arrays, *([str(sub.merge.job_id)] if sub.merge is not None else [])])
+    ids = [*sub.arrays, *([str(sub.merge.job_id)] if sub.merge is not None else [])]
     lines += [f"logs: {sub.log_dir}  (<job id>_<task>_log.out / .err)",
-              f"watch: squeue -j {ids}",
+              f"watch: {sub.backend.watch_hint(ids, sub.log_dir)}",
               "a failed shard leaves no merged store: read its log, fix the cause and run the same "
               "command again (finished shards resume from their files)"]
     return "\n".join(lines)
-
-
-def error_line(error: BaseException) -> str:
-    """The one line that says why a job failed (submitit wraps a job's traceback in its text)."""
-    if isinstance(error, submitit.core.utils.FailedJobError):
-        body = str(error).split("-" * 22)  # submitit puts the job's traceback between dashes
-        trace = [ln.strip() for ln in (body[1] if len(body) > 2 else str(error)).splitlines()]
-        trace = [ln for ln in trace if ln]
-        return trace[-1] if trace else repr(error)
-    if isinstance(error, submitit.core.utils.UncompletedJobError):
-        # "Job <id> (task: k) with path ... / has not produced any output (state: FAILED)"
-        return " ".join(str(error).strip().splitlines()[:2])
-    return f"{type(error).__name__}: {error}"
 
 
 def shard_failures(sub: PrepareSubmission) -> dict[int, str]:
@@ -290,38 +266,24 @@ def shard_failures(sub: PrepareSubmission) -> dict[int, str]:
         error = job.exception()
         if error is None:
             continue
-        if sub.inline:  # debug launcher: the whole traceback, here
+        if sub.backend.in_process:  # debug launcher: the whole traceback, here
             traceback.print_exception(error)
-        where = "" if sub.inline else f" (job {job.job_id}, log {job.paths.stderr})"
-        failures[k] = f"{error_line(error)}{where}"
+        where = "" if sub.backend.in_process else f" (job {job.job_id}, log {job.paths.stderr})"
+        failures[k] = f"{failure_line(error)}{where}"
     return failures
-
-
-def _follow(jobs: Sequence[submitit.Job], poll_s: float) -> None:
-    """Progress bar until every job is over (a forced scheduler query every few polls)."""
-    from tqdm import tqdm
-
-    with tqdm(total=len(jobs), unit="shard", desc="prepare shards") as bar:
-        polls = 0
-        while True:
-            done = sum(job.done(force_check=polls % 3 == 0) for job in jobs)
-            bar.update(done - bar.n)
-            if done == len(jobs):
-                return
-            polls += 1
-            time.sleep(poll_s)
 
 
 def wait(sub: PrepareSubmission, poll_s: float = POLL_SECONDS) -> int:
     """Follow the shards and the merge; print the outcome. 0 = the store is complete, 1 = a shard
     or the merge failed (named, with its log; a pending merge is cancelled)."""
-    if not sub.inline:
-        _follow(sub.shards, poll_s)
+    if not sub.backend.in_process:
+        follow(sub.shards, poll_s, unit="shard", desc="prepare shards")
     failures = shard_failures(sub)  # debug executor: runs the shards here, one after another
     if failures:
         # Slurm's kill_invalid_depend may have cancelled it already; otherwise it would stay
         # pending forever. (A debug job's done() would run it: just cancel that one.)
-        if sub.merge is not None and (sub.inline or not sub.merge.done(force_check=True)):
+        if sub.merge is not None and (sub.backend.in_process
+                                      or not sub.merge.done(force_check=True)):
             sub.merge.cancel(check=False)
         print(f"{len(failures)} of {sub.num_shards} shard(s) failed; no merged store written:")
         for k, why in failures.items():
@@ -331,9 +293,9 @@ def wait(sub: PrepareSubmission, poll_s: float = POLL_SECONDS) -> int:
     final = sub.merge if sub.merge is not None else sub.shards[0]
     error = final.exception()
     if error is not None:
-        where = "" if sub.inline else f" (job {final.job_id}, log {final.paths.stderr})"
+        where = "" if sub.backend.in_process else f" (job {final.job_id}, log {final.paths.stderr})"
         print(f"{'merge' if sub.merge is not None else 'prepare job'} failed: "
-              f"{error_line(error)}{where}")
+              f"{failure_line(error)}{where}")
         return 1
     report: PrepareReport = final.result()
     counts = ", ".join(f"{status} {n}" for status, n in sorted(report.counts.items()))
@@ -349,6 +311,6 @@ def submit_from_config(cfg: DictConfig) -> int:
     """
     sub = submit_prepare(cfg)
     print(describe(sub), flush=True)
-    if sub.inline or bool(OmegaConf.select(cfg, "launch.wait", default=False)):
+    if sub.backend.in_process or bool(OmegaConf.select(cfg, "launch.wait", default=False)):
         return wait(sub)
     return 0
