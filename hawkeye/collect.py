@@ -40,14 +40,13 @@ Exit code: 0 = every row complete, 1 = some row incomplete, 2 = nothing to colle
 from __future__ import annotations
 
 import csv
-import io
 import json
 import logging
 import math
 import os
 import re
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -56,62 +55,36 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
-from sklearn.metrics import confusion_matrix
 
-from hawkeye import __version__, plots
-from hawkeye.config import CONF_DIR, CONFIG_NAME
-from hawkeye.io import git_commit, write_json_atomic, write_text_atomic
+from hawkeye import __version__
+from hawkeye.config import CONF_DIR, CONFIG_NAME, LOG_DIR_NAME
+from hawkeye.io import PREDICTION_COLUMNS, git_commit
 from hawkeye.metrics import (
     anomaly_metrics,
+    as_float,
     bootstrap_anomaly_metrics,
     bootstrap_regression_metrics,
     bootstrap_score_metrics,
     regression_metrics,
     score_metrics,
 )
+from hawkeye.report import write_report
 
 log = logging.getLogger("hawkeye.collect")
 
 EXIT_COMPLETE, EXIT_INCOMPLETE, EXIT_NOTHING = 0, 1, 2
-SUMMARY_FILES = ("summary.csv", "summary.md", "summary.json")
-PREDICTION_COLUMNS = ("split", "id", "subject", "true", "pred", "raw")
-_NOT_RUN_DIRS = {"figures", "slurm", "logs"}
+_NOT_RUN_DIRS = {"figures", LOG_DIR_NAME}  # folders of a grid directory that hold no run
 _MAX_LOG_SCAN_BYTES = 2 << 20  # log files larger than this are not searched for a fold's name
 
 
-@dataclass(frozen=True)
-class Column:
-    """One metric of the summary: its key in metrics.json and how a reader sees it."""
-
-    key: str
-    label: str          # header in the fold-mean table (the source table's wording)
-    short: str          # header in the pooled and test tables
-    percent: bool = False
-
-
-# Table order: the source package's three columns first, then the rest; which of them a row
-# shows is decided by the keys present in its metrics.json, not by model names.
-COLUMNS = (
-    Column("mae", "CV MAE", "MAE"),
-    Column("exact", "CV Exact", "Exact", percent=True),
-    Column("pearson", "Pearson", "Pearson"),
-    Column("within1", "Within ±1", "Within ±1", percent=True),
-    Column("qwk", "QWK", "QWK"),
-    Column("macro_f1", "Macro-F1", "Macro-F1"),
-    Column("spearman", "Spearman", "Spearman"),
-    Column("mae_raw", "MAE (raw)", "MAE (raw)"),
-    Column("r2", "R²", "R²"),
-    Column("rmse", "RMSE", "RMSE"),
-    Column("precision", "Precision", "Precision"),
-    Column("recall", "Recall", "Recall"),
-    Column("f1", "F1", "F1"),
-    Column("roc_auc", "ROC-AUC", "ROC-AUC"),
-    Column("pr_auc", "PR-AUC", "PR-AUC"),
-    Column("spearman_error_score", "Spearman (error, score)", "Spearman (error, score)"),
-)
-# Rows are shown in one table per kind of target, in this order, each ranked by one metric
-# (key, True = higher is better); rows without results (kind None) join the first table.
-KINDS = {"ordinal": "Severity score", "regression": "Regression", "anomaly": "Anomaly detection"}
+# The metrics a summary reports, in summary order (the source package's three first); which of
+# them a row shows is decided by the keys present in its metrics.json, not by model names.
+METRIC_KEYS = ("mae", "exact", "pearson", "within1", "qwk", "macro_f1", "spearman", "mae_raw",
+               "r2", "rmse", "precision", "recall", "f1", "roc_auc", "pr_auc",
+               "spearman_error_score")
+# Rows are grouped by kind of target, in this order, each group ranked by one metric
+# (key, True = higher is better); rows without results (kind None) join the first group.
+KINDS = ("ordinal", "regression", "anomaly")
 _RANK_BY = {"ordinal": ("mae", False), "regression": ("mae", False), "anomaly": ("f1", True)}
 
 
@@ -216,7 +189,7 @@ def read_run_spec(run_dir: Path) -> RunSpec:
     ``config.yaml``. When no source gives it, the run is flagged: without K a missing fold
     cannot be told apart from a CV with fewer folds.
     """
-    spec = RunSpec(run_dir=run_dir, models=[], n_folds=None, log_dir=run_dir / "slurm")
+    spec = RunSpec(run_dir=run_dir, models=[], n_folds=None, log_dir=run_dir / LOG_DIR_NAME)
     found = sorted({p.parent.name for p in run_dir.glob("*/fold_[0-9]*") if p.is_dir()})
     run_json = run_dir / "run.json"
     if run_json.is_file():
@@ -471,10 +444,10 @@ def _fill_metrics(result: ModelResult, ok: Sequence[FoldResult], options: Collec
     if len(kinds) > 1:
         raise ValueError(f"folds report different kinds of metrics ({sorted(kinds)})")
     kind = row["kind"] = kinds.pop()
-    keys = [c.key for c in COLUMNS if any(c.key in f.metrics["cv"] for f in ok)]
+    keys = [k for k in METRIC_KEYS if any(k in f.metrics["cv"] for f in ok)]
     n_levels = row["n_levels"] = _n_levels(ok) if kind == "ordinal" else None
     for key in keys:
-        values = np.asarray([_float(f.metrics["cv"].get(key)) for f in ok])
+        values = np.asarray([as_float(f.metrics["cv"].get(key)) for f in ok])
         row["cv"][key] = {"mean": float(np.mean(values)),
                           "std": float(np.std(values, ddof=1)) if values.size > 1 else math.nan,
                           "folds": values.tolist()}
@@ -494,9 +467,9 @@ def _fill_metrics(result: ModelResult, ok: Sequence[FoldResult], options: Collec
         row["n_test"] = int(t.size)
     n_params = {f.metrics.get("n_params") for f in ok} - {None}
     row["n_params"] = max(n_params) if n_params else None
-    seconds = [_float(f.metrics.get("train_seconds")) for f in ok]
+    seconds = [as_float(f.metrics.get("train_seconds")) for f in ok]
     row["train_seconds"] = float(np.sum(seconds)) if seconds else None
-    sizes = [_float(f.metrics["onnx_mb"]) for f in ok if f.metrics.get("onnx_mb") is not None]
+    sizes = [as_float(f.metrics["onnx_mb"]) for f in ok if f.metrics.get("onnx_mb") is not None]
     row["onnx_mb"] = float(np.mean(sizes)) if sizes else None
 
 
@@ -526,11 +499,11 @@ def _target_view(part: Predictions, fold: FoldResult, kind: str):
     """(true, pred, score, subjects, ids) in the units the kind is scored in (see module doc)."""
     if kind != "anomaly":
         return part.true, part.pred, part.raw, part.subjects, part.ids
-    threshold = _float(fold.metrics["cv"].get("threshold", fold.metrics.get("threshold")))
+    threshold = as_float(fold.metrics["cv"].get("threshold", fold.metrics.get("threshold")))
     if not math.isfinite(threshold):
         raise ValueError(f"fold {fold.fold}: anomaly metrics without a finite 'threshold' in "
                          "metrics.json; cannot pool its decisions")
-    min_score = _float(fold.metrics.get("anomaly_min_score", 1))
+    min_score = as_float(fold.metrics.get("anomaly_min_score", 1))
     return ((part.true >= min_score).astype(np.float64), part.pred, part.raw - threshold,
             part.subjects, part.ids)
 
@@ -598,27 +571,20 @@ def _scored(kind: str, keys: Sequence[str], true: np.ndarray, pred: np.ndarray,
     return point, {k: cis.get(k, (math.nan, math.nan)) for k in keys}
 
 
-def _float(value: Any) -> float:
-    try:
-        return float(value) if value is not None else math.nan
-    except (TypeError, ValueError):
-        return math.nan
-
-
 # ----------------------------------------------------------------------------------------------
-# Rendering
+# Ranking and the summary
 
 
 def rank_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Group rows by kind (:data:`KINDS` order) and rank each group: complete rows first, then by
     fold-mean CV MAE (ordinal, regression) or F1 (anomaly); ``rank`` counts within the group."""
     ranked = []
-    for group in _kind_groups(rows):
+    for group in kind_groups(rows):
         kind = next((r["kind"] for r in group if r["kind"]), None)
         key, higher_better = _RANK_BY.get(kind, (None, False))
 
         def order(row: dict[str, Any], key=key, higher_better=higher_better) -> tuple:
-            value = _float(row["cv"].get(key, {}).get("mean")) if key else math.nan
+            value = as_float(row["cv"].get(key, {}).get("mean")) if key else math.nan
             value = -value if higher_better else value
             return (not row["complete"], math.isnan(value), 0.0 if math.isnan(value) else value)
 
@@ -628,235 +594,74 @@ def rank_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return ranked
 
 
-def _kind_groups(rows: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+def kind_groups(rows: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Rows by kind of target in :data:`KINDS` order; rows without a kind join the first group."""
     groups = [[r for r in rows if r["kind"] == kind] for kind in KINDS]
     groups = [g for g in groups if g] or [[]]
     groups[0] = groups[0] + [r for r in rows if r["kind"] not in KINDS]
     return [g for g in groups if g]
 
 
-def shown_columns(rows: Sequence[Mapping[str, Any]]) -> list[Column]:
-    """The metric columns any row has, in table order."""
-    return [c for c in COLUMNS if any(c.key in r["cv"] for r in rows)]
-
-
-def render_markdown(summary: Mapping[str, Any]) -> str:
-    """summary.md: per kind of target, the fold-mean table in the source's layout (Model, CV MAE,
-    CV Exact, Pearson, ...), the pooled table and the test-ensemble table; then problems."""
-    rows, boot = summary["rows"], summary["bootstrap"]
-    level = f"{100 * (1 - boot['alpha']):g}%"
-    lines = [f"# Hawkeye summary: `{summary['root']}`", "",
-             f"Collected {summary['created']} · commit `{summary['git_commit']}` · "
-             f"CIs: {level} percentile, {boot['n_boot']} bootstrap resamples of subjects.", ""]
-    incomplete = [r["label"] for r in rows if not r["complete"]]
-    lines += [f"**INCOMPLETE**: {', '.join(incomplete)}; see Problems. Their numbers use only "
-              "the folds that finished.", ""] if incomplete else ["All rows complete.", ""]
-    groups = _kind_groups(rows)
-    for group in groups:
-        kind = next((r["kind"] for r in group if r["kind"]), None)
-        if len(groups) > 1:
-            lines += [f"## {KINDS.get(kind, 'No results')}", ""]
-        lines += _group_tables(group, shown_columns(group), level)
-    problems = [(r["label"], p) for r in rows for p in r["problems"]]
-    problems += [("run", {"fold": None, "reason": p, "logs": []}) for p in summary["problems"]]
-    if problems:
-        lines += ["## Problems", ""]
-        for label, p in problems:
-            where = f" fold {p['fold']}" if p["fold"] is not None else ""
-            logs = f" (log: {', '.join(f'`{x}`' for x in p['logs'])})" if p["logs"] else ""
-            lines.append(f"- `{label}`{where}: {p['reason']}{logs}")
-        lines.append("")
-    notes = [(r["label"], n) for r in rows for n in r["notes"]] + \
-        [("figures", n) for n in summary.get("notes", [])]
-    if notes:
-        lines += ["## Notes", ""] + [f"- `{label}`: {n}" for label, n in notes] + [""]
-    return "\n".join(lines)
-
-
-def _group_tables(rows: Sequence[Mapping[str, Any]], columns: Sequence[Column],
-                  level: str) -> list[str]:
-    def name(row: Mapping[str, Any]) -> str:
-        return row["label"] if row["complete"] else f"{row['label']} (INCOMPLETE)"
-
-    def with_ci(stats: Mapping[str, Any] | None, value_key: str, column: Column) -> str:
-        stats = stats or {}
-        return _with_ci(stats.get(value_key), stats.get("ci_low"), stats.get("ci_high"),
-                        column.percent)
-
-    lines = ["### Cross-validation: mean ± std over folds", ""]
-    head = ["Model", *(c.label for c in columns), "Params", "Train time (s, all folds)", "ONNX MB",
-            "Folds"]
-    lines += _table(head, [
-        [name(r), *(_mean_std(r["cv"].get(c.key), c.percent) for c in columns),
-         _count(r["n_params"]), _plain(r["train_seconds"], 1), _plain(r["onnx_mb"], 2),
-         f"{r['folds_ok']}/{r['folds_expected'] if r['folds_expected'] is not None else '?'}"]
-        for r in rows])
-    lines += ["", f"### Cross-validation: all out-of-fold predictions pooled, {level} CI", ""]
-    head = ["Model", *(c.short for c in columns), "n"]
-    lines += _table(head, [[name(r), *(with_ci(r["cv"].get(c.key), "pooled", c) for c in columns),
-                            str(r["n_cv"])] for r in rows])
-    tested = [r for r in rows if r["test"]]
-    if tested:
-        lines += ["", f"### Held-out test split: fold ensemble, {level} CI", "",
-                  "Mean of the folds' continuous output per video (ordinal: then rounded and "
-                  "clipped; anomaly: centred on each fold's threshold).", ""]
-        lines += _table(head, [[name(r), *(with_ci(r["test"].get(c.key), "value", c)
-                                           for c in columns), str(r["n_test"])] for r in tested])
-    return lines + [""]
-
-
-def render_csv(summary: Mapping[str, Any]) -> str:
-    """summary.csv: one row per table row; leads with model and the source's three columns."""
-    rows, columns = summary["rows"], shown_columns(summary["rows"])
-    lead = [f"cv_{k}_mean" for k in ("mae", "exact", "pearson") if k in _keys(columns)]
-    fields = ["model", *lead]
-    for c in columns:
-        fields += [f for f in (f"cv_{c.key}_mean", f"cv_{c.key}_std", f"cv_{c.key}_pooled",
-                               f"cv_{c.key}_ci_low", f"cv_{c.key}_ci_high", f"test_{c.key}",
-                               f"test_{c.key}_ci_low", f"test_{c.key}_ci_high") if f not in fields]
-    fields += [*_CSV_META, "problems"]
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
-    writer.writeheader()
-    for r in rows:
-        flat: dict[str, Any] = {"model": r["label"], **{k: r[k] for k in _CSV_META}}
-        for c in columns:
-            cv, test = r["cv"].get(c.key, {}), r["test"].get(c.key, {})
-            for stat in ("mean", "std", "pooled", "ci_low", "ci_high"):
-                flat[f"cv_{c.key}_{stat}"] = cv.get(stat)
-            flat[f"test_{c.key}"] = test.get("value")
-            flat[f"test_{c.key}_ci_low"] = test.get("ci_low")
-            flat[f"test_{c.key}_ci_high"] = test.get("ci_high")
-        flat["problems"] = "; ".join(
-            (f"fold {p['fold']}: " if p["fold"] is not None else "") + p["reason"]
-            + (f" [log: {', '.join(p['logs'])}]" if p["logs"] else "") for p in r["problems"])
-        writer.writerow({k: _csv_cell(v) for k, v in flat.items()})
-    return out.getvalue()
-
-
-_CSV_META = ("run", "rank", "status", "complete", "folds_ok", "folds_expected", "n_cv", "n_test",
-             "n_params", "train_seconds", "onnx_mb")
-
-
-def _keys(columns: Iterable[Column]) -> set[str]:
-    return {c.key for c in columns}
-
-
-def _csv_cell(value: Any) -> Any:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    return value
-
-
-def _table(head: Sequence[str], body: Sequence[Sequence[str]]) -> list[str]:
-    return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head),
-            *("| " + " | ".join(row) + " |" for row in body)]
-
-
-def _num(value: Any, percent: bool, digits: int = 3) -> str | None:
-    value = _float(value)
-    if math.isnan(value):
-        return None
-    return f"{100 * value:.1f}" if percent else f"{value:.{digits}f}"
-
-
-def _mean_std(stats: Mapping[str, Any] | None, percent: bool) -> str:
-    mean = _num((stats or {}).get("mean"), percent)
-    if mean is None:
-        return "n/a"
-    std = _num(stats.get("std"), percent)
-    text = f"{mean} ± {std}" if std is not None else mean
-    return f"{text}%" if percent else text
-
-
-def _with_ci(value: Any, low: Any, high: Any, percent: bool) -> str:
-    point = _num(value, percent)
-    if point is None:
-        return "n/a"
-    point = f"{point}%" if percent else point
-    low, high = _num(low, percent), _num(high, percent)
-    return f"{point} [{low}, {high}]" if low is not None and high is not None else point
-
-
-def _plain(value: Any, digits: int) -> str:
-    value = _float(value)
-    return "" if math.isnan(value) else f"{value:.{digits}f}"
-
-
-def _count(value: Any) -> str:
-    return "" if value is None else f"{int(value):,}"
-
-
 # ----------------------------------------------------------------------------------------------
 # Figures
 
 
-def write_figures(results: Sequence[ModelResult], figures_dir: Path, alpha: float) -> list[str]:
-    """Per row: confusion matrix, predicted vs true, learning curves; one comparison chart.
+@dataclass
+class Summary:
+    """Everything the collector computed: what ``summary.json`` holds (:meth:`to_json`) plus the
+    arrays behind the figures; :mod:`hawkeye.report` renders it."""
 
-    Returns notes for figures that could not be drawn: a figure never stops the summary.
-    """
-    notes = []
-    for result in results:
-        row, stem = result.row, _file_stem(result.row["label"])
-        drawings = []
-        if result.pooled is not None:
-            true, pred, score = result.pooled
-            drawings += _pooled_drawings(row, true, pred, score, figures_dir, stem)
-        if result.histories:
-            drawings.append(("learning curves", lambda r=result, s=stem:
-                             plots.learning_curves_figure(r.histories,
-                                                          figures_dir / f"{s}_learning_curves.png",
-                                                          r.row["label"])))
-        for what, draw in drawings:
-            notes += _try_draw(f"{row['label']} {what}", draw)
-    drawn = [r.row for r in results if r.pooled is not None]
-    columns = [c for c in shown_columns(drawn)][:3]
-    if drawn and columns:
-        level = f"{100 * (1 - alpha):g}%"
-        panels = {c.short: tuple([r["cv"].get(c.key, {}).get(s, math.nan) for r in drawn]
-                                 for s in ("pooled", "ci_low", "ci_high")) for c in columns}
-        notes += _try_draw("comparison", lambda: plots.comparison_figure(
-            [r["label"] for r in drawn], panels, figures_dir / "comparison.png",
-            f"pooled out-of-fold metrics, {level} subject-bootstrap CI"))
-    return notes
+    root: str                          # the collected folder (a run or a sweep)
+    created: str                       # ISO time of the collection
+    complete: bool                     # every row complete and no run-level problem
+    bootstrap: dict[str, Any]          # n_boot, alpha, seed, unit, interval of every CI
+    metrics: list[str]                 # metric keys any row has, in METRIC_KEYS order
+    rows: list[dict[str, Any]]         # ranked rows (contract: docs/architecture.md)
+    problems: list[str]                # run-level problems (no model, unreadable run.json)
+    git_commit: str
+    hawkeye_version: str
+    results: list[ModelResult] = field(default_factory=list, repr=False)  # figures' arrays
+    notes: list[str] = field(default_factory=list)  # figures that could not be drawn
 
+    @property
+    def groups(self) -> list[list[dict[str, Any]]]:
+        """The rows by kind of target (one table each), ranked within each group."""
+        return kind_groups(self.rows)
 
-def _pooled_drawings(row, true, pred, score, figures_dir: Path, stem: str):
-    label, kind = row["label"], row["kind"]
-    drawings = []
-    if kind == "ordinal":
-        levels = list(range(row["n_levels"]))
-        matrix = confusion_matrix(true.astype(int), pred.astype(int), labels=levels)
-        drawings.append(("confusion", lambda: plots.confusion_figure(
-            matrix, figures_dir / f"{stem}_confusion.png", f"{label} (pooled CV)")))
-        drawings.append(("pred vs true", lambda: plots.pred_vs_true_figure(
-            true, score, figures_dir / f"{stem}_pred_vs_true.png", f"{label} (pooled CV)")))
-    elif kind == "anomaly":
-        matrix = confusion_matrix(true.astype(bool), score > 0, labels=[False, True])
-        drawings.append(("confusion", lambda: plots.confusion_figure(
-            matrix, figures_dir / f"{stem}_confusion.png", f"{label} (pooled CV)",
-            tick_labels=["normal", "anomaly"])))
-        drawings.append(("pred vs true", lambda: plots.pred_vs_true_figure(
-            true, score, figures_dir / f"{stem}_pred_vs_true.png", f"{label} (pooled CV)",
-            ylabel="anomaly score - fold threshold", diagonal=False, hline=0.0)))
-    else:
-        drawings.append(("pred vs true", lambda: plots.pred_vs_true_figure(
-            true, score, figures_dir / f"{stem}_pred_vs_true.png", f"{label} (pooled CV)")))
-    return drawings
+    def to_json(self) -> dict[str, Any]:
+        """The content of ``summary.json``."""
+        return {"root": self.root, "created": self.created, "complete": self.complete,
+                "bootstrap": self.bootstrap, "metrics": self.metrics, "rows": self.rows,
+                "problems": self.problems, "notes": self.notes, "git_commit": self.git_commit,
+                "hawkeye_version": self.hawkeye_version}
 
 
-def _try_draw(what: str, draw: Callable[[], None]) -> list[str]:
-    try:
-        draw()
-    except Exception as error:  # noqa: BLE001 - a broken figure must not lose the summary
-        log.warning("figure %s not drawn: %s", what, error)
-        return [f"figure {what} not drawn: {error}"]
-    return []
-
-
-def _file_stem(label: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in label.replace("/", "__"))
+def summarise(root: Path, runs: Sequence[Path], options: CollectOptions) -> Summary:
+    """Read every fold of every run below ``root``, pool, bootstrap and rank: the summary."""
+    results, problems = [], []
+    for run in runs:
+        spec = read_run_spec(run)
+        point = run.relative_to(root).as_posix() if run != root else ""
+        if not spec.models:
+            problems += [f"{run}: no model folder and no models in run.json", *spec.problems]
+        for model in spec.models:
+            expected, extra = _fold_numbers(spec, model)
+            folds = [read_fold(spec, model, k) for k in expected]
+            folds += [FoldResult(k, False, f"fold_{k} is beyond n_folds={spec.n_folds}: a stale "
+                                 "folder from another CV? remove it") for k in extra]
+            label = f"{point}/{model}" if point else model
+            result = summarise_model(spec, model, folds, label, options)
+            result.row["run"] = point or "."
+            results.append(result)
+    rows = rank_rows([r.row for r in results])
+    return Summary(
+        root=str(root), created=datetime.now(UTC).isoformat(timespec="seconds"),
+        complete=bool(rows) and not problems and all(r["complete"] for r in rows),
+        bootstrap={"n_boot": options.n_boot, "alpha": options.alpha, "seed": options.seed,
+                   "unit": "subject", "interval": "percentile"},
+        metrics=[k for k in METRIC_KEYS if any(k in r["cv"] for r in rows)], rows=rows,
+        problems=problems, git_commit=git_commit(), hawkeye_version=__version__,
+        results=results)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -881,39 +686,9 @@ def collect(run_dir: Path, options: CollectOptions | None = None) -> int:
         print(f"hawkeye.collect: no run under {root} (no run.json and no <model>/fold_<k>/ "
               "folder); nothing to collect", file=sys.stderr)
         return EXIT_NOTHING
-    results, problems = [], []
-    for run in runs:
-        spec = read_run_spec(run)
-        point = run.relative_to(root).as_posix() if run != root else ""
-        if not spec.models:
-            problems += [f"{run}: no model folder and no models in run.json", *spec.problems]
-        for model in spec.models:
-            expected, extra = _fold_numbers(spec, model)
-            folds = [read_fold(spec, model, k) for k in expected]
-            folds += [FoldResult(k, False, f"fold_{k} is beyond n_folds={spec.n_folds}: a stale "
-                                 "folder from another CV? remove it") for k in extra]
-            label = f"{point}/{model}" if point else model
-            result = summarise_model(spec, model, folds, label, options)
-            result.row["run"] = point or "."
-            results.append(result)
-    rows = rank_rows([r.row for r in results])
-    summary = {
-        "root": str(root), "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "complete": bool(rows) and not problems and all(r["complete"] for r in rows),
-        "bootstrap": {"n_boot": options.n_boot, "alpha": options.alpha, "seed": options.seed,
-                      "unit": "subject", "interval": "percentile"},
-        "metrics": [c.key for c in shown_columns(rows)], "rows": rows, "problems": problems,
-        "notes": [],
-        "git_commit": git_commit(), "hawkeye_version": __version__,
-    }
-    if options.figures:
-        summary["notes"] = write_figures(results, root / "figures", options.alpha)
-    write_text_atomic(root / "summary.csv", render_csv(summary))
-    write_json_atomic(root / "summary.json", summary)
-    markdown = render_markdown(summary)
-    write_text_atomic(root / "summary.md", markdown)
-    print(markdown)
-    return EXIT_COMPLETE if summary["complete"] else EXIT_INCOMPLETE
+    summary = summarise(root, runs, options)
+    print(write_report(summary, root, options.figures))
+    return EXIT_COMPLETE if summary.complete else EXIT_INCOMPLETE
 
 
 def _fold_numbers(spec: RunSpec, model: str) -> tuple[list[int], list[int]]:

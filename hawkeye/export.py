@@ -46,7 +46,6 @@ import time
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +58,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from hawkeye import __version__
 from hawkeye.config import CONF_DIR
 from hawkeye.data import Normalization, apply_normalization
 from hawkeye.io import atomic_path, write_json_atomic
@@ -180,7 +180,7 @@ def load_fold_model(fold_dir: Path) -> FoldModel:
         "threshold": (float(model.threshold) if family == "autoencoder" else None),
         "prepare": recorded_prepare(ckpt, fold_dir),
         "config_hash": metrics.get("config_hash"), "git_commit": metrics.get("git_commit"),
-        "hawkeye_version": hawkeye_version(),
+        "hawkeye_version": __version__,
     }
     return FoldModel(module=module, meta=meta)
 
@@ -238,7 +238,7 @@ def write_metadata(path: Path, meta: dict[str, Any]) -> None:
     for key, value in meta.items():
         entry = model.metadata_props.add()
         entry.key, entry.value = META_PREFIX + key, json.dumps(value)
-    model.producer_name, model.producer_version = "hawkeye", hawkeye_version()
+    model.producer_name, model.producer_version = "hawkeye", __version__
     onnx.save(model, str(path))
 
 
@@ -449,14 +449,6 @@ def main(cfg: DictConfig) -> None:
 
 # ----------------------------------------------------------------------------------------------
 # Helpers
-
-
-def hawkeye_version() -> str:
-    """The installed package's version (from its metadata, which every way of importing sees)."""
-    try:
-        return metadata.version("hawkeye")
-    except metadata.PackageNotFoundError:
-        return "unknown"
 
 
 def _read_metrics(fold_dir: Path) -> dict[str, Any]:

@@ -24,6 +24,9 @@ _RECORDED_PACKAGES = (
     "opencv-python-headless", "onnx", "onnxruntime", "onnxscript", "submitit", "hydra-core",
 )
 
+# Columns of a fold's predictions.csv: written by hawkeye.train, read by hawkeye.collect.
+PREDICTION_COLUMNS = ("split", "id", "subject", "true", "pred", "raw")
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:

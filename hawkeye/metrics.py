@@ -22,7 +22,8 @@ narrow.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -40,11 +41,6 @@ from sklearn.metrics import (
     roc_auc_score,
     root_mean_squared_error,
 )
-
-# Keys of score_metrics that are a single number (the rest: "confusion").
-ORDINAL_SCALARS = ("mae", "mae_raw", "exact", "within1", "pearson", "spearman", "qwk", "macro_f1")
-ANOMALY_SCALARS = ("precision", "recall", "f1", "roc_auc", "pr_auc")
-REGRESSION_SCALARS = ("r2", "mae", "rmse")
 
 
 def score_metrics(y_true: Any, y_pred: Any, y_raw: Any, n_levels: int) -> dict[str, Any]:
@@ -243,67 +239,6 @@ def regression_metrics(y_true: Any, y_pred: Any) -> dict[str, float]:
         "rmse": float(root_mean_squared_error(t, p)),
         "n": int(t.size),
     }
-
-
-def bootstrap_ci(
-    metric_fn: Callable[[np.ndarray, np.ndarray], float],
-    y_true: Any,
-    y_pred: Any,
-    groups: Any,
-    n_boot: int = 1000,
-    seed: int = 0,
-    alpha: float = 0.05,
-) -> tuple[float, float]:
-    """Percentile ``1 - alpha`` interval of ``metric_fn(y_true, y_pred)`` by a **group** bootstrap.
-
-    The resampling unit is the group (the subject): each of ``n_boot`` resamples draws as many
-    groups as there are, uniformly with replacement, and keeps *all* rows of every drawn group
-    (a group drawn twice contributes its rows twice). The interval is the (alpha/2, 1 - alpha/2)
-    percentiles of the resampled values (Efron's percentile interval). Resamples where the metric
-    is undefined (``NaN``, e.g. a correlation of a constant resample) are dropped; with none left
-    the interval is ``(nan, nan)``. Deterministic for a given ``seed``.
-
-    ``y_pred`` may be 2-D ``(n, k)`` (rows are resampled together), e.g. integer and continuous
-    predictions stacked for :func:`score_metrics`.
-    """
-    def as_dict(t: np.ndarray, p: np.ndarray) -> dict[str, float]:
-        return {"value": metric_fn(t, p)}
-
-    return bootstrap_cis(as_dict, y_true, y_pred, groups, n_boot, seed, alpha)["value"]
-
-
-def bootstrap_cis(
-    metrics_fn: Callable[[np.ndarray, np.ndarray], Mapping[str, Any]],
-    y_true: Any,
-    y_pred: Any,
-    groups: Any,
-    n_boot: int = 1000,
-    seed: int = 0,
-    alpha: float = 0.05,
-    keys: tuple[str, ...] | None = None,
-) -> dict[str, tuple[float, float]]:
-    """:func:`bootstrap_ci` for several metrics at once, sharing the same resamples.
-
-    ``metrics_fn`` returns a dict; an interval is computed for each of ``keys`` (default: every
-    key whose value is a number). Same resampling unit (group), interval and NaN rule as
-    :func:`bootstrap_ci`.
-    """
-    t = np.asarray(y_true)
-    p = np.asarray(y_pred)
-    g = np.asarray(groups)
-    if t.ndim != 1 or t.size == 0:
-        raise ValueError(f"y_true must be a non-empty 1-D array, got shape {t.shape}")
-    if p.shape[:1] != t.shape or g.shape != t.shape:
-        raise ValueError(f"y_true {t.shape}, y_pred {p.shape} and groups {g.shape} must have the "
-                         "same number of rows")
-    if not 0 < alpha < 1 or n_boot < 1:
-        raise ValueError(f"need 0 < alpha < 1 and n_boot >= 1, got alpha={alpha}, n_boot={n_boot}")
-    values: dict[str, list[float]] = {}
-    for idx in _group_resamples(g, n_boot, seed):
-        out = metrics_fn(t[idx], p[idx])
-        for key in keys if keys is not None else [k for k, v in out.items() if _is_number(v)]:
-            values.setdefault(key, []).append(float(out[key]))
-    return {key: _percentile_interval(np.asarray(v), alpha) for key, v in values.items()}
 
 
 def bootstrap_score_metrics(
@@ -516,30 +451,12 @@ def _weighted_ranks(x: np.ndarray, w: np.ndarray) -> np.ndarray:
 def _group_draws(groups: np.ndarray, n_boot: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(group index of each row (n,), drawn group indices (n_boot, G)): the resampling plan.
 
-    Both bootstrap paths (:func:`bootstrap_cis` by row indices, :func:`bootstrap_score_metrics` by
-    row weights) use this plan, so the same seed gives the same resamples in both.
+    The bootstrap functions (by row weights) and the tests' index-based reference (by row
+    indices) use this plan, so the same seed gives the same resamples in both.
     """
     _, inverse = np.unique(groups, return_inverse=True)
     n_groups = int(inverse.max()) + 1
     return inverse, np.random.default_rng(seed).integers(0, n_groups, size=(n_boot, n_groups))
-
-
-def _group_resamples(groups: np.ndarray, n_boot: int, seed: int):
-    """Yield ``n_boot`` row-index arrays, each the rows of G groups drawn with replacement.
-
-    Vectorised per resample: rows are sorted by group once, so a resample's indices are built with
-    one ``np.repeat`` instead of concatenating G small arrays.
-    """
-    inverse, draws = _group_draws(groups, n_boot, seed)
-    sizes = np.bincount(inverse)
-    order = np.argsort(inverse, kind="stable")  # group k's rows: order[starts[k]:][:sizes[k]]
-    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    for draw in draws:
-        lengths = sizes[draw]
-        ends = np.cumsum(lengths)
-        # position within the resample minus the resample-offset of its block + the group's start
-        shift = np.repeat(starts[draw] - (ends - lengths), lengths)
-        yield order[np.arange(ends[-1]) + shift]
 
 
 def _percentile_interval(values: np.ndarray, alpha: float) -> tuple[float, float]:
@@ -581,3 +498,11 @@ def _check_levels(values: np.ndarray, name: str, n_levels: int) -> None:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
+
+
+def as_float(value: Any) -> float:
+    """``value`` as a float; NaN for None or anything that is not a number (a missing metric)."""
+    try:
+        return float(value) if value is not None else math.nan
+    except (TypeError, ValueError):
+        return math.nan

@@ -50,8 +50,8 @@ Writing (:func:`write_store`) always produces a complete new file beside the old
 into place (:func:`hawkeye.io.atomic_path`), so a killed writer leaves the previous store intact. It
 merges with an existing store, which makes preparation resumable: see :func:`stored_hashes`.
 
-Padding happens at load time (:meth:`StoreData.padded`): sequences longer than the requested length
-keep their *first* ``max_len`` frames; the store itself always holds every frame.
+Padding happens after loading (:func:`hawkeye.data.pad_frames`): sequences longer than the requested
+length keep their *first* ``max_len`` frames; the store itself always holds every frame.
 """
 
 from __future__ import annotations
@@ -200,26 +200,6 @@ class StoreData:
         out.series = np.ascontiguousarray(self.series[:, cols])
         out.series_names = list(names)
         return out
-
-    def padded(self, max_len: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Series as a padded batch: ``x (N, L, F)`` float32 (zero padding), ``mask (N, L)`` bool.
-
-        ``L = max_len`` or the longest sequence. Longer sequences keep their first ``L`` frames
-        (truncation happens here, at load time; the store keeps every frame).
-        """
-        n = len(self)
-        length = int(self.lengths.max(initial=0)) if max_len is None else int(max_len)
-        if length < 1:
-            raise ValueError(f"padded: max_len must be >= 1, got {max_len}")
-        keep = np.minimum(self.lengths, length)
-        rows = np.repeat(np.arange(n), keep)
-        starts = np.concatenate([[0], np.cumsum(keep)[:-1]]) if n else np.zeros(0, np.int64)
-        cols = np.arange(int(keep.sum())) - np.repeat(starts, keep)
-        x = np.zeros((n, length, self.n_features), dtype=np.float32)
-        mask = np.zeros((n, length), dtype=bool)
-        x[rows, cols] = self.series[np.repeat(self.offsets[:-1], keep) + cols]
-        mask[rows, cols] = True
-        return x, mask
 
     def entries(self) -> Iterator[VideoEntry]:
         """The videos as :class:`VideoEntry` records (views into the arrays), to merge stores."""

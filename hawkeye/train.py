@@ -53,7 +53,13 @@ from hawkeye.data import (
 )
 from hawkeye.export import export_after_training
 from hawkeye.folds import check_disjoint, ensure_folds, validation_split
-from hawkeye.io import atomic_path, git_commit, write_json_atomic, write_text_atomic
+from hawkeye.io import (
+    PREDICTION_COLUMNS,
+    atomic_path,
+    git_commit,
+    write_json_atomic,
+    write_text_atomic,
+)
 from hawkeye.metrics import (
     anomaly_metrics,
     f1_optimal_threshold,
@@ -68,7 +74,6 @@ from hawkeye.store import load_store
 log = logging.getLogger("hawkeye.train")
 T = TypeVar("T")
 
-PREDICTION_COLUMNS = ("split", "id", "subject", "true", "pred", "raw")
 HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "val_mae", "lr", "seconds")
 
 

@@ -115,20 +115,6 @@ def test_splits_are_contiguous_and_select_works(store: Path) -> None:
         load_store(store, splits="holdout")
 
 
-def test_padded_pads_and_truncates_keeping_first_frames(store: Path) -> None:
-    data = load_store(store)
-    x, mask = data.padded(30)
-    assert x.shape == (6, 30, F) and x.dtype == np.float32 and mask.shape == (6, 30)
-    for i in range(6):
-        keep = min(30, data.lengths[i])
-        np.testing.assert_array_equal(x[i, :keep], data.sequence(i)[:keep])
-        assert mask[i, :keep].all() and not mask[i, keep:].any()
-        assert not x[i, keep:].any()
-    x_full, mask_full = data.padded()
-    assert x_full.shape[1] == data.lengths.max()
-    np.testing.assert_array_equal(mask_full.sum(axis=1), data.lengths)
-
-
 def test_select_series_columns(store: Path) -> None:
     data = load_store(store).select_series(["f3", "f1"])
     assert data.series_names == ["f3", "f1"]

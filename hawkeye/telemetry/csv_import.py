@@ -52,7 +52,6 @@ from hawkeye.telemetry.generate import write_fresh_store
 
 MISSING_POLICIES = ("drop_window", "interpolate", "error")
 BAD_ROW_POLICIES = ("skip", "error")
-SPLITS = ("train", "valid", "test")
 _MISSING_WORDS = {"", "nan", "na", "n/a", "null", "none"}
 _MAX_RECORDED = 1000
 
