@@ -32,7 +32,7 @@ import torch
 
 from hawkeye.config import compose
 from hawkeye.data import Normalization
-from hawkeye.export import FoldModel, ScoringModule, export_verified, ort_session
+from hawkeye.export import ScoringModule, TrainedFold, export_verified, ort_session
 from hawkeye.models import count_parameters
 from hawkeye.prepare.features import SERIES_NAMES
 
@@ -48,7 +48,7 @@ def scoring_module(model: str, n_features: int) -> tuple[ScoringModule, int]:
     family = str(cfg.model.family)
     norm = Normalization(torch.zeros(n_features), torch.ones(n_features))
     module = ScoringModule.build(cfg.model, cfg.head, family, n_features, N_LEVELS, norm).eval()
-    if family == "autoencoder":
+    if module.family.threshold(module.model) is not None:  # an untrained threshold: any value
         module.model.threshold.fill_(1.0)
     return module, count_parameters(module.model)
 
@@ -81,7 +81,7 @@ def bench_model(model: str, n_features: int, runs: int, batch_runs: int, threads
     started = time.perf_counter()
     names = (list(SERIES_NAMES) if n_features == len(SERIES_NAMES)
              else [f"feature_{i}" for i in range(n_features)])
-    parity = export_verified(FoldModel(module, {"input_names": names}), path, cfg.export)
+    parity = export_verified(TrainedFold(module, {"input_names": names}), path, cfg.export)
     export_s = time.perf_counter() - started
     session: ort.InferenceSession = ort_session(path, threads)
     rng = np.random.default_rng(0)

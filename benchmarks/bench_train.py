@@ -1,7 +1,7 @@
 """Training throughput of hawkeye.train's loop versus a bare PyTorch loop, and the whole demo CV.
 
 1. Throughput (always): for each model, sequences per second of :func:`hawkeye.train.train`'s
-   epoch loop (the whole of :func:`hawkeye.train.fit_network`: batches by index, masks trimmed,
+   epoch loop (the whole of :func:`hawkeye.loop.fit_network`: batches by index, masks trimmed,
    validation pass, checkpoint every epoch) versus the plainest loop over the SAME in-memory
    tensors (the fold's normalised training part), same model and initial weights, same optimiser,
    batch size and one thread: ``randperm`` -> ``model(x[i], mask[i])`` -> loss -> step, no more.
@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from hawkeye import families, loop
 from hawkeye import train as train_module
 from hawkeye.config import compose
 from hawkeye.models import build_model
@@ -87,12 +88,12 @@ def bare_loop(model: torch.nn.Module, x: torch.Tensor, mask: torch.Tensor, y: to
 
 def hawkeye_loop(overrides: list[str], run_dir: Path) -> list[dict[str, float]]:
     """CPU seconds of each epoch of hawkeye.train's loop: the training pass, the validation pass
-    and the checkpoint that every epoch of :func:`hawkeye.train.fit_network` is made of."""
+    and the checkpoint that every epoch of :func:`hawkeye.loop.fit_network` is made of."""
     shutil.rmtree(run_dir, ignore_errors=True)
     timer = PhaseTimer(clock=time.process_time)
-    timer.wrap("halve_batch_on_oom", "train")      # one call per epoch
-    timer.wrap("predict_outputs", "validate")      # one per epoch, then the final scoring
-    timer.wrap("save_checkpoint", "checkpoint")    # last.pt, one per epoch
+    timer.wrap(loop, "halve_batch_on_oom", "train")      # one call per epoch
+    timer.wrap(loop, "predict_outputs", "validate")      # one per epoch
+    timer.wrap(loop, "save_checkpoint", "checkpoint")    # last.pt, one per epoch
     try:
         metrics = train_module.train(compose([*overrides, f"run_dir={run_dir}"]))
     finally:
@@ -109,8 +110,9 @@ def throughput(model_name: str, store: Path, work: Path, epochs: int,
                  f"train.epochs={epochs}", f"train.patience={epochs + 1}",
                  "train.num_threads=1", "cv.n_folds=5", "fold=0"]
     cfg = train_module.with_model_overrides(compose([*overrides, f"run_dir={work / 'probe'}"]))
-    data = train_module.load_fold_data(cfg)
-    if cfg.model.family == "autoencoder":
+    family = families.family_of(cfg.model.family, cfg.model.name)
+    data = train_module.load_fold_data(cfg, keep_anomalous=family.learns_anomalies)
+    if not family.uses_head:  # the autoencoder: reconstruct the normal videos
         model = build_model(cfg.model, len(data.input_names), len(data.input_names))
 
         def loss_fn(m, x, mask, y):
@@ -142,16 +144,17 @@ def throughput(model_name: str, store: Path, work: Path, epochs: int,
 
 
 class PhaseTimer:
-    """Accumulates the time spent in hawkeye.train's functions by wrapping them (bench only)."""
+    """Accumulates the time spent in the training job's functions by wrapping them where they are
+    looked up (bench only)."""
 
     def __init__(self, clock=time.perf_counter) -> None:
         self.seconds: dict[str, float] = defaultdict(float)
         self.calls: dict[str, list[float]] = defaultdict(list)
         self.clock = clock
-        self.originals: dict[str, object] = {}
+        self.originals: dict[tuple[object, str], object] = {}
 
-    def wrap(self, name: str, phase: str) -> None:
-        original = self.originals.setdefault(name, getattr(train_module, name))
+    def wrap(self, module: object, name: str, phase: str) -> None:
+        original = self.originals.setdefault((module, name), getattr(module, name))
 
         def timed(*args, **kwargs):
             started = self.clock()
@@ -161,20 +164,21 @@ class PhaseTimer:
                 self.calls[phase].append(self.clock() - started)
                 self.seconds[phase] += self.calls[phase][-1]
 
-        setattr(train_module, name, timed)
+        setattr(module, name, timed)
 
     def unwrap_all(self) -> None:
-        for name, original in self.originals.items():
-            setattr(train_module, name, original)
+        for (module, name), original in self.originals.items():
+            setattr(module, name, original)
 
 
 def cv_worker(tasks: list[list[str]]) -> dict:
     """One local-launcher job: run its (model, fold) tasks one after another, timing phases."""
     timer = PhaseTimer()
-    timer.wrap("load_fold_data", "load store, folds, pad, normalise")
-    timer.wrap("save_checkpoint", "checkpoints (every epoch)")
-    timer.wrap("predict_outputs", "validation + final scoring passes")
-    timer.wrap("halve_batch_on_oom", "training epochs (forward/backward/step)")
+    timer.wrap(train_module, "load_fold_data", "load store, folds, pad, normalise")
+    timer.wrap(loop, "save_checkpoint", "checkpoints (every epoch)")
+    timer.wrap(loop, "predict_outputs", "validation + final scoring passes")
+    timer.wrap(families, "predict_outputs", "validation + final scoring passes")
+    timer.wrap(loop, "halve_batch_on_oom", "training epochs (forward/backward/step)")
     results = []
     started = time.perf_counter()
     for overrides in tasks:

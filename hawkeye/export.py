@@ -28,9 +28,9 @@ of any float output must stay within ``export.parity_tol``, or the export fails 
 ``model.onnx`` is left behind (the file is written under a temporary name and renamed only after
 the check). The fold's ``metrics.json`` gets ``onnx_mb`` and ``onnx_parity_max_abs``.
 
-The tree baseline (``gbm``) is skipped with a message: it is a scikit-learn estimator that the
-training job deliberately does not save (no pickle), and converting it would need ``skl2onnx``,
-which Hawkeye does not depend on.
+A family that is not exported (the tree baseline ``gbm``, family ``tabular``) is skipped with the
+family's reason: a scikit-learn estimator that the training job deliberately does not save (no
+pickle), and converting it would need ``skl2onnx``, which Hawkeye does not depend on.
 
 Command line: ``python -m hawkeye.export run_dir=runs/<run>`` exports every finished fold of every
 model in the run (``export.models=[tcn]`` to restrict, ``export.force=true`` to redo).
@@ -61,18 +61,15 @@ from torch import nn
 from hawkeye import __version__
 from hawkeye.config import CONF_DIR
 from hawkeye.data import Normalization, apply_normalization
+from hawkeye.families import FAMILIES, ExportedFamily, Family, family_of
 from hawkeye.io import atomic_path, write_json_atomic
-from hawkeye.models import build_model
 from hawkeye.models.heads import Head, build_head
 
 log = logging.getLogger("hawkeye.export")
 
 ONNX_NAME = "model.onnx"
 INPUT_NAMES = ("x", "mask")
-SEQUENCE_OUTPUTS = ("raw", "expected", "level")
-AUTOENCODER_OUTPUTS = ("reconstruction_error", "anomalous")
 META_PREFIX = "hawkeye."
-EXPORTABLE_FAMILIES = ("sequence", "autoencoder")
 
 
 class ExportError(Exception):
@@ -86,20 +83,22 @@ class ExportError(Exception):
 class ScoringModule(nn.Module):
     """Raw features -> normalisation -> network -> scores: the whole of one fold's inference.
 
-    ``family="sequence"`` returns ``(raw, expected, level)`` through ``head``; ``"autoencoder"``
-    returns ``(reconstruction_error, anomalous)`` using the model's fitted ``threshold`` buffer.
+    The family (:mod:`hawkeye.families`) decides the outputs: ``(raw, expected, level)`` through
+    ``head`` for a sequence network, ``(reconstruction_error, anomalous)`` with the fitted
+    ``threshold`` buffer for the autoencoder.
     """
 
     def __init__(self, model: nn.Module, normalization: Normalization, family: str,
                  head: Head | None = None) -> None:
         super().__init__()
-        if family not in EXPORTABLE_FAMILIES:
-            raise ValueError(f"ScoringModule exports families {EXPORTABLE_FAMILIES}, "
-                             f"got {family!r}")
-        if family == "sequence" and head is None:
-            raise ValueError("a sequence model needs its head to turn outputs into scores")
+        kind = family_of(family)
+        if not isinstance(kind, ExportedFamily):
+            exported = sorted(n for n, f in FAMILIES.items() if f.exported)
+            raise ValueError(f"ScoringModule exports families {exported}, got {family!r}")
+        if kind.uses_head and head is None:
+            raise ValueError(f"a {family} model needs its head to turn outputs into scores")
         self.model = model
-        self.family = family
+        self.family: ExportedFamily = kind
         self.head = head
         # Buffers, so the statistics become graph constants and travel with the module.
         self.register_buffer("mean", torch.as_tensor(normalization.mean, dtype=torch.float32))
@@ -110,13 +109,16 @@ class ScoringModule(nn.Module):
               normalization: Normalization) -> ScoringModule:
         """A fresh network of ``model_cfg`` (weights as initialised) behind its head and
         ``normalization``: what a fold's checkpoint is loaded into, and what benchmarks time."""
-        head = build_head(head_cfg, n_levels) if family == "sequence" else None
-        output_dim = head.out_dim(n_levels) if head is not None else n_features
-        return cls(build_model(model_cfg, n_features, output_dim), normalization, family, head)
+        kind = family_of(family)
+        if not isinstance(kind, ExportedFamily):
+            raise ValueError(f"family {family!r} is not exported to ONNX")
+        head = build_head(head_cfg, n_levels) if kind.uses_head else None
+        return cls(kind.network(model_cfg, head, n_features, n_levels), normalization, family,
+                   head)
 
     @property
     def output_names(self) -> tuple[str, ...]:
-        return SEQUENCE_OUTPUTS if self.family == "sequence" else AUTOENCODER_OUTPUTS
+        return self.family.onnx_outputs
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
         # x: (batch, time, features) raw, mask: (batch, time)
@@ -125,22 +127,18 @@ class ScoringModule(nn.Module):
                              f"got {tuple(x.shape)}")
         norm = Normalization(self.mean, self.std)
         z = apply_normalization(x, mask, norm)  # (batch, time, features), 0 at NaN and padding
-        if self.family == "autoencoder":
-            error = self.model.reconstruction_error(z, mask)  # (batch,)
-            return error, error > self.model.threshold
-        raw = self.model(z, mask)  # (batch, out_dim)
-        return raw, self.head.expected(raw), self.head.predict(raw)
+        return self.family.graph_outputs(self.model, self.head, z, mask)
 
 
 @dataclass(frozen=True)
-class FoldModel:
+class TrainedFold:
     """A fold rebuilt from its ``best.pt``: the scoring module and what the metadata records."""
 
     module: ScoringModule
     meta: dict[str, Any]   # becomes metadata_props (JSON values)
 
 
-def load_fold_model(fold_dir: Path) -> FoldModel:
+def load_fold_model(fold_dir: Path) -> TrainedFold:
     """Rebuild a fold's network, head and normalisation from ``best.pt`` (and its metrics.json).
 
     Raises :class:`ExportError` naming the file when the checkpoint is missing or lacks a key.
@@ -165,11 +163,10 @@ def load_fold_model(fold_dir: Path) -> FoldModel:
                                  len(input_names), n_levels, norm)
     module.model.load_state_dict(ckpt["model"])
     module.eval()
-    model, head = module.model, module.head
     metrics = _read_metrics(fold_dir)
     meta = {
         "model": str(ckpt["model_name"]), "family": family,
-        "head": head.name if head is not None else None,
+        "head": module.head.name if module.head is not None else None,
         "fold": metrics.get("fold", _fold_number(fold_dir)),
         "input_names": input_names, "input_features": str(ckpt["input_features"]),
         "frame_stride": int(ckpt["frame_stride"]), "max_len": int(ckpt["max_len"]),
@@ -177,12 +174,12 @@ def load_fold_model(fold_dir: Path) -> FoldModel:
                           "applied": "in_graph"},
         "n_levels": n_levels, "score_levels": list(range(n_levels)),
         "outputs": list(module.output_names),
-        "threshold": (float(model.threshold) if family == "autoencoder" else None),
+        "threshold": module.family.threshold(module.model),
         "prepare": recorded_prepare(ckpt, fold_dir),
         "config_hash": metrics.get("config_hash"), "git_commit": metrics.get("git_commit"),
         "hawkeye_version": __version__,
     }
-    return FoldModel(module=module, meta=meta)
+    return TrainedFold(module=module, meta=meta)
 
 
 def recorded_prepare(ckpt: dict[str, Any], fold_dir: Path) -> dict[str, Any] | None:
@@ -317,7 +314,7 @@ def parity_max_abs(session: ort.InferenceSession, module: ScoringModule,
     return worst
 
 
-def export_verified(fold_model: FoldModel, path: Path, export_cfg: DictConfig) -> float:
+def export_verified(fold_model: TrainedFold, path: Path, export_cfg: DictConfig) -> float:
     """Export, write metadata, check parity; publish ``path`` only if parity holds.
 
     Returns the parity's max absolute difference. On failure raises :class:`ExportError` and
@@ -357,11 +354,9 @@ def export_fold(fold_dir: Path, cfg: DictConfig) -> dict[str, Any]:
     """
     fold_dir = Path(fold_dir)
     metrics = _read_metrics(fold_dir)
-    family = metrics.get("family")
-    if family == "tabular" or (family is None and not (fold_dir / "best.pt").exists()
-                               and metrics.get("model") == "gbm"):
-        reason = (f"{metrics.get('model', 'gbm')} is a scikit-learn tree model: not exported to "
-                  "ONNX (training keeps no pickled estimator and skl2onnx is not a dependency)")
+    family = _fold_family(fold_dir, metrics)
+    if family is not None and not family.exported:
+        reason = family.export_skip_reason(str(metrics.get("model", fold_dir.parent.name)))
         log.info("%s: skipped, %s", fold_dir, reason)
         return {"fold_dir": str(fold_dir), "status": "skipped", "reason": reason}
     started = time.perf_counter()
@@ -459,6 +454,16 @@ def _read_metrics(fold_dir: Path) -> dict[str, Any]:
         return json.loads(path.read_text())
     except json.JSONDecodeError as error:
         raise ExportError(f"{path}: not valid JSON ({error}); rerun the fold's training") from error
+
+
+def _fold_family(fold_dir: Path, metrics: dict[str, Any]) -> Family | None:
+    """The fold's family: metrics.json's ``family``, else ``model.family`` of its config.yaml
+    (both written by training); None when neither says (the checkpoint then decides)."""
+    name = metrics.get("family")
+    config = fold_dir / "config.yaml"
+    if name is None and config.exists():
+        name = OmegaConf.select(OmegaConf.load(config), "model.family")
+    return family_of(name, fold_dir.parent.name) if name is not None else None
 
 
 def _fold_number(fold_dir: Path) -> int | None:

@@ -46,6 +46,7 @@ from omegaconf import DictConfig, OmegaConf
 from hawkeye.config import CONF_DIR
 from hawkeye.data import channel_names, frame_features, pad_frames
 from hawkeye.export import ONNX_NAME, metadata_of, ort_session
+from hawkeye.families import ExportedFamily, csv_number, family_of
 from hawkeye.io import atomic_path
 from hawkeye.prepare import landmarks as lm
 from hawkeye.prepare.features import SERIES_NAMES
@@ -70,8 +71,8 @@ class PredictError(Exception):
 
 
 @dataclass(frozen=True)
-class FoldModel:
-    """One fold's exported model and its metadata."""
+class ExportedFold:
+    """One fold's exported model (an open ONNX Runtime session) and its metadata."""
 
     fold: int
     path: Path
@@ -84,14 +85,22 @@ class Ensemble:
     """The folds of one model of a run; all share inputs, family and preparation."""
 
     model: str
-    family: str                 # "sequence" or "autoencoder"
-    folds: list[FoldModel]
+    family: str                 # the model's family (hawkeye.families): how folds are ensembled
+    folds: list[ExportedFold]
     input_names: list[str]
     input_features: str         # series | landmarks | both
     frame_stride: int
     max_len: int
     score_levels: list[int]
     prepare: dict[str, Any] | None  # settings that built the training store (None: unknown)
+
+    @property
+    def kind(self) -> ExportedFamily:
+        """The family object that scores, ensembles and describes this model's folds."""
+        kind = family_of(self.family, self.model)
+        if not isinstance(kind, ExportedFamily):
+            raise PredictError(f"{self.folds[0].path}: family {self.family!r} is not exported")
+        return kind
 
 
 def load_ensemble(run_dir: Path, model: str, threads: int) -> Ensemble:
@@ -111,7 +120,7 @@ def load_ensemble(run_dir: Path, model: str, threads: int) -> Ensemble:
     folds = []
     for path in paths:
         session = ort_session(path, threads)
-        folds.append(FoldModel(_fold_index(path.parent), path, session,
+        folds.append(ExportedFold(_fold_index(path.parent), path, session,
                                metadata_of(session, path)))
     first = folds[0].meta
     shared = ("input_names", "family", "input_features", "frame_stride", "max_len",
@@ -334,25 +343,7 @@ class Prediction:
 
 def score_ensemble(ensemble: Ensemble, x: np.ndarray, mask: np.ndarray) -> dict[str, Any]:
     """Run every fold on one padded video; return the per-fold values and the ensemble summary."""
-    values, levels, flags = {}, {}, 0
-    for fold in ensemble.folds:
-        if ensemble.family == "autoencoder":
-            error, anomalous = fold.session.run(["reconstruction_error", "anomalous"],
-                                                {"x": x, "mask": mask})
-            values[fold.fold] = float(error[0])
-            flags += int(bool(anomalous[0]))
-        else:
-            expected, level = fold.session.run(["expected", "level"], {"x": x, "mask": mask})
-            values[fold.fold], levels[fold.fold] = float(expected[0]), int(level[0])
-    stack = np.array(list(values.values()), dtype=np.float64)
-    summary: dict[str, Any] = {"mean": float(stack.mean()), "std": float(stack.std()),
-                               "fold_values": values, "fold_levels": levels}
-    if ensemble.family == "autoencoder":
-        summary["flagged"] = flags
-    else:
-        top = len(ensemble.score_levels) - 1
-        summary["score"] = ensemble.score_levels[int(np.clip(np.round(stack.mean()), 0, top))]
-    return summary
+    return ensemble.kind.score_folds(ensemble.folds, {"x": x, "mask": mask}, ensemble.score_levels)
 
 
 def check_duration(entry: VideoEntry, source: Path, min_seconds: float) -> None:
@@ -402,13 +393,7 @@ def predict_inputs(inputs: Sequence[VideoInput], ensemble: Ensemble, prepare_cfg
 
 def csv_columns(ensemble: Ensemble) -> list[str]:
     """Columns of scores.csv for this ensemble's family and folds."""
-    folds = [f.fold for f in ensemble.folds]
-    if ensemble.family == "autoencoder":
-        per_fold = [f"fold_{k}_error" for k in folds]
-        main = ["error_mean", "error_std", "folds_flagging"]
-    else:
-        per_fold = [c for k in folds for c in (f"fold_{k}_expected", f"fold_{k}_level")]
-        main = ["score", "expected_mean", "expected_std"]
+    main, per_fold = ensemble.kind.csv_columns([f.fold for f in ensemble.folds])
     return ["input", "id", "model", "status", "reason", *main, "n_folds", *per_fold, "frames",
             "fps", "trace_png"]
 
@@ -418,21 +403,8 @@ def csv_row(p: Prediction, ensemble: Ensemble) -> dict[str, Any]:
     row: dict[str, Any] = {"input": str(p.input.path), "id": p.input.id, "model": ensemble.model,
                            "status": p.status, "reason": p.reason,
                            "n_folds": len(p.fold_values), "frames": p.frames or "",
-                           "fps": _num(p.fps), "trace_png": p.trace_png}
-    if ensemble.family == "autoencoder":
-        row.update(error_mean=_num(p.mean), error_std=_num(p.std),
-                   folds_flagging="" if p.flagged is None else p.flagged)
-        row.update({f"fold_{k}_error": _num(v) for k, v in p.fold_values.items()})
-    else:
-        row.update(score="" if p.score is None else p.score, expected_mean=_num(p.mean),
-                   expected_std=_num(p.std))
-        for k, v in p.fold_values.items():
-            row[f"fold_{k}_expected"], row[f"fold_{k}_level"] = _num(v), p.fold_levels[k]
-    return row
-
-
-def _num(value: float) -> str:
-    return "" if value is None or not math.isfinite(value) else f"{value:.6g}"
+                           "fps": csv_number(p.fps), "trace_png": p.trace_png}
+    return {**row, **ensemble.kind.csv_fields(p)}
 
 
 def write_outputs(predictions: Sequence[Prediction], ensemble: Ensemble, out: Path) -> Path:
@@ -452,16 +424,11 @@ def write_outputs(predictions: Sequence[Prediction], ensemble: Ensemble, out: Pa
     return path
 
 
-def describe(p: Prediction, family: str) -> str:
-    """One line for the console (``family`` of the ensemble that scored it)."""
+def describe(p: Prediction, ensemble: Ensemble) -> str:
+    """One line for the console."""
     if p.status != OK:
         return f"{p.input.path}: FAILED: {p.reason}"
-    folds = ", ".join(f"{v:.2f}" for v in p.fold_values.values())
-    if family == "autoencoder":
-        return (f"{p.input.path}: reconstruction error {p.mean:.4g} ± {p.std:.2g} over "
-                f"{len(p.fold_values)} folds ({folds}); flagged by {p.flagged} fold(s)")
-    return (f"{p.input.path}: predicted score {p.score} (expected {p.mean:.2f} ± {p.std:.2f} "
-            f"over {len(p.fold_values)} folds: {folds})")
+    return f"{p.input.path}: {ensemble.kind.describe(p)}"
 
 
 @dataclass(frozen=True)
@@ -505,7 +472,7 @@ def main(cfg: DictConfig) -> None:
     except PredictError as error:
         sys.exit(f"hawkeye.predict: {error}")
     for p in run.predictions:
-        print(describe(p, run.ensemble.family))
+        print(describe(p, run.ensemble))
     print(f"wrote {run.csv}")
     failed = sum(p.status != OK for p in run.predictions)
     if failed:

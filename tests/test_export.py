@@ -26,8 +26,8 @@ from hawkeye.data import Normalization, apply_normalization, pad_frames
 from hawkeye.export import (
     ONNX_NAME,
     ExportError,
-    FoldModel,
     ScoringModule,
+    TrainedFold,
     export_after_training,
     export_fold,
     export_run,
@@ -112,7 +112,7 @@ def scoring_module(model: str, seed: int = 0) -> tuple[ScoringModule, object]:
     norm = Normalization(mean=torch.linspace(-2, 3, N_FEATURES),
                          std=torch.linspace(0.5, 4, N_FEATURES))
     module = ScoringModule.build(cfg.model, cfg.head, family, N_FEATURES, N_LEVELS, norm).eval()
-    if family == "autoencoder":
+    if module.family.threshold(module.model) is not None:  # an untrained threshold: any value
         module.model.threshold.fill_(1.0)
     return module, cfg
 
@@ -126,7 +126,7 @@ def scoring_module(model: str, seed: int = 0) -> tuple[ScoringModule, object]:
 def test_every_sequence_model_exports_with_parity_at_any_length(model, tmp_path) -> None:
     module, cfg = scoring_module(model)
     path = tmp_path / ONNX_NAME
-    worst = export_verified(FoldModel(module, {"input_names": [f"f{i}" for i in
+    worst = export_verified(TrainedFold(module, {"input_names": [f"f{i}" for i in
                                                                range(N_FEATURES)]}),
                             path, cfg.export)
     assert 0 <= worst <= cfg.export.parity_tol
@@ -174,7 +174,7 @@ def test_a_model_that_exports_differently_fails_and_leaves_no_file(tmp_path) -> 
     module.model = EagerOnlyOffset(module.model)
     path = tmp_path / ONNX_NAME
     with pytest.raises(ExportError, match="differs from PyTorch by 1"):
-        export_verified(FoldModel(module, {"input_names": ["f"] * N_FEATURES}), path, cfg.export)
+        export_verified(TrainedFold(module, {"input_names": ["f"] * N_FEATURES}), path, cfg.export)
     assert list(tmp_path.iterdir()) == []  # neither model.onnx nor a temporary file
 
 

@@ -22,12 +22,13 @@ import pytest
 import submitit
 import torch
 
-from hawkeye import train as train_module
+from hawkeye import loop as loop_module
 from hawkeye.config import compose
 from hawkeye.folds import FOLDS_FILE
+from hawkeye.loop import halve_batch_on_oom
 from hawkeye.store import load_store, write_sequences
 from hawkeye.synthetic import aperture_trace, draw_style, tapping_params
-from hawkeye.train import TrainTask, fold_dir, halve_batch_on_oom, train
+from hawkeye.train import TrainTask, fold_dir, train
 
 REPO = Path(__file__).resolve().parents[1]
 # Tiny model sizes (seconds per run on 2 CPU cores) for each model config.
@@ -242,8 +243,9 @@ def test_other_heads_train_and_score(store, tmp_path, head) -> None:
 
 KILL_AFTER_EPOCH = textwrap.dedent("""
     import json, os, signal, sys
-    from hawkeye import train as T
+    from hawkeye import loop as T
     from hawkeye.config import compose
+    from hawkeye.train import train
     original = T.save_checkpoint
     def save_then_die(path, *args):
         original(path, *args)
@@ -251,7 +253,7 @@ KILL_AFTER_EPOCH = textwrap.dedent("""
         if path.name == "last.pt" and state.epoch == int(sys.argv[2]):
             os.kill(os.getpid(), signal.SIGKILL)  # no cleanup, no exception handler runs
     T.save_checkpoint = save_then_die
-    T.train(compose(json.loads(sys.argv[1])))
+    train(compose(json.loads(sys.argv[1])))
 """)
 
 
@@ -352,14 +354,14 @@ def test_oom_back_off_gives_up_at_batch_size_one() -> None:
 def test_oom_in_the_training_loop_continues_with_a_smaller_batch(
     store, tmp_path, monkeypatch
 ) -> None:
-    real_forward = train_module._call_model
+    real_forward = loop_module._call_model
 
     def forward_that_fits_4(model, x, mask):
         if model.training and x.shape[0] > 4:
             raise torch.cuda.OutOfMemoryError("simulated: batch too large")
         return real_forward(model, x, mask)
 
-    monkeypatch.setattr(train_module, "_call_model", forward_that_fits_4)
+    monkeypatch.setattr(loop_module, "_call_model", forward_that_fits_4)
     metrics = run(store, tmp_path, "attention_lstm", "train.batch_size=16", "train.epochs=2")
     assert metrics["batch_size"] == 4 and metrics["epochs_run"] == 2
     last = torch.load(tmp_path / "attention_lstm" / "fold_0" / "last.pt", weights_only=True)
@@ -377,7 +379,7 @@ def test_a_failing_job_raises_and_writes_no_metrics(store, tmp_path, monkeypatch
     def broken(model, x, mask):
         raise RuntimeError("model exploded")
 
-    monkeypatch.setattr(train_module, "_call_model", broken)
+    monkeypatch.setattr(loop_module, "_call_model", broken)
     with pytest.raises(RuntimeError, match="exploded"):
         run(store, tmp_path)
     assert not (tmp_path / "attention_lstm" / "fold_0" / "metrics.json").exists()

@@ -23,7 +23,6 @@ from torch import nn
 from hawkeye.models.gbm import GradientBoostedTrees
 
 METADATA_KEYS = ("name", "family")  # describe a model config; never passed to the constructor
-FAMILIES = ("sequence", "autoencoder", "tabular")  # what the training loop dispatches on
 
 
 def build_model(
@@ -32,33 +31,30 @@ def build_model(
     """Instantiate ``model_cfg._target_`` with the config's hyper-parameters.
 
     ``input_dim`` is the number of per-frame features (sequence models, the autoencoder) or of
-    summary features (``tabular``); ``output_dim`` is ``head.out_dim(n_levels)``. An ``autoencoder``
-    reconstructs its input, so it takes no ``output_dim``.
+    summary features (``tabular``); ``output_dim`` is ``head.out_dim(n_levels)``. A model class
+    with ``reconstructs_input = True`` (the autoencoder) rebuilds its input and takes no
+    ``output_dim``. What the ``family`` key means is :mod:`hawkeye.families`' business.
     """
     params = (
         OmegaConf.to_container(model_cfg, resolve=True)
         if isinstance(model_cfg, DictConfig)
         else dict(model_cfg)
     )
-    name, family = params.get("name", "<unnamed>"), params.get("family")
-    if family not in FAMILIES:
-        raise ValueError(
-            f"model config {name!r} has family {family!r}; expected one of {FAMILIES} "
-            "(see conf/model/*.yaml)"
-        )
+    name = params.get("name", "<unnamed>")
     if "_target_" not in params:
         raise ValueError(f"model config {name!r} has no _target_ naming the class to build")
-    if input_dim < 1 or (family != "autoencoder" and output_dim < 1):
+    # Called directly rather than through hydra's instantiate, so a model's own ValueError reaches
+    # the caller as it is instead of wrapped in an InstantiationException.
+    model_class = get_class(params.pop("_target_"))
+    reconstructs = bool(getattr(model_class, "reconstructs_input", False))
+    if input_dim < 1 or (not reconstructs and output_dim < 1):
         raise ValueError(
             f"model {name!r} needs input_dim >= 1 and output_dim >= 1, "
             f"got {input_dim} and {output_dim}"
         )
     for key in METADATA_KEYS:
         params.pop(key, None)
-    # Called directly rather than through hydra's instantiate, so a model's own ValueError reaches
-    # the caller as it is instead of wrapped in an InstantiationException.
-    model_class = get_class(params.pop("_target_"))
-    if family == "autoencoder":
+    if reconstructs:
         return model_class(input_dim, **params)
     return model_class(input_dim, output_dim, **params)
 

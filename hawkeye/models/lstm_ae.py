@@ -24,6 +24,8 @@ from hawkeye.models.layers import (
 class LSTMAutoencoder(nn.Module):
     """Encode a sequence to a latent vector at its last real frame, decode it frame by frame."""
 
+    reconstructs_input = True  # build_model passes no output_dim: the output is the input's shape
+
     def __init__(
         self,
         input_dim: int,

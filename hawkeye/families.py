@@ -1,0 +1,500 @@
+"""Model families: what kind of model a config's ``family`` key names, and everything that depends
+on it. Train, export and predict ask the family; none of them tests a family or model name.
+
+- ``sequence`` (:class:`SequenceNetwork`): a network with a score head (:func:`fit_sequence`);
+  ONNX outputs ``raw, expected, level``; the ensemble's score is the folds' mean expected score,
+  rounded; scores.csv ``score, expected_mean, expected_std, fold_<k>_expected, fold_<k>_level``.
+- ``autoencoder`` (:class:`Autoencoder`): the LSTM autoencoder on normal videos plus a fitted
+  threshold (:func:`fit_autoencoder`); ONNX outputs ``reconstruction_error, anomalous``; the
+  ensemble reports the mean error and how many folds flag the video; scores.csv ``error_mean,
+  error_std, folds_flagging, fold_<k>_error``.
+- ``tabular`` (:class:`Tabular`): boosted trees on the summary features (:func:`fit_tabular`);
+  not exported.
+
+A new family is one :class:`Family` subclass registered in :data:`FAMILIES` (and a model config
+whose ``family`` names it).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+
+from hawkeye.checkpoint import save_best, seed_everything
+from hawkeye.data import SequenceSet, class_weights, concat_sets
+from hawkeye.fold_data import FoldData
+from hawkeye.loop import NetworkRun, fit_network, predict_outputs
+from hawkeye.metrics import (
+    anomaly_metrics,
+    f1_optimal_threshold,
+    regression_metrics,
+    score_metrics,
+    spearman_rho,
+)
+from hawkeye.models import build_model, count_parameters
+from hawkeye.models.heads import Head, build_head
+
+if TYPE_CHECKING:  # types only: hawkeye.predict imports this module
+    from hawkeye.predict import Prediction
+
+log = logging.getLogger("hawkeye.train")
+
+
+# ----------------------------------------------------------------------------------------------
+# Fitting one fold
+
+
+@dataclass
+class FamilyResult:
+    """What a family's fit returns to :func:`train`."""
+
+    metrics: dict[str, dict[str, Any]]   # {"cv": {...}, "test": {...}}
+    predictions: list[dict[str, Any]]    # rows of predictions.csv
+    history: list[dict[str, float]]      # rows of history.csv
+    epochs_run: int
+    best_epoch: int
+    n_params: int
+    batch_size: int | None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_network(cls, run: NetworkRun, metrics: dict, predictions: list, model: nn.Module,
+                     extra: dict | None = None) -> FamilyResult:
+        """The result of a network family: epochs and batch size from the loop's state."""
+        return cls(metrics, predictions, run.state.history, run.state.epoch, run.state.best_epoch,
+                   count_parameters(model), run.state.batch_size, extra or {})
+
+
+def fit_sequence(cfg: DictConfig, data: FoldData, device: torch.device, out: Path,
+                 meta: dict[str, Any]) -> FamilyResult:
+    """A supervised sequence network: head loss on the training part, scored on cv and test.
+
+    A real-valued ``task.target`` takes the ``continuous`` head, standardised with the training
+    part's mean and standard deviation (recorded in the checkpoint's ``head_cfg``).
+    """
+    head_cfg = fitted_head_config(cfg, data)
+    head = build_head(head_cfg, data.n_levels)
+    meta = {**meta, "head_cfg": head_cfg}
+    seed_everything(cfg.seed)
+    model = build_model(cfg.model, len(data.input_names), head.out_dim(data.n_levels)).to(device)
+    weights = (class_weights(data.train.y, data.n_levels).to(device)
+               if cfg.train.balance == "weights" else None)
+
+    def loss(outputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return head.loss(outputs, y, weights)
+
+    def validate(outputs: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+        return {"val_loss": float(loss(outputs, y)),
+                "val_mae": float((head.predict(outputs) - y).abs().float().mean())}
+
+    run = fit_network(cfg, data, model, loss, validate, device, out,
+                      monitor=cfg.train.monitor, meta=meta)
+    metrics, predictions = {}, []
+    for split, part in _scored_parts(data):
+        outputs = predict_outputs(model, part, run.eval_batch_size, device, cfg.train.amp)
+        metrics[split], rows = _score_outputs(head, split, part, outputs.cpu(), data)
+        predictions += rows
+    return FamilyResult.from_network(run, metrics, predictions, model,
+                                     extra=_target_stats(head_cfg))
+
+
+def fitted_head_config(cfg: DictConfig, data: FoldData) -> dict[str, Any]:
+    """The head's config as a plain dict; for a real-valued target, with the training part's
+    mean and standard deviation filled in. Raises when target and head do not go together."""
+    head_cfg = OmegaConf.to_container(cfg.head, resolve=True)
+    if data.continuous != (head_cfg.get("name") == "continuous"):
+        raise ValueError(f"task.target={cfg.task.target!r} needs "
+                         f"{'head=continuous' if data.continuous else 'a score head'} "
+                         f"(regression | classification | ordinal), got "
+                         f"head={head_cfg.get('name')}")
+    if data.continuous:
+        values = data.train.target.double()
+        head_cfg.update(target_mean=float(values.mean()),
+                        target_std=float(values.std(unbiased=False).clamp(min=1e-8)))
+    return head_cfg
+
+
+def _target_stats(head_cfg: dict[str, Any]) -> dict[str, float]:
+    return {k: head_cfg[k] for k in ("target_mean", "target_std") if k in head_cfg}
+
+
+def _reconstruction_error(model: nn.Module, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    return model.reconstruction_error(x, mask)
+
+
+
+def fit_autoencoder(cfg: DictConfig, data: FoldData, device: torch.device, out: Path,
+                    meta: dict[str, Any]) -> FamilyResult:
+    """The LSTM autoencoder: learn to reconstruct normal videos, flag the badly reconstructed.
+
+    Anomalous = the store target ``task.anomaly_label`` when set (1 = anomaly), else score >=
+    ``task.anomaly_min_score`` (:func:`hawkeye.data.anomaly_flags`). The network trains on the
+    normal videos of the training part and early-stops on those of the validation slice. Then
+    :func:`anomaly_thresholds` lists the decision thresholds side by side: percentiles of the
+    training error (``task.anomaly_percentiles`` and ``model.threshold_percentile``) and the
+    F1-optimal threshold on validation data (the training side's anomalous videos and the
+    validation slice's normal ones, weighted back to the training side's anomaly rate);
+    ``task.anomaly_threshold`` picks the one behind the
+    fold's ``cv``/``test`` metrics and the model's ``threshold`` buffer (so the ONNX export
+    decides the same). Scored with :func:`hawkeye.metrics.anomaly_metrics`, plus how well the error
+    ranks the score (Spearman rho). In predictions.csv ``true`` is the score (or, with an
+    ``anomaly_label``, the 0/1 label), ``pred`` the decision (1 = flagged) and ``raw`` the error.
+    """
+    normal_train = data.train.take(~data.train.anomalous)
+    normal_val = data.val.take(~data.val.anomalous)
+    if len(normal_train) == 0 or len(normal_val) == 0:
+        raise ValueError(f"fold {cfg.fold}: no normal videos in the training or validation part "
+                         "to fit the autoencoder on (task.anomaly_label / anomaly_min_score)")
+    n_features = len(data.input_names)
+    seed_everything(cfg.seed)
+    model = build_model(cfg.model, n_features, n_features).to(device)
+
+    def loss(errors: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return errors.mean()
+
+    def validate(errors: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+        return {"val_loss": float(errors.mean()), "val_mae": float("nan")}
+
+    normal_only = replace(data, train=normal_train, val=normal_val)
+    run = fit_network(cfg, normal_only, model, loss, validate, device, out, monitor="val_loss",
+                      meta=meta, forward=_reconstruction_error)
+
+    def errors_of(part: SequenceSet) -> np.ndarray:
+        return predict_outputs(model, part, run.eval_batch_size, device, cfg.train.amp,
+                               forward=_reconstruction_error).cpu().numpy()
+
+    # Validation data to choose a threshold on: every anomalous video of the training side (the
+    # network never trains on them) and the validation slice's normal videos. Each normal one
+    # stands for the training side's normals it was sampled from, so the F1 maximised is the F1
+    # at the training side's anomaly rate, not at the inflated rate of this small set.
+    selection = concat_sets([data.val, data.train.take(data.train.anomalous)])
+    flags = selection.anomalous.numpy()
+    normal_weight = (len(normal_train) + len(normal_val)) / len(normal_val)
+    thresholds = anomaly_thresholds(errors_of(normal_train), errors_of(selection), flags, cfg,
+                                    np.where(flags, 1.0, normal_weight))
+    chosen = choose_threshold(thresholds, cfg)
+    threshold = thresholds[chosen]["threshold"]
+    model.threshold.fill_(threshold)
+    label_is_score = cfg.task.anomaly_label is None
+    metrics, predictions = {}, []
+    for split, part in _scored_parts(data):
+        errors, anomalous, y = errors_of(part), part.anomalous.numpy(), part.y.numpy()
+        for entry in thresholds.values():
+            entry[split] = anomaly_metrics(anomalous, errors, entry["threshold"])
+        metrics[split] = {**thresholds[chosen][split],
+                          "spearman_error_score": spearman_rho(y, errors),
+                          "anomaly_rate_true": float(np.mean(anomalous))}
+        true = y if label_is_score else anomalous.astype(np.int64)
+        predictions += _prediction_rows(split, part, true, (errors > threshold).astype(np.int64),
+                                        errors)
+    save_best(out / "best.pt", model, run.state, meta)  # again, now with the chosen threshold
+    return FamilyResult.from_network(run, metrics, predictions, model, extra={
+        "threshold": threshold, "threshold_choice": chosen, "thresholds": thresholds,
+        "anomaly_min_score": int(cfg.task.anomaly_min_score) if label_is_score else 1,
+        "anomaly_label": cfg.task.anomaly_label,
+        "n_train_normal": len(normal_train), "n_val_normal": len(normal_val),
+        "threshold_selection": {"n_anomalous": int(flags.sum()), "n_normal": int((~flags).sum()),
+                                "normal_weight": normal_weight},
+        "threshold_percentile": float(cfg.model.threshold_percentile)})
+
+
+def anomaly_thresholds(train_errors: np.ndarray, selection_errors: np.ndarray,
+                       selection_anomalous: np.ndarray, cfg: DictConfig,
+                       selection_weights: np.ndarray | None = None) -> dict[str, dict]:
+    """The candidate thresholds, side by side: ``{"p95": {"threshold", "validation"}, ...,
+    "val_f1": {...}}``. ``p<q>``: the q-th percentile of the normal training errors (the source's
+    rule; q from ``task.anomaly_percentiles`` and ``model.threshold_percentile``); ``val_f1``: the
+    F1-optimal threshold on the validation errors, each counted ``selection_weights`` times
+    (absent when they hold no anomaly). Each entry's ``validation`` holds (unweighted)
+    :func:`~hawkeye.metrics.anomaly_metrics` on the validation errors when both classes occur."""
+    percentiles = sorted({float(q) for q in cfg.task.anomaly_percentiles}
+                         | {float(cfg.model.threshold_percentile)}, reverse=True)
+    values = {f"p{q:g}": float(np.percentile(train_errors, q)) for q in percentiles}
+    best, _ = f1_optimal_threshold(selection_anomalous, selection_errors, selection_weights)
+    if math.isfinite(best):
+        values["val_f1"] = best
+    table = {}
+    for name, value in values.items():
+        table[name] = {"threshold": value}
+        if 0 < selection_anomalous.sum() < len(selection_anomalous):
+            table[name]["validation"] = anomaly_metrics(selection_anomalous, selection_errors,
+                                                        value)
+    return table
+
+
+def choose_threshold(thresholds: dict[str, dict], cfg: DictConfig) -> str:
+    """The key of the threshold ``task.anomaly_threshold`` asks for: ``percentile`` (the model's
+    ``threshold_percentile``) or ``val_f1`` (falls back to the percentile, with a warning, when
+    the validation data hold no anomaly)."""
+    choice = str(cfg.task.anomaly_threshold)
+    percentile = f"p{float(cfg.model.threshold_percentile):g}"
+    if choice == "percentile":
+        return percentile
+    if choice != "val_f1":
+        raise ValueError(f"task.anomaly_threshold must be percentile or val_f1, got {choice!r}")
+    if "val_f1" not in thresholds:
+        log.warning("fold %s: no anomalous video in the validation data, so no F1-optimal "
+                    "threshold; using %s", cfg.fold, percentile)
+        return percentile
+    return "val_f1"
+
+
+def fit_tabular(cfg: DictConfig, data: FoldData, device: torch.device, out: Path,
+                meta: dict[str, Any]) -> FamilyResult:
+    """Boosted trees on the per-video clinical summary features, scored through the head.
+
+    No epochs and no ``.pt`` files: a fit takes seconds, so a requeued task simply fits again, and a
+    scikit-learn estimator could only be saved by pickle, which the project never loads. With
+    ``train.balance`` weights or sampling, the trees get balanced per-sample weights.
+    """
+    if not data.summary_names:
+        raise ValueError(f"{cfg.paths.store} has no summary features: model=gbm needs them "
+                         "(prepare the store with features, or pick a sequence model)")
+    started = time.perf_counter()
+    head_cfg = fitted_head_config(cfg, data)
+    head = build_head(head_cfg, data.n_levels)
+    estimator = build_model(cfg.model, len(data.summary_names), head.out_dim(data.n_levels))
+    weights = (class_weights(data.train.y, data.n_levels)[data.train.y].numpy()
+               if cfg.train.balance != "none" else None)
+    train_y, val_y = data.labels(data.train), data.labels(data.val)
+    estimator.fit(data.train.summary.numpy(), train_y.numpy(), sample_weight=weights)
+
+    def outputs(part: SequenceSet) -> torch.Tensor:
+        return torch.from_numpy(estimator.predict(part.summary.numpy()))
+
+    val_out = outputs(data.val)
+    history = [{"epoch": 1, "train_loss": float(head.loss(outputs(data.train), train_y)),
+                "val_loss": float(head.loss(val_out, val_y)),
+                "val_mae": float((head.predict(val_out) - val_y).abs().float().mean()),
+                "lr": float(cfg.model.get("learning_rate", math.nan)),
+                "seconds": round(time.perf_counter() - started, 3)}]
+    metrics, predictions = {}, []
+    for split, part in _scored_parts(data):
+        metrics[split], rows = _score_outputs(head, split, part, outputs(part), data)
+        predictions += rows
+    return FamilyResult(metrics, predictions, history, epochs_run=1, best_epoch=1,
+                        n_params=count_parameters(estimator), batch_size=None,
+                        extra=_target_stats(head_cfg))
+
+
+# The model config's `family` key picks the fit function.
+
+
+def _scored_parts(data: FoldData) -> Iterator[tuple[str, SequenceSet]]:
+    yield "cv", data.cv
+    if len(data.test):
+        yield "test", data.test
+
+
+def _score_outputs(head: Head, split: str, part: SequenceSet, outputs: torch.Tensor,
+                   data: FoldData) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Metrics and predictions.csv rows of a head's ``outputs`` for the videos of ``part``:
+    score metrics of the integer score, or regression metrics of a real-valued target."""
+    pred = head.predict(outputs).numpy()
+    raw = head.expected(outputs).float().numpy()
+    true = data.labels(part).numpy()
+    metrics = (regression_metrics(true, raw) if data.continuous
+               else score_metrics(true, pred, raw, data.n_levels))
+    return metrics, _prediction_rows(split, part, true, pred, raw)
+
+
+def _prediction_rows(split: str, part: SequenceSet, true: np.ndarray, pred: np.ndarray,
+                     raw: np.ndarray) -> list[dict[str, Any]]:
+    # .tolist() gives Python ints for scores and floats for real-valued targets
+    return [{"split": split, "id": i, "subject": s, "true": t, "pred": p, "raw": float(r)}
+            for i, s, t, p, r in zip(part.ids, part.subjects, true.tolist(), pred.tolist(),
+                                     raw.tolist(), strict=True)]
+
+
+# ----------------------------------------------------------------------------------------------
+# The families
+
+
+class Family(ABC):
+    """One kind of model: how it fits a fold, what its fold records, whether it is exported."""
+
+    name: str                          # the model config's ``family`` value
+    uses_head = True                   # a score head (``head`` config) turns outputs into scores
+    learns_anomalies = False           # trains on anomalous videos too (target_windows ignored)
+    exported = False                   # training's ONNX export and prediction apply
+
+    @abstractmethod
+    def fit(self, cfg: DictConfig, data: FoldData, device: torch.device, out: Path,
+            meta: dict[str, Any]) -> FamilyResult:
+        """Fit on ``data.train`` (stopping on ``data.val``), score ``cv`` and ``test``."""
+
+    def export_skip_reason(self, model: str) -> str:
+        """Why a fold of this family has no ``model.onnx`` (asked only when not ``exported``)."""
+        return f"{model} (family {self.name}) is not exported to ONNX"
+
+
+class ExportedFamily(Family):
+    """A family whose fold becomes one ONNX graph: raw features in, its ``onnx_outputs`` out."""
+
+    exported = True
+    onnx_outputs: tuple[str, ...]      # the exported graph's outputs, in order
+
+    @abstractmethod
+    def network(self, model_cfg: Any, head: Head | None, n_features: int,
+                n_levels: int) -> nn.Module:
+        """A fresh network of ``model_cfg`` (weights as initialised) for ``n_features`` inputs."""
+
+    @abstractmethod
+    def graph_outputs(self, model: nn.Module, head: Head | None, z: torch.Tensor,
+                      mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The graph's outputs from normalised inputs ``z (B, T, F)`` and ``mask (B, T)``."""
+
+    def threshold(self, model: nn.Module) -> float | None:
+        """The decision threshold the graph holds (metadata ``threshold``), if any."""
+        return None
+
+    @abstractmethod
+    def score_folds(self, folds: Sequence[Any], feeds: dict[str, np.ndarray],
+                    score_levels: Sequence[int]) -> dict[str, Any]:
+        """Run every fold's ONNX session (``.fold``, ``.session``) on one padded video; the
+        per-fold values and the ensemble's ``mean``/``std`` and family-specific entries."""
+
+    @abstractmethod
+    def csv_columns(self, folds: Sequence[int]) -> tuple[list[str], list[str]]:
+        """scores.csv columns of this family: (summary columns, per-fold columns)."""
+
+    @abstractmethod
+    def csv_fields(self, p: Prediction) -> dict[str, Any]:
+        """The family's cells of one scores.csv row."""
+
+    @abstractmethod
+    def describe(self, p: Prediction) -> str:
+        """One console line for a scored input (after its path)."""
+
+
+def _spread(values: dict[int, float]) -> dict[str, float]:
+    stack = np.array(list(values.values()), dtype=np.float64)
+    return {"mean": float(stack.mean()), "std": float(stack.std())}
+
+
+def csv_number(value: float | None) -> str:
+    """A number as a scores.csv cell: 6 significant digits, empty when missing or not finite."""
+    return "" if value is None or not math.isfinite(value) else f"{value:.6g}"
+
+
+class SequenceNetwork(ExportedFamily):
+    """A supervised sequence network behind a score head (``attention_lstm``, ``tcn``, ...)."""
+
+    name = "sequence"
+    onnx_outputs = ("raw", "expected", "level")
+
+    def fit(self, cfg, data, device, out, meta):
+        return fit_sequence(cfg, data, device, out, meta)
+
+    def network(self, model_cfg, head, n_features, n_levels):
+        return build_model(model_cfg, n_features, head.out_dim(n_levels))
+
+    def graph_outputs(self, model, head, z, mask):
+        raw = model(z, mask)  # (batch, out_dim)
+        return raw, head.expected(raw), head.predict(raw)
+
+    def score_folds(self, folds, feeds, score_levels):
+        values, levels = {}, {}
+        for fold in folds:
+            expected, level = fold.session.run(["expected", "level"], feeds)
+            values[fold.fold], levels[fold.fold] = float(expected[0]), int(level[0])
+        summary = _spread(values)
+        top = len(score_levels) - 1
+        return {**summary, "fold_values": values, "fold_levels": levels,
+                "score": score_levels[int(np.clip(np.round(summary["mean"]), 0, top))]}
+
+    def csv_columns(self, folds):
+        per_fold = [c for k in folds for c in (f"fold_{k}_expected", f"fold_{k}_level")]
+        return ["score", "expected_mean", "expected_std"], per_fold
+
+    def csv_fields(self, p):
+        row = {"score": "" if p.score is None else p.score, "expected_mean": csv_number(p.mean),
+               "expected_std": csv_number(p.std)}
+        for k, v in p.fold_values.items():
+            row[f"fold_{k}_expected"], row[f"fold_{k}_level"] = csv_number(v), p.fold_levels[k]
+        return row
+
+    def describe(self, p):
+        folds = ", ".join(f"{v:.2f}" for v in p.fold_values.values())
+        return (f"predicted score {p.score} (expected {p.mean:.2f} ± {p.std:.2f} "
+                f"over {len(p.fold_values)} folds: {folds})")
+
+
+class Autoencoder(ExportedFamily):
+    """The LSTM autoencoder: reconstruction error as anomaly score, a fitted threshold."""
+
+    name = "autoencoder"
+    uses_head = False
+    learns_anomalies = True
+    onnx_outputs = ("reconstruction_error", "anomalous")
+
+    def fit(self, cfg, data, device, out, meta):
+        return fit_autoencoder(cfg, data, device, out, meta)
+
+    def network(self, model_cfg, head, n_features, n_levels):
+        return build_model(model_cfg, n_features, n_features)
+
+    def graph_outputs(self, model, head, z, mask):
+        error = model.reconstruction_error(z, mask)  # (batch,)
+        return error, error > model.threshold
+
+    def threshold(self, model):
+        return float(model.threshold)
+
+    def score_folds(self, folds, feeds, score_levels):
+        values, flags = {}, 0
+        for fold in folds:
+            error, anomalous = fold.session.run(["reconstruction_error", "anomalous"], feeds)
+            values[fold.fold] = float(error[0])
+            flags += int(bool(anomalous[0]))
+        return {**_spread(values), "fold_values": values, "fold_levels": {}, "flagged": flags}
+
+    def csv_columns(self, folds):
+        return ["error_mean", "error_std", "folds_flagging"], [f"fold_{k}_error" for k in folds]
+
+    def csv_fields(self, p):
+        row = {"error_mean": csv_number(p.mean), "error_std": csv_number(p.std),
+               "folds_flagging": "" if p.flagged is None else p.flagged}
+        row.update({f"fold_{k}_error": csv_number(v) for k, v in p.fold_values.items()})
+        return row
+
+    def describe(self, p):
+        folds = ", ".join(f"{v:.2f}" for v in p.fold_values.values())
+        return (f"reconstruction error {p.mean:.4g} ± {p.std:.2g} over "
+                f"{len(p.fold_values)} folds ({folds}); flagged by {p.flagged} fold(s)")
+
+
+class Tabular(Family):
+    """Boosted trees on the per-video summary features (``gbm``)."""
+
+    name = "tabular"
+
+    def fit(self, cfg, data, device, out, meta):
+        return fit_tabular(cfg, data, device, out, meta)
+
+    def export_skip_reason(self, model):
+        return (f"{model} is a scikit-learn tree model: not exported to ONNX (training keeps no "
+                "pickled estimator and skl2onnx is not a dependency)")
+
+
+# The model config's `family` key picks one of these.
+FAMILIES: dict[str, Family] = {f.name: f for f in (SequenceNetwork(), Autoencoder(), Tabular())}
+
+
+def family_of(name: str | None, model: str = "") -> Family:
+    """The family a config's ``family`` value names; ValueError naming the known ones."""
+    if name not in FAMILIES:
+        raise ValueError(f"model {model!r} has family {name!r}; expected one of "
+                         f"{sorted(FAMILIES)} (see conf/model/*.yaml)")
+    return FAMILIES[str(name)]
