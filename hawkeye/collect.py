@@ -35,6 +35,10 @@ cannot reproduce (``spearman_error_score``: error against the severity score) is
 mean ± std only.
 
 Exit code: 0 = every row complete, 1 = some row incomplete, 2 = nothing to collect.
+
+One module on purpose (~730 lines): reading a fold and computing from it share the fold records
+and their checks (a fold is either usable for every statistic or reported); how the summary reads
+is apart, in :mod:`hawkeye.report`.
 """
 
 from __future__ import annotations

@@ -52,6 +52,9 @@ merges with an existing store, which makes preparation resumable: see :func:`sto
 
 Padding happens after loading (:func:`hawkeye.data.pad_frames`): sequences longer than the requested
 length keep their *first* ``max_len`` frames; the store itself always holds every frame.
+
+One module on purpose (~970 lines): the schema, its validating reader, the atomic merging writer
+and the bring-your-own-sequences entry point change together whenever the file format does.
 """
 
 from __future__ import annotations
