@@ -4,13 +4,100 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
+from omegaconf import DictConfig
+
+from hawkeye.config import compose
+from hawkeye.store import write_sequences
+from hawkeye.synthetic import aperture_trace, draw_style, tapping_params
 
 REPO = Path(__file__).resolve().parents[1]
+
+# ----------------------------------------------------------------------------------------------
+# Tiny models: the real conf/model/*.yaml composed with these overrides (seconds per training run
+# on 2 CPU cores). The one table every test that builds, trains or exports a model uses.
+
+TINY_MODELS: dict[str, list[str]] = {
+    "attention_lstm": ["model.hidden=16", "model.attention_dim=16", "model.num_layers=1"],
+    "conv_lstm": ["model.hidden=16", "model.conv_channels=[16]", "model.num_layers=1"],
+    "transformer": [
+        "model.d_model=16",
+        "model.num_heads=2",
+        "model.num_layers=1",
+        "model.dim_feedforward=32",
+    ],
+    "tcn": ["model.channels=[16,16]"],
+    "lstm_ae": ["model.hidden=16", "model.latent_dim=4", "model.num_layers=1"],
+    "gbm": ["model.max_iter=20", "model.min_samples_leaf=3"],
+}
+
+
+def tiny_model(model: str) -> list[str]:
+    """``model=<model>`` and the overrides that make it tiny."""
+    return [f"model={model}", *TINY_MODELS[model]]
+
+
+@pytest.fixture
+def tiny_config() -> Callable[..., DictConfig]:
+    """``tiny_config(model, *overrides)``: the real composed config with a tiny ``model``."""
+    def make(model: str = "attention_lstm", *overrides: str) -> DictConfig:
+        return compose([*tiny_model(model), *overrides])
+    return make
+
+
+# ----------------------------------------------------------------------------------------------
+# The store builder: PD4T-like tapping sequences written through the real store writer
+
+def tapping_store(
+    path: Path,
+    n_subjects: int = 30,
+    videos_per_subject: int = 2,
+    n_frames: int = 120,
+    test_subjects: int = 6,
+    seed: int = 0,
+    scale_ids: set[str] | None = None,
+) -> Path:
+    """Subject ``s`` has typical severity ``s % 5`` (each video +-1 with probability 0.2); the
+    first ``test_subjects`` subjects form the test split. Channels: aperture (0 = tips touch,
+    1 = widest) and its velocity per second; summary: max and mean aperture, mean speed.
+    ``scale_ids``: videos whose series are multiplied by 100 (to check where statistics come from).
+    """
+    rng = np.random.default_rng(seed)
+    ids, sequences, scores, subjects, splits, summary = [], [], [], [], [], []
+    for s in range(n_subjects):
+        style = draw_style(rng)
+        for v in range(videos_per_subject):
+            score = int(np.clip(s % 5 + rng.choice([-1, 0, 1], p=[0.1, 0.8, 0.1]), 0, 4))
+            aperture = aperture_trace(tapping_params(score, style, rng), n_frames, 30.0, rng)
+            velocity = np.gradient(aperture) * 30.0
+            series = np.stack([aperture, velocity], axis=1) + rng.normal(0, 0.02, (n_frames, 2))
+            video_id = f"{v}_{s:03d}"
+            if scale_ids and video_id in scale_ids:
+                series = series * 100.0
+            ids.append(video_id)
+            sequences.append(series)
+            scores.append(score)
+            subjects.append(f"{s:03d}")
+            splits.append("test" if s < test_subjects else "train")
+            summary.append([aperture.max(), aperture.mean(), np.abs(velocity).mean()])
+    write_sequences(
+        path,
+        ids,
+        sequences,
+        np.array(scores),
+        subjects,
+        splits=splits,
+        channel_names=["aperture", "velocity"],
+        summary=np.array(summary),
+        summary_names=["aperture_max", "aperture_mean", "speed"],
+    )
+    return path
+
 
 # ----------------------------------------------------------------------------------------------
 # Local Slurm cluster (scripts/slurm-local.sh; used by tests marked `slurm`)

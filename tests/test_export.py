@@ -19,6 +19,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
+from conftest import tapping_store, tiny_model
 from torch import nn
 
 from hawkeye.config import compose
@@ -36,50 +37,18 @@ from hawkeye.export import (
 )
 from hawkeye.models import build_model
 from hawkeye.models.heads import build_head
-from hawkeye.store import load_store, write_sequences
-from hawkeye.synthetic import aperture_trace, draw_style, tapping_params
+from hawkeye.store import load_store
 from hawkeye.train import train
 
 REPO = Path(__file__).resolve().parents[1]
-# Tiny sizes of each exportable model, and the head each one is exported with (all three heads
-# are covered between them).
-TINY = {
-    "attention_lstm": ("regression", ["model.hidden=8", "model.attention_dim=8",
-                                      "model.num_layers=1"]),
-    "transformer": ("classification", ["model.d_model=16", "model.num_heads=2",
-                                       "model.num_layers=1", "model.dim_feedforward=16"]),
-    "conv_lstm": ("ordinal", ["model.conv_channels=[8]", "model.hidden=8", "model.num_layers=1"]),
-    "tcn": ("regression", ["model.channels=[8,8]"]),
-    "lstm_ae": ("regression", ["model.hidden=8", "model.num_layers=1", "model.latent_dim=4"]),
-}
+# The head each exportable model is exported with (all three heads are covered between them).
+EXPORT_HEAD = {"attention_lstm": "regression", "transformer": "classification",
+               "conv_lstm": "ordinal", "tcn": "regression", "lstm_ae": "regression"}
 N_FEATURES, N_LEVELS = 5, 5
 
 
-def tapping_store(path: Path, n_subjects: int = 36, n_frames: int = 90) -> Path:
-    """Two videos per subject; subject ``s`` scores ``s % 5``; the first 6 subjects are the test
-    split. Channels: thumb-index aperture (0 closed .. 1 open) and its velocity per second."""
-    rng = np.random.default_rng(0)
-    ids, sequences, scores, subjects, splits, summary = [], [], [], [], [], []
-    for s in range(n_subjects):
-        style = draw_style(rng)
-        for v in range(2):
-            aperture = aperture_trace(tapping_params(s % 5, style, rng), n_frames, 30.0, rng)
-            velocity = np.gradient(aperture) * 30.0
-            ids.append(f"{v}_{s:03d}")
-            sequences.append(np.stack([aperture, velocity], axis=1))
-            scores.append(s % 5)
-            subjects.append(f"{s:03d}")
-            splits.append("test" if s < 6 else "train")
-            summary.append([aperture.max(), aperture.mean()])
-    write_sequences(path, ids, sequences, np.array(scores), subjects, splits=splits,
-                    channel_names=["aperture", "velocity"], summary=np.array(summary),
-                    summary_names=["aperture_max", "aperture_mean"])
-    return path
-
-
 def run_overrides(store: Path, run_dir: Path, model: str, *extra: str) -> list[str]:
-    tiny = TINY.get(model, ("regression", ["model.max_iter=10", "model.min_samples_leaf=3"]))[1]
-    return [f"paths.store={store}", f"run_dir={run_dir}", f"model={model}", *tiny,
+    return [f"paths.store={store}", f"run_dir={run_dir}", *tiny_model(model),
             "cv.n_folds=3", "train.epochs=2", "train.batch_size=16", "train.num_threads=1",
             "export.onnx=false", *extra]
 
@@ -88,7 +57,7 @@ def run_overrides(store: Path, run_dir: Path, model: str, *extra: str) -> list[s
 def run(tmp_path_factory) -> dict:
     """A run with fold 0 of a tiny TCN (exported here) and fold 0 of the tree baseline."""
     root = tmp_path_factory.mktemp("export_run")
-    store = tapping_store(root / "store.h5")
+    store = tapping_store(root / "store.h5", n_subjects=36, n_frames=90)
     run_dir = root / "run"
     cfg = compose(run_overrides(store, run_dir, "tcn"))
     train(cfg)
@@ -105,8 +74,7 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 
 def scoring_module(model: str, seed: int = 0) -> tuple[ScoringModule, object]:
     """A freshly initialised tiny ``model`` behind the fold's normalisation and head."""
-    head_name, tiny = TINY[model]
-    cfg = compose([f"model={model}", f"head={head_name}", *tiny])
+    cfg = compose([*tiny_model(model), f"head={EXPORT_HEAD[model]}"])
     torch.manual_seed(seed)
     family = str(cfg.model.family)
     norm = Normalization(mean=torch.linspace(-2, 3, N_FEATURES),

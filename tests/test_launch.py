@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import submitit
+from conftest import tapping_store
 from omegaconf import OmegaConf
 from submitit.slurm.slurm import _make_sbatch_string
 
@@ -30,30 +31,11 @@ TINY = ["cv.n_folds=3", "train.epochs=1", "model.hidden=8", "train.num_threads=1
         "export.onnx=false", "collect.n_boot=50", "collect.figures=false"]
 
 
-def make_store(path: Path, n_subjects: int = 28, seed: int = 0) -> Path:
-    """A small store of random 3-channel sequences: 3 videos per subject, score = subject % 4
-    (so every score level has several subjects in every fold), the last 4 subjects as `test`."""
-    from hawkeye.store import write_sequences
-
-    rng = np.random.default_rng(seed)
-    ids, seqs, scores, subjects, splits = [], [], [], [], []
-    for s in range(n_subjects):
-        for v in range(3):
-            score, length = s % 4, int(rng.integers(24, 40))
-            t = np.arange(length)[:, None]
-            seqs.append(np.sin(t * (0.3 + 0.15 * score) + rng.uniform(0, 6))
-                        + 0.2 * rng.standard_normal((length, 3)))
-            ids.append(f"v{v}_l_{s:03d}")
-            scores.append(score)
-            subjects.append(f"{s:03d}")
-            splits.append("test" if s >= n_subjects - 4 else "train")
-    write_sequences(path, ids, seqs, scores, subjects, splits=splits, fps=30.0)
-    return path
-
-
 @pytest.fixture(scope="module")
 def tiny_store(tmp_path_factory) -> Path:
-    return make_store(tmp_path_factory.mktemp("store") / "tiny.h5")
+    # 3 videos per subject, so every score level has several subjects in every fold
+    return tapping_store(tmp_path_factory.mktemp("store") / "tiny.h5", n_subjects=28,
+                         videos_per_subject=3, n_frames=36, test_subjects=4)
 
 
 # ----------------------------------------------------------------------------------------------

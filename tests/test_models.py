@@ -14,6 +14,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
+from conftest import TINY_MODELS
 from omegaconf import OmegaConf
 from torch import nn
 
@@ -39,14 +40,6 @@ NETWORKS = (*SEQUENCE_MODELS, "lstm_ae")
 ALL_MODELS = (*NETWORKS, "gbm")
 HEADS = ("regression", "classification", "ordinal")
 
-# Small versions of each network: every code path of the default model, a fraction of the work.
-TINY = {
-    "attention_lstm": {"hidden": 8, "attention_dim": 8},
-    "transformer": {"d_model": 16, "num_heads": 2, "num_layers": 2, "dim_feedforward": 32},
-    "conv_lstm": {"conv_channels": [8, 8], "hidden": 8},
-    "tcn": {"channels": [8, 8, 8]},
-    "lstm_ae": {"hidden": 8, "latent_dim": 4},
-}
 NO_DROPOUT = {"dropout": 0.0}
 
 # Parameter counts at default size from the source's model table, for input_dim=63 (21 landmarks x 3
@@ -69,8 +62,10 @@ def model_config(name: str, **overrides):
 
 
 def tiny_model(name: str, input_dim: int = IN_FEATURES, output_dim: int = OUT_DIM, **overrides):
+    """The model at the shared tiny size (tests/conftest.py), composed from the real config."""
     torch.manual_seed(0)
-    return build_model(model_config(name, **TINY[name], **overrides), input_dim, output_dim)
+    cfg = OmegaConf.merge(compose([f"model={name}", *TINY_MODELS[name]]).model, overrides)
+    return build_model(cfg, input_dim, output_dim)
 
 
 def ragged_batch(lengths: list[int], features: int = IN_FEATURES, seed: int = 0):
@@ -333,7 +328,8 @@ def test_a_few_adam_steps_lower_the_loss(name):
 def test_coral_output_layer_is_built_when_the_head_asks_for_it():
     model = tiny_model("tcn", output_dim=4, output_layer="coral")
     assert isinstance(model.output, CoralLayer)
-    assert count_parameters(model.output) == 8 + 4  # one shared weight vector + K-1 biases
+    # one shared weight vector over the last 16 channels (conftest: channels=[16,16]) + K-1 biases
+    assert count_parameters(model.output) == 16 + 4
     with pytest.raises(ValueError, match="output_layer"):
         tiny_model("tcn", output_layer="softmax")
 
