@@ -247,14 +247,6 @@ def test_launcher_defaults_are_safe() -> None:
     assert "gres" not in C.executor_parameters(v100, {"gres": None})  # null removes a key
 
 
-@pytest.mark.parametrize("name", LAUNCHERS)
-def test_every_launcher_key_is_commented(name) -> None:
-    for number, line in enumerate((Path(CONF_DIR) / "launcher" / f"{name}.yaml").read_text()
-                                  .splitlines(), 1):
-        if re.match(r"^\s*[A-Za-z_]+:", line) and not line.strip().startswith("-"):
-            assert "#" in line or line.strip() in ("defaults:",), f"{name}.yaml:{number}: {line}"
-
-
 # Key lines of the array script submitit writes for launcher=slurm_v100 (submitit's own tests
 # compare against a recorded script the same way): 15 tasks = 3 models x 5 folds.
 GOLDEN_V100 = """\
