@@ -383,6 +383,10 @@ def _spread(values: dict[int, float]) -> dict[str, float]:
     return {"mean": float(stack.mean()), "std": float(stack.std())}
 
 
+def _fold_list(p: Prediction) -> str:
+    return ", ".join(f"{v:.2f}" for v in p.fold_values.values())
+
+
 def csv_number(value: float | None) -> str:
     """A number as a scores.csv cell: 6 significant digits, empty when missing or not finite."""
     return "" if value is None or not math.isfinite(value) else f"{value:.6g}"
@@ -426,9 +430,8 @@ class SequenceNetwork(ExportedFamily):
         return row
 
     def describe(self, p):
-        folds = ", ".join(f"{v:.2f}" for v in p.fold_values.values())
         return (f"predicted score {p.score} (expected {p.mean:.2f} ± {p.std:.2f} "
-                f"over {len(p.fold_values)} folds: {folds})")
+                f"over {len(p.fold_values)} folds: {_fold_list(p)})")
 
 
 class Autoencoder(ExportedFamily):
@@ -470,9 +473,8 @@ class Autoencoder(ExportedFamily):
         return row
 
     def describe(self, p):
-        folds = ", ".join(f"{v:.2f}" for v in p.fold_values.values())
         return (f"reconstruction error {p.mean:.4g} ± {p.std:.2g} over "
-                f"{len(p.fold_values)} folds ({folds}); flagged by {p.flagged} fold(s)")
+                f"{len(p.fold_values)} folds ({_fold_list(p)}); flagged by {p.flagged} fold(s)")
 
 
 class Tabular(Family):
