@@ -252,7 +252,9 @@ def prepare_settings(prepare_cfg: Any, ensemble: Ensemble, landmark_source: str,
                     ensemble.folds[0].path)
     section["landmark_source"] = landmark_source
     section["qc"] = {**_plain(section.get("qc", {})), "plots": True}
-    settings = PrepareSettings.from_config(section, plot_dir)
+    # the training store's landmark model and features (none recorded: finger tapping)
+    task = (ensemble.prepare or {}).get("task")
+    settings = PrepareSettings.from_config(section, plot_dir, task)
     return replace(settings, keep_landmarks=ensemble.input_features != "series",
                    frame_count_tolerance=sys.maxsize, skip_frame_mismatch=False)
 
@@ -298,10 +300,12 @@ class _OneVideo:
     landmarks: np.ndarray | None
 
 
-def model_inputs(entry: VideoEntry, ensemble: Ensemble,
-                 source: Path) -> tuple[np.ndarray, np.ndarray]:
-    """``x (1, L, F)`` float32 and ``mask (1, L)`` bool, built as training built them."""
-    video = _OneVideo(series=entry.series, series_names=SERIES_NAMES, landmarks=entry.landmarks)
+def model_inputs(entry: VideoEntry, ensemble: Ensemble, source: Path,
+                 series_names: Sequence[str] = SERIES_NAMES) -> tuple[np.ndarray, np.ndarray]:
+    """``x (1, L, F)`` float32 and ``mask (1, L)`` bool, built as training built them
+    (``series_names``: the task's feature set's, :class:`PrepareSettings` ``.task.features``)."""
+    video = _OneVideo(series=entry.series, series_names=tuple(series_names),
+                      landmarks=entry.landmarks)
     names = channel_names(video, ensemble.input_features)
     if names != ensemble.input_names:
         raise PredictError(
@@ -362,7 +366,7 @@ def predict_one(inp: VideoInput, ensemble: Ensemble, settings: PrepareSettings,
     try:
         entry = extract(inp, settings)
         check_duration(entry, inp.path, min_seconds)
-        x, mask = model_inputs(entry, ensemble, inp.path)
+        x, mask = model_inputs(entry, ensemble, inp.path, settings.task.features.series_names)
         result = score_ensemble(ensemble, x, mask)
     except (PredictError, ValueError) as error:
         prediction.reason = str(error)
@@ -384,7 +388,7 @@ def predict_inputs(inputs: Sequence[VideoInput], ensemble: Ensemble, prepare_cfg
     try:
         return [predict_one(inp, ensemble, base, plot_dir, min_seconds) for inp in inputs]
     finally:
-        lm.close_process_detector()
+        base.task.landmarks.close_process_detector()
 
 
 # ----------------------------------------------------------------------------------------------

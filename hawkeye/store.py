@@ -27,7 +27,9 @@ dataset                    shape, dtype             meaning
 ``series_names``           (F,) str                 names of the series columns (unique)
 ``summary``                (N, S) float32           per-video summary features; finite; S may be 0
 ``summary_names``          (S,) str                 names of the summary columns (unique)
-``landmarks`` (optional)   (sum T_i, 21, 3) float32 MediaPipe-normalised hand landmarks; NaN allowed
+``landmarks`` (optional)   (sum T_i, K, 3) float32  MediaPipe-normalised landmarks (K = 21 hand
+                                                    points, 33 body-pose points; one K per store,
+                                                    the model in ``attrs["landmarks"]``); NaN
                                                     only in frames where ``presence`` is False
 ``presence`` (optional)    (sum T_i,) bool          True = a hand was detected in the frame
 ``targets/<name>`` (opt.)  (N,) float64             named per-video target, finite (e.g. the
@@ -77,7 +79,7 @@ import numpy as np
 from hawkeye.io import atomic_path, git_commit, package_versions
 
 SCHEMA_VERSION = 1
-N_LANDMARKS = 21
+N_LANDMARKS = 21  # hand landmarks: the shape of an empty store's landmark array
 
 _VIDEO_STR_FIELDS = ("ids", "subjects", "hands", "splits", "sources", "source_hashes")
 _VIDEO_NUM_FIELDS = ("scores", "fps", "lengths")
@@ -368,9 +370,9 @@ def _read_index(handle: h5py.File) -> dict[str, Any]:
         raise StoreError(f"{path}: 'landmarks' and 'presence' must be stored together, "
                          f"found only {'landmarks' if has[0] else 'presence'}")
     if has[0]:
-        if handle["landmarks"].shape != (total, N_LANDMARKS, 3):
-            raise _shape_error(path, "landmarks", handle["landmarks"].shape,
-                               f"({total}, {N_LANDMARKS}, 3)")
+        shape = handle["landmarks"].shape
+        if len(shape) != 3 or shape[0] != total or shape[2] != 3 or shape[1] < 1:
+            raise _shape_error(path, "landmarks", shape, f"({total}, K, 3)")
         if handle["presence"].shape != (total,):
             raise _shape_error(path, "presence", handle["presence"].shape, f"({total},)")
     meta["has_landmarks"] = has[0]
@@ -523,8 +525,8 @@ def _check_entry(entry: VideoEntry, n_series: int, n_summary: int) -> VideoEntry
     landmarks, presence = entry.landmarks, entry.presence
     if landmarks is not None:
         landmarks = np.asarray(landmarks, dtype=np.float32)
-        if landmarks.shape != (len(series), N_LANDMARKS, 3):
-            raise ValueError(f"{name}: landmarks must have shape ({len(series)}, {N_LANDMARKS}, 3) "
+        if landmarks.ndim != 3 or landmarks.shape[0] != len(series) or landmarks.shape[2] != 3:
+            raise ValueError(f"{name}: landmarks must have shape ({len(series)}, K, 3) "
                              f"to match the series, got {landmarks.shape}")
         presence = (~np.isnan(landmarks[:, 0, 0]) if presence is None
                     else np.asarray(presence, dtype=bool))
@@ -622,6 +624,10 @@ def write_store(path: str | os.PathLike[str], entries: Iterable[VideoEntry],
         example = next(e.id for e in merged.values() if e.landmarks is None)
         raise ValueError(f"{path}: some videos have landmarks and some (e.g. '{example}') do not; "
                          f"a store holds landmarks for every video or for none")
+    counts = {e.landmarks.shape[1] for e in merged.values() if e.landmarks is not None}
+    if len(counts) > 1:
+        raise ValueError(f"{path}: videos have landmarks of {sorted(counts)} points (hand and "
+                         f"body pose?); a store holds one landmark model: write to a new store")
     target_names = {tuple(sorted(e.targets)) for e in merged.values()}
     if len(target_names) > 1:
         first, *others = sorted(target_names)

@@ -8,11 +8,14 @@ Per video (:func:`process_video`, run in worker processes, one MediaPipe detecto
 1. the source file (the video, or its ``.landmarks.npz`` with
    ``prepare.landmark_source=precomputed``) is hashed; an id already stored with the same hash is
    not processed again (resume);
-2. landmarks: MediaPipe in tracking mode with the task hand chosen and checked against the motion
-   (:mod:`hawkeye.prepare.landmarks`), or the precomputed file; the frame count is checked
-   against the annotation;
+2. landmarks: the task's landmark model (``task.landmarks``, :mod:`hawkeye.prepare.tasks`):
+   MediaPipe Hands in tracking mode with the task hand chosen and checked against the motion
+   (:mod:`hawkeye.prepare.landmarks`) or MediaPipe Pose with the task's side
+   (:mod:`hawkeye.prepare.pose`), or the precomputed file; the frame count is checked against
+   the annotation;
 3. short gaps are interpolated (``hawkeye.prepare.landmarks.fill_gaps``), long ones stay masked;
-4. clinical features (``hawkeye.prepare.features.compute_features``);
+4. clinical features of the task's feature set (``task.features``: finger tapping, hand
+   movement, leg agility or gait; :mod:`hawkeye.prepare.tasks`);
 5. a :class:`hawkeye.store.VideoEntry` goes back to the main process, which writes the store every
    ``prepare.flush_every`` videos (atomic, merging with what is stored: a killed run loses at most
    that many videos' work and never damages the store).
@@ -47,8 +50,9 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from hawkeye.io import file_sha256
 from hawkeye.prepare import landmarks as lm
-from hawkeye.prepare.features import SERIES_NAMES, SUMMARY_NAMES, FeatureConfig, compute_features
+from hawkeye.prepare.features import FeatureConfig
 from hawkeye.prepare.pd4t import Pd4tConfig, VideoItem, frame_count_problem, load_annotations
+from hawkeye.prepare.pose import PoseSettings
 from hawkeye.prepare.qc import (
     CACHED,
     FLAGGED,
@@ -63,6 +67,7 @@ from hawkeye.prepare.qc import (
     read_qc_csv,
     write_qc,
 )
+from hawkeye.prepare.tasks import TaskSpec, task_spec_from_config
 from hawkeye.prepare.video import VideoError, iter_frames, probe_video
 from hawkeye.store import VideoEntry, load_store, merge_stores, stored_hashes, write_store
 
@@ -87,11 +92,16 @@ class PrepareSettings:
     video: dict[str, Any]          # prepare.video: fps_fallback, fps_min, fps_max, resize_max_side
     landmarks: dict[str, Any]      # prepare.landmarks (detector, hand choice, max_gap)
     features: FeatureConfig        # prepare.features
+    task: TaskSpec                 # landmark model and feature set (hawkeye.prepare.tasks)
+    pose: PoseSettings | None      # prepare.pose (None: a recorded section from before pose tasks)
     plot_dir: Path | None = None   # where per-video QC figures go (None: no figures)
 
     @classmethod
-    def from_config(cls, prepare_cfg: Mapping[str, Any], plot_dir: Path | None) -> PrepareSettings:
-        """Build from the ``prepare`` config section; ValueError names a wrong value."""
+    def from_config(cls, prepare_cfg: Mapping[str, Any], plot_dir: Path | None,
+                    task_cfg: Mapping[str, Any] | None = None) -> PrepareSettings:
+        """Build from the ``prepare`` config section and the task's ``landmarks``/``features``
+        (``task_cfg``; None: finger tapping, what every store before them holds); ValueError
+        names a wrong value."""
         source = str(prepare_cfg["landmark_source"])
         if source not in LANDMARK_SOURCES:
             raise ValueError(f"prepare.landmark_source must be one of {LANDMARK_SOURCES}, "
@@ -99,6 +109,10 @@ class PrepareSettings:
         share = float(prepare_cfg["max_missing_share"])
         if not 0 <= share <= 1:
             raise ValueError(f"prepare.max_missing_share must be in [0, 1], got {share}")
+        task = task_spec_from_config(task_cfg)
+        if task.landmarks.name == "pose" and "pose" not in prepare_cfg:
+            raise ValueError("task.landmarks=pose needs the prepare.pose section "
+                             "(conf/prepare/default.yaml)")
         return cls(
             landmark_source=source,
             keep_landmarks=bool(prepare_cfg["keep_landmarks"]),
@@ -109,6 +123,8 @@ class PrepareSettings:
             video=_plain(prepare_cfg["video"]),
             landmarks=_plain(prepare_cfg["landmarks"]),
             features=FeatureConfig.from_config(prepare_cfg["features"]),
+            task=task,
+            pose=PoseSettings.from_config(prepare_cfg["pose"]) if "pose" in prepare_cfg else None,
             plot_dir=plot_dir if bool(prepare_cfg["qc"]["plots"]) else None,
         )
 
@@ -169,7 +185,7 @@ def _mediapipe_landmarks(item: VideoItem, settings: PrepareSettings, qc: QcRow
     if info.fps_fallback_used:
         qc.fps_note = (f"container fps {info.fps_reported!r} implausible; "
                        f"used prepare.video.fps_fallback={info.fps}")
-    detector = lm.process_detector(**settings.detector_settings())
+    detector = settings.task.landmarks.process_detector(settings)
     detector.reset()  # one video's tracking state must not leak into the next
     detections = []
     frames = iter_frames(item.video_path, video_cfg["resize_max_side"])
@@ -188,22 +204,20 @@ def _mediapipe_landmarks(item: VideoItem, settings: PrepareSettings, qc: QcRow
         notes.append(f"decoded {len(detections)} of the {info.frame_count} frames the container "
                      f"announces (truncated file?)")
     start = time.perf_counter()
-    cfg = settings.landmarks
-    tracks = lm.track_hands(detections, cfg["max_num_hands"], cfg["new_track_distance"])
-    choice = lm.choose_hand(tracks, item.hand, width=info.width, height=info.height,
-                            **settings.choice_settings())
+    landmarks, choice = settings.task.landmarks.select(
+        detections, item.hand, info.width, info.height, settings, settings.task.features)
     qc.features_s += time.perf_counter() - start
-    return lm.select_track(tracks, choice), info.fps, info.width, info.height, choice, notes
+    return landmarks, info.fps, info.width, info.height, choice, notes
 
 
-def _precomputed_landmarks(item: VideoItem, qc: QcRow
+def _precomputed_landmarks(item: VideoItem, settings: PrepareSettings, qc: QcRow
                            ) -> tuple[np.ndarray, float, int, int, lm.HandChoice, list[str]]:
     start = time.perf_counter()
-    data = lm.load_precomputed(item.landmarks_path)
+    model = settings.task.landmarks
+    data = lm.load_precomputed(item.landmarks_path, model.n_points)
     qc.decode_s += time.perf_counter() - start
-    choice = lm.HandChoice(
-        track=0, n_tracks=1, label="", reason="precomputed",
-        detail=f"landmarks of the task hand read from {item.landmarks_path.name}")
+    choice = model.precomputed(data.landmarks, item.hand, data.width, data.height, settings,
+                               settings.task.features, item.landmarks_path.name)
     return data.landmarks, data.fps, data.width, data.height, choice, []
 
 
@@ -252,7 +266,7 @@ def process_video(item: VideoItem, stored_hash: str | None, settings: PrepareSet
         if mediapipe:
             raw, fps, width, height, choice, notes = _mediapipe_landmarks(item, settings, qc)
         else:
-            raw, fps, width, height, choice, notes = _precomputed_landmarks(item, qc)
+            raw, fps, width, height, choice, notes = _precomputed_landmarks(item, settings, qc)
         qc.frames, qc.fps, qc.width, qc.height = len(raw), fps, width, height
         qc.hand_choice, qc.hand_detail = choice.reason, choice.detail
 
@@ -269,7 +283,8 @@ def process_video(item: VideoItem, stored_hash: str | None, settings: PrepareSet
         filled = lm.fill_gaps(raw, settings.landmarks["max_gap"])
         qc.filled_frames = int((~presence & ~np.isnan(filled[:, 0, 0])).sum())
         try:
-            features = compute_features(filled, presence, fps, width, height, settings.features)
+            features = settings.task.features.compute(filled, presence, fps, width, height,
+                                                      settings.features, side=choice.label)
         except ValueError as err:
             qc.reason = " | ".join([f"{source}: no features: {err}", *notes])
             return VideoResult(qc)
@@ -281,7 +296,8 @@ def process_video(item: VideoItem, stored_hash: str | None, settings: PrepareSet
             return VideoResult(qc)
         qc.status = FLAGGED if notes else OK
         if settings.plot_dir is not None:
-            plot_video(settings.plot_dir / f"{item.id}.png", features, fps, qc)
+            plot_video(settings.plot_dir / f"{item.id}.png", features, fps, qc,
+                       settings.task.features.trace_label)
         return VideoResult(qc, VideoEntry(
             id=item.id, subject=item.subject, score=item.score, split=item.split,
             series=features.series, summary=features.summary, hand=item.hand, fps=float(fps),
@@ -310,7 +326,7 @@ def init_worker(settings: PrepareSettings) -> None:
     global _WORKER_SETTINGS
     _WORKER_SETTINGS = settings
     if settings.landmark_source == "mediapipe":
-        lm.process_detector(**settings.detector_settings())
+        settings.task.landmarks.process_detector(settings)
 
 
 def _run_task(task: tuple[VideoItem, str | None]) -> VideoResult:
@@ -360,7 +376,7 @@ def run_videos(tasks: Sequence[tuple[VideoItem, str | None]], settings: PrepareS
             for task in tasks:
                 yield _run_task(task)
         finally:  # free the graph's threads and memory once the videos are done
-            lm.close_process_detector()
+            settings.task.landmarks.close_process_detector()
         return
     with concurrent.futures.ProcessPoolExecutor(
             max_workers=min(workers, len(tasks)), mp_context=pool_context(settings),
@@ -415,8 +431,9 @@ class _RunLog:
     """The main process's bookkeeping of one run: QC rows, entries waiting for the next flush."""
 
     def __init__(self, out: Path, attrs: dict[str, Any], flush_every: int,
-                 problem_rows: list[QcRow], previous_qc: dict[str, QcRow]) -> None:
-        self.out, self.attrs, self.flush_every = out, attrs, flush_every
+                 problem_rows: list[QcRow], previous_qc: dict[str, QcRow],
+                 task: TaskSpec) -> None:
+        self.out, self.attrs, self.flush_every, self.task = out, attrs, flush_every, task
         self.problem_rows = problem_rows  # bad annotation rows (their ids may repeat a video's)
         self.previous_qc = previous_qc    # rows of the last run, reused for videos found cached
         self.rows: dict[str, QcRow] = {}
@@ -454,7 +471,9 @@ class _RunLog:
     def flush(self) -> None:
         """Write waiting entries into the store (atomic, merging) and the QC table so far."""
         if self.pending:
-            written = write_store(self.out, self.pending, SERIES_NAMES, SUMMARY_NAMES, self.attrs)
+            features = self.task.features
+            written = write_store(self.out, self.pending, list(features.series_names),
+                                  list(features.summary_names), self.attrs)
             log.info("flushed %d videos: %s", len(self.pending), written)
             self.pending.clear()
         write_qc(self.out, self.all_rows(), overview=False)
@@ -482,7 +501,7 @@ def prepare(data_root: str | os.PathLike[str], store: str | os.PathLike[str],
     flush_every = int(prepare_cfg["flush_every"])
     if flush_every < 1:
         raise ValueError(f"prepare.flush_every must be >= 1 video, got {flush_every}")
-    settings = PrepareSettings.from_config(prepare_cfg, qc_paths(out)["dir"])
+    settings = PrepareSettings.from_config(prepare_cfg, qc_paths(out)["dir"], task_cfg)
     workers = prepare_cfg["workers"]
     workers = default_workers() if workers is None else int(workers)
     if workers < 1:
@@ -493,19 +512,24 @@ def prepare(data_root: str | os.PathLike[str], store: str | os.PathLike[str],
     existing = stored_hashes(out)
     tasks = [(item, existing.get(item.id)) for item in items]
     attrs = {"task": str(task_cfg["name"]), "data_root": str(data_root),
-             "landmark_source": settings.landmark_source,
-             "prepare": {k: v for k, v in _plain(prepare_cfg).items()
-                         if k not in ("shard_index", "num_shards", "merge", "workers", "submit",
-                                      "jobs")}}  # how it ran, not what it computed
+             "landmark_source": settings.landmark_source, **settings.task.record(),
+             "prepare": {**{k: v for k, v in _plain(prepare_cfg).items()
+                            if k not in ("shard_index", "num_shards", "merge", "workers",
+                                         "submit", "jobs")},  # how it ran, not what it computed
+                         # predict reads the task's landmarks and features from here
+                         "task": {"landmarks": settings.task.landmarks.name,
+                                  "features": settings.task.features.name}}}
     run = _RunLog(
         out, attrs, flush_every,
         # Bad annotation rows belong to no shard: shard 0 reports them, a merge lists them once.
         problem_rows=[problem_row(p) for p in annotations.problems] if shard_index == 0 else [],
         previous_qc={row.id: row for row in read_qc_csv(qc_paths(out)["csv"])
-                     if row.status in (OK, FLAGGED, CACHED, RELABELLED)})
-    log.info("prepare: %d videos (shard %d of %d) from %s -> %s, %d worker(s), landmarks: %s; "
-             "%d already stored", len(items), shard_index, num_shards, data_root, out, workers,
-             settings.landmark_source, sum(1 for _, h in tasks if h))
+                     if row.status in (OK, FLAGGED, CACHED, RELABELLED)},
+        task=settings.task)
+    log.info("prepare: %d videos (shard %d of %d) from %s -> %s, %d worker(s), landmarks: %s "
+             "(%s), features: %s; %d already stored", len(items), shard_index, num_shards,
+             data_root, out, workers, settings.landmark_source, settings.task.landmarks.name,
+             settings.task.features.name, sum(1 for _, h in tasks if h))
 
     # If the pool dies (a worker killed by the OOM killer, a segfault in a native library), the
     # finally block still stores every video that finished before the error propagates.

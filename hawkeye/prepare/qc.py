@@ -67,11 +67,13 @@ def qc_row_for(item: VideoItem) -> QcRow:
                  score=str(item.score), frames_annotated=item.frame_count)
 
 
-def plot_video(path: Path, features: Any, fps: float, qc: QcRow) -> None:
-    """The per-video QC figure; a failure to draw is noted, it never costs the video."""
+def plot_video(path: Path, features: Any, fps: float, qc: QcRow,
+               label: str = "thumb-index distance (hand sizes)") -> None:
+    """The per-video QC figure: the task's cycle trace (series 0, ``label`` with its units) and
+    its cycles; a failure to draw is noted, it never costs the video."""
     try:
         tap_trace_figure(path, features.series[:, 0], features.taps.peak, features.presence,
-                         fps, title=f"{qc.id} ({qc.status})")
+                         fps, title=f"{qc.id} ({qc.status})", label=label)
     except Exception as err:  # noqa: BLE001 - a figure is optional, the features are not
         qc.reason = " | ".join(filter(None, [qc.reason, f"QC figure not drawn: {err}"]))
 
@@ -150,20 +152,22 @@ def qc_markdown(rows: Sequence[QcRow], store: Path, problems_note: str = "") -> 
 
 
 def tap_trace_figure(path: Path, distance: np.ndarray, peaks: np.ndarray, presence: np.ndarray,
-                     fps: float, title: str) -> None:
-    """PNG of the thumb–index distance over time with detected taps and frames without a hand."""
+                     fps: float, title: str,
+                     label: str = "thumb-index distance (hand sizes)") -> None:
+    """PNG of a cycle trace over time (finger tapping: the thumb–index distance; ``label`` names
+    it with its units) with the detected cycles and the frames without landmarks."""
     from matplotlib.figure import Figure  # Agg via Figure: no display, no pyplot state
 
     t = np.arange(len(distance)) / fps
     fig = Figure(figsize=(8, 2.6))
     ax = fig.add_subplot()
-    ax.plot(t, distance, lw=1, color="C0", label="thumb-index distance")
-    ax.plot(t[peaks], distance[peaks], "v", color="C3", ms=5, label=f"taps ({len(peaks)})")
+    ax.plot(t, distance, lw=1, color="C0", label=label.split(" (")[0])
+    ax.plot(t[peaks], distance[peaks], "v", color="C3", ms=5, label=f"cycles ({len(peaks)})")
     missing = ~presence
     if missing.any():
         ax.fill_between(t, 0, 1, where=missing, transform=ax.get_xaxis_transform(),
-                        color="0.85", label="no hand detected")
-    ax.set(xlabel="time (s)", ylabel="distance (hand sizes)", title=title)
+                        color="0.85", label="no landmarks detected")
+    ax.set(xlabel="time (s)", ylabel=label, title=title)
     ax.legend(loc="upper right", fontsize=7)
     save_png(fig, path, dpi=100)
 
