@@ -15,6 +15,7 @@ import pytest
 
 import hawkeye.prepare.pipeline as prep
 from hawkeye.config import compose
+from hawkeye.prepare import features
 from hawkeye.prepare.features import FeatureConfig, compute_features
 from hawkeye.prepare.landmarks import fill_gaps, load_precomputed
 from hawkeye.prepare.pd4t import Pd4tConfig, load_annotations
@@ -181,8 +182,8 @@ def test_demo_dataset_precomputed_into_a_store_training_reads(demo, tmp_path):
     data = load_store(store, require_landmarks=True)
     assert sorted(data.ids.tolist()) == ids
     assert set(data.splits.tolist()) == {"train", "valid", "test"}
-    assert data.series_names == list(prep.SERIES_NAMES)
-    assert data.summary.shape == (len(ids), len(prep.SUMMARY_NAMES))
+    assert data.series_names == list(features.SERIES_NAMES)
+    assert data.summary.shape == (len(ids), len(features.SUMMARY_NAMES))
     # every frame of every video is stored: lengths equal the landmark files' T
     for i, video_id in enumerate(data.ids):
         assert data.lengths[i] == len(load_precomputed(_landmark_file(demo, video_id)).landmarks)

@@ -277,7 +277,8 @@ def process_video(item: VideoItem, stored_hash: str | None, settings: PrepareSet
         more_notes, skip = _checks(item, raw, choice, settings)
         notes += more_notes
         if not presence.any():
-            qc.reason = " | ".join([f"{source}: no hand detected in any of {len(raw)} frames",
+            qc.reason = " | ".join([f"{source}: no {settings.task.landmarks.subject} detected in "
+                                    f"any of {len(raw)} frames",
                                     *notes])
             return VideoResult(qc)
         filled = lm.fill_gaps(raw, settings.landmarks["max_gap"])
@@ -516,9 +517,7 @@ def prepare(data_root: str | os.PathLike[str], store: str | os.PathLike[str],
              "prepare": {**{k: v for k, v in _plain(prepare_cfg).items()
                             if k not in ("shard_index", "num_shards", "merge", "workers",
                                          "submit", "jobs")},  # how it ran, not what it computed
-                         # predict reads the task's landmarks and features from here
-                         "task": {"landmarks": settings.task.landmarks.name,
-                                  "features": settings.task.features.name}}}
+                         "task": settings.task.names()}}  # predict computes the same features
     run = _RunLog(
         out, attrs, flush_every,
         # Bad annotation rows belong to no shard: shard 0 reports them, a merge lists them once.

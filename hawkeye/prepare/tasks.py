@@ -66,6 +66,7 @@ class LandmarkModel(Protocol):
     """A MediaPipe landmark model: its detector and how one video's detections become landmarks."""
 
     name: str        # task.landmarks value
+    subject: str     # what it detects, for messages: "hand" | "person"
     n_points: int    # landmarks per frame
     model_file: str  # the model file inside the mediapipe wheel (recorded in the store's attrs)
 
@@ -87,7 +88,7 @@ class LandmarkModel(Protocol):
 class HandModel:
     """MediaPipe Hands: tracks of up to ``max_num_hands`` hands, the annotated one chosen."""
 
-    name, n_points = "hands", lm.N_LANDMARKS
+    name, subject, n_points = "hands", "hand", lm.N_LANDMARKS
     model_file = "mediapipe/modules/hand_landmark/hand_landmark_full.tflite"
 
     def process_detector(self, settings: Any) -> lm.HandDetector:
@@ -113,7 +114,7 @@ class HandModel:
 class PoseModel:
     """MediaPipe Pose (full model): one person; the feature set chooses the side, if any."""
 
-    name, n_points, model_file = "pose", pose.N_POINTS, pose.MODEL_FILE
+    name, subject, n_points, model_file = "pose", "person", pose.N_POINTS, pose.MODEL_FILE
 
     def process_detector(self, settings: Any) -> pose.PoseDetector:
         cfg = settings.pose
@@ -149,10 +150,13 @@ class TaskSpec:
     landmarks: LandmarkModel
     features: FeatureSet
 
+    def names(self) -> dict[str, str]:
+        """The task config's two keys: ``{"landmarks": ..., "features": ...}``."""
+        return {"landmarks": self.landmarks.name, "features": self.features.name}
+
     def record(self) -> dict[str, Any]:
         """What the store's attrs say about how its landmarks and features were made."""
-        return {"landmarks": self.landmarks.name, "features": self.features.name,
-                "landmark_model_file": self.landmarks.model_file,
+        return {**self.names(), "landmark_model_file": self.landmarks.model_file,
                 "landmark_points": self.landmarks.n_points}
 
 
