@@ -18,6 +18,8 @@ from hawkeye.models.heads import build_head
 from hawkeye.prepare.features import FeatureConfig
 from hawkeye.prepare.pd4t import Pd4tConfig
 from hawkeye.prepare.pipeline import PrepareSettings
+from hawkeye.prepare.pose import PoseSettings
+from hawkeye.prepare.tasks import task_spec_from_config
 from hawkeye.telemetry.csv_import import ImportConfig
 from hawkeye.telemetry.generate import GeneratorConfig
 
@@ -56,14 +58,14 @@ def _instantiate(group: str, cfg, tmp_path: Path) -> object:
         assert isinstance(executor, submitit.Executor)
         return executor
     if group == "prepare":
-        return PrepareSettings.from_config(cfg.prepare, None), FeatureConfig.from_config(
-            cfg.prepare.features)
+        return (PrepareSettings.from_config(cfg.prepare, None), FeatureConfig.from_config(
+            cfg.prepare.features), PoseSettings.from_config(cfg.prepare.pose))
     if group == "task":
         if "generator" in cfg.task:  # telemetry: synthetic windows and the CSV import
             plain = OmegaConf.to_container(cfg.task, resolve=True)
             return (GeneratorConfig.from_mapping(plain["generator"]),
                     ImportConfig.from_mapping(plain["csv_import"]))
-        return Pd4tConfig.from_config(cfg.task)
+        return Pd4tConfig.from_config(cfg.task), task_spec_from_config(cfg.task)
     if group == "experiment":
         return _instantiate("model", cfg, tmp_path), CollectOptions.from_config(cfg.collect)
     # cv, train, export: read key by key by the code (folds, loop, export); all must resolve
