@@ -6,7 +6,12 @@ One module per step, in the order a video goes through them:
   labels);
 - :mod:`~hawkeye.prepare.video`: decoding frames with OpenCV;
 - :mod:`~hawkeye.prepare.landmarks`: MediaPipe hand landmarks, hand choice, gap filling;
-- :mod:`~hawkeye.prepare.features`: clinical kinematic features (``docs/features.md``);
+- :mod:`~hawkeye.prepare.pose`: MediaPipe Pose body landmarks and the leg choice;
+- :mod:`~hawkeye.prepare.tasks`: which landmark model and feature set each task uses;
+- :mod:`~hawkeye.prepare.features`: clinical kinematic features of finger tapping
+  (``docs/features.md``); :mod:`~hawkeye.prepare.cycles` runs its cycle machinery on the traces
+  of :mod:`~hawkeye.prepare.hand_movement`, :mod:`~hawkeye.prepare.leg_agility` and
+  :mod:`~hawkeye.prepare.gait`;
 - :mod:`~hawkeye.prepare.pipeline`: :func:`~hawkeye.prepare.pipeline.prepare`, the per-video
   worker, the process pool, shards and their merge;
 - :mod:`~hawkeye.prepare.qc`: the QC rows, CSV/Markdown report and figures;
