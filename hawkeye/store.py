@@ -102,8 +102,9 @@ class VideoEntry:
     """One video as a writer hands it to :func:`write_store`.
 
     ``series`` is ``(T, F)``, ``summary`` ``(S,)`` (None when the store has no summary features),
-    ``landmarks`` ``(T, 21, 3)`` with NaN where no hand was seen; ``presence`` defaults to
-    ``~isnan(landmarks[:, 0, 0])`` (give it explicitly when gaps were interpolated). ``targets``
+    ``landmarks`` ``(T, K, 3)`` (21 hand, 33 pose points) with NaN where none was seen;
+    ``presence`` defaults to ``~isnan(landmarks[:, 0, 0])`` (give it explicitly when gaps were
+    interpolated). ``targets``
     maps a target name to this video's finite value (every video of a store has the same names).
     """
 

@@ -160,7 +160,7 @@ def test_checks_flag_mismatch_low_detection_and_motion_choice(demo):
     assert not skip  # flagged, still stored by default
     motion = prep.lm.HandChoice(1, 2, "Right", "motion_override", "took the other")
     notes, _ = prep._checks(item, np.zeros_like(raw), motion, settings)
-    assert len(notes) == 1 and "hand chosen by motion" in notes[0]
+    assert len(notes) == 1 and "chosen by motion" in notes[0]
     nothing = np.full_like(raw, np.nan)  # no hand at all has its own reason, not a share
     assert prep._checks(item, nothing, label, settings) == ([], False)
 

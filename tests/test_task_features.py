@@ -228,3 +228,27 @@ def test_registry_refuses_unknown_names_and_pairs_that_do_not_fit():
     with pytest.raises(ValueError, match="reads pose landmarks.*task.landmarks=pose"):
         tasks.task_spec("hands", "gait")
     assert tasks.task_spec_from_config(None).features.name == "finger_tapping"
+
+
+# --------------------------------------------------------------------------- store and inputs
+
+
+def test_a_store_holds_pose_landmarks_of_one_model_only(tmp_path):
+    """33-point landmarks round-trip and become 99 model channels; mixing 21 and 33 is refused."""
+    from hawkeye.data import channel_names, frame_features
+    from hawkeye.store import VideoEntry, load_store, write_store
+
+    def entry(video_id: str, points: int) -> VideoEntry:
+        landmarks = np.random.default_rng(0).random((7, points, 3)).astype(np.float32)
+        return VideoEntry(id=video_id, subject=video_id[-3:], score=1, split="train",
+                          series=np.zeros((7, 2), np.float32), summary=np.zeros(0), fps=30.0,
+                          landmarks=landmarks)
+
+    path = tmp_path / "pose.h5"
+    write_store(path, [entry("v_l_001", 33)], ["a", "b"], [])
+    data = load_store(path)
+    assert data.landmarks.shape == (7, 33, 3)
+    assert len(channel_names(data, "landmarks")) == 99
+    assert frame_features(data, "both").shape == (7, 2 + 99)
+    with pytest.raises(ValueError, match=r"landmarks of \[21, 33\] points"):
+        write_store(path, [entry("v_r_002", 21)], ["a", "b"], [])

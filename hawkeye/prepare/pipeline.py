@@ -231,11 +231,11 @@ def _checks(item: VideoItem, raw: np.ndarray, choice: lm.HandChoice, settings: P
         skip |= settings.skip_frame_mismatch
     missing = float(np.isnan(raw[:, 0, 0]).mean())
     if settings.max_missing_share < missing < 1:  # no hand at all is its own reason
-        notes.append(f"hand missing in {missing:.0%} of frames (more than "
-                     f"prepare.max_missing_share={settings.max_missing_share:.0%})")
+        notes.append(f"{settings.task.landmarks.subject} missing in {missing:.0%} of frames "
+                     f"(more than prepare.max_missing_share={settings.max_missing_share:.0%})")
         skip |= settings.skip_low_detection
     if choice.reason in ("motion_override", "motion_no_label"):
-        notes.append(f"hand chosen by motion, not by label: {choice.detail}")  # worth a look
+        notes.append(f"chosen by motion, not by label: {choice.detail}")  # worth a look
     return notes, skip
 
 
