@@ -48,9 +48,9 @@ class QcRow:
     detection_rate: float = math.nan   # share of frames with a detected hand
     longest_gap: int = 0               # longest run of frames without a hand
     filled_frames: int = 0             # frames interpolated by the gap filler
-    taps: int = 0                      # tap cycles detected
-    hand_choice: str = ""              # label | only_hand | motion_override | ... | precomputed
-    hand_detail: str = ""              # why that hand was taken
+    taps: int = 0                      # cycles of the task trace: taps, openings, lifts, steps
+    hand_choice: str = ""              # label | only_hand | ... | precomputed | annotated_side
+    hand_detail: str = ""              # why that hand (pose: that side) was taken
     hash_s: float = 0.0                # seconds spent hashing the source file
     decode_s: float = 0.0              # seconds decoding frames (or reading the landmark file)
     detect_s: float = 0.0              # seconds in MediaPipe
@@ -137,9 +137,11 @@ def qc_markdown(rows: Sequence[QcRow], store: Path, problems_note: str = "") -> 
         rates = np.array([row.detection_rate for row in videos])
         lines += [f"Videos read this run: {len(videos)}; frames {sum(r.frames for r in videos)}; "
                   f"detection rate median {np.nanmedian(rates):.1%}, min {np.nanmin(rates):.1%}; "
-                  f"taps per video median {int(np.median([r.taps for r in videos]))}.", ""]
+                  f"cycles (taps, hand openings, heel lifts or steps) per video median "
+                  f"{int(np.median([r.taps for r in videos]))}.", ""]
         choice = Counter(row.hand_choice for row in videos)
-        lines += ["Hand choice: " + ", ".join(f"{k} {v}" for k, v in sorted(choice.items())), ""]
+        lines += ["Hand or side choice: " + ", ".join(f"{k} {v}" for k, v in
+                                                      sorted(choice.items())), ""]
     if problems_note:
         lines += [problems_note, ""]
     issues = [row for row in rows if row.status in (SKIPPED, FLAGGED) or row.reason]
