@@ -50,7 +50,6 @@ from pathlib import Path
 from typing import Any
 
 import h5py
-import hydra
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -59,7 +58,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from hawkeye import __version__
-from hawkeye.config import CONF_DIR
+from hawkeye.cli import EXPORT_HELP, hydra_app
 from hawkeye.data import Normalization, apply_normalization
 from hawkeye.families import FAMILIES, ExportedFamily, Family, family_of
 from hawkeye.io import atomic_path, write_json_atomic
@@ -425,7 +424,7 @@ def export_run(run_dir: Path, cfg: DictConfig) -> list[dict[str, Any]]:
     return results
 
 
-@hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")
+@hydra_app(EXPORT_HELP)
 def main(cfg: DictConfig) -> None:
     """``python -m hawkeye.export run_dir=...``: export a run's folds; exit 1 if any failed."""
     if cfg.run_dir is None:

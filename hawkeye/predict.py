@@ -38,12 +38,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import hydra
 import numpy as np
 import onnxruntime as ort
 from omegaconf import DictConfig, OmegaConf
 
-from hawkeye.config import CONF_DIR
+from hawkeye.cli import PREDICT_HELP, hydra_app
 from hawkeye.data import channel_names, frame_features, pad_frames
 from hawkeye.export import ONNX_NAME, metadata_of, ort_session
 from hawkeye.families import ExportedFamily, csv_number, family_of
@@ -458,7 +457,7 @@ def run_predict(video: str | os.PathLike[str], run_dir: str | os.PathLike[str], 
     return PredictRun(ensemble, predictions, csv_path)
 
 
-@hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")
+@hydra_app(PREDICT_HELP)
 def main(cfg: DictConfig) -> None:
     """``python -m hawkeye.predict video=... run_dir=... [model=...]``; exit 1 on any failure."""
     if cfg.get("video") is None or cfg.run_dir is None:

@@ -28,11 +28,11 @@ import time
 from pathlib import Path
 from typing import Any, cast
 
-import hydra
 import submitit
 from omegaconf import DictConfig, OmegaConf
 
-from hawkeye.config import CONF_DIR, identity_hash
+from hawkeye.cli import TRAIN_HELP, hydra_app
+from hawkeye.config import identity_hash
 from hawkeye.export import export_after_training
 from hawkeye.families import family_of
 from hawkeye.fold_data import FoldData, load_fold_data
@@ -139,7 +139,7 @@ class TrainTask(submitit.helpers.Checkpointable):
         return submitit.helpers.DelayedSubmission(self, cfg)
 
 
-@hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")
+@hydra_app(TRAIN_HELP)
 def main(cfg: DictConfig) -> None:
     """``python -m hawkeye.train model=... fold=... run_dir=...``"""
     train(cfg)

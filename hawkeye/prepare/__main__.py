@@ -11,10 +11,9 @@ from __future__ import annotations
 import logging
 import sys
 
-import hydra
 from omegaconf import DictConfig
 
-from hawkeye.config import CONF_DIR, CONFIG_NAME
+from hawkeye.cli import PREPARE_HELP, hydra_app
 from hawkeye.prepare.pipeline import prepare_from_config
 from hawkeye.prepare.qc import SKIPPED
 from hawkeye.prepare.submit import should_submit, submit_from_config
@@ -22,7 +21,7 @@ from hawkeye.prepare.submit import should_submit, submit_from_config
 log = logging.getLogger("hawkeye.prepare")
 
 
-@hydra.main(config_path=CONF_DIR, config_name=CONFIG_NAME, version_base="1.3")
+@hydra_app(PREPARE_HELP)
 def main(cfg: DictConfig) -> None:
     """Prepare here or submit; exit 2 on a whole-run problem, 1 when ``prepare.strict`` fails."""
     try:
