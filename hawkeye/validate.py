@@ -309,6 +309,12 @@ def check_compatibility(cfg: Mapping[str, Any]) -> list[str]:
     return problems
 
 
+def check_folds(n_folds: int, folds: Sequence[int]) -> list[str]:
+    """The folds asked for (``fold=...``) exist."""
+    return [f"fold={k} is outside 0..{n_folds - 1} (cv.n_folds={n_folds})"
+            for k in folds if not 0 <= k < n_folds]
+
+
 # ----------------------------------------------------------------------------------------------
 # 3. The store
 
@@ -469,19 +475,27 @@ class LaunchChecker:
         plain = OmegaConf.to_container(cfg, resolve=True)
         reference = self.reference(overrides)
         found = check_keys(plain, reference, executor_keys(plain["launcher"]))
-        if not found:  # values are typed: the cross-checks can compare them
-            found += check_model_overrides(plain, reference["model"])
-            found += check_compatibility(plain)
-            n_folds = plain["cv"]["n_folds"]
-            found += [f"fold={k} is outside 0..{n_folds - 1} (cv.n_folds={n_folds})"
-                      for k in folds if not 0 <= k < n_folds]
-            facts = self.store(str(plain["paths"]["store"]))
-            found += [facts] if isinstance(facts, str) else check_store(plain, facts)
-            problems, notes = check_device(plain, backend_name, self.cuda_here)
-            found += problems
-            self.notes += [n for n in notes if n not in self.notes]
+        for cross_check in (lambda: check_model_overrides(plain, reference["model"]),
+                            lambda: check_compatibility(plain),
+                            lambda: check_folds(plain["cv"]["n_folds"], folds),
+                            lambda: self.check_store(plain),
+                            lambda: self.check_device(plain, backend_name)):
+            try:
+                found += cross_check()
+            except (TypeError, KeyError, AttributeError):  # compares a value of the wrong type
+                if not found:  # or a key that is missing: both are reported already
+                    raise
         where = f"[{label}] "
         self.problems += [f"{where}{p}" for p in found if f"{where}{p}" not in self.problems]
+
+    def check_store(self, cfg: Mapping[str, Any]) -> list[str]:
+        facts = self.store(str(cfg["paths"]["store"]))
+        return [facts] if isinstance(facts, str) else check_store(cfg, facts)
+
+    def check_device(self, cfg: Mapping[str, Any], backend_name: str) -> list[str]:
+        problems, notes = check_device(cfg, backend_name, self.cuda_here)
+        self.notes += [n for n in notes if n not in self.notes]
+        return problems
 
     def check_grid(self, grid: Grid, points: Sequence[Point]) -> None:
         """Every (point, model) config of a launch and its output folder; raises
