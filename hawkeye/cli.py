@@ -125,12 +125,21 @@ def answer_flags(app: AppHelp, args: Sequence[str],
     first = reduce(overrides)
     if first != overrides and ("--cfg" in flags or "-c" in flags):
         print(f"# the first config of the sweep: {' '.join(first)}", file=sys.stderr)
+    return run_app(app_main, [*flags, *first])
+
+
+def run_app(app_main: Callable[[], Any], args: Sequence[str]) -> int:
+    """Run the ``@hydra.main`` function ``app_main`` on ``args`` (it reads ``sys.argv``); the
+    exit code, for a ``main(argv) -> int`` that tests and console scripts call alike."""
     saved = sys.argv
-    sys.argv = [saved[0], *flags, *first]
+    sys.argv = [saved[0], *args]
     try:
         app_main()
-    except SystemExit as done:  # Hydra exits after --help; the caller returns a code
-        return done.code if isinstance(done.code, int) else (print(done.code) or 2)
+    except SystemExit as done:  # Hydra exits after --help, the app with its code
+        if done.code is None or isinstance(done.code, int):
+            return done.code or 0
+        print(done.code, file=sys.stderr)
+        return 1
     finally:
         sys.argv = saved
     return 0

@@ -57,11 +57,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from hawkeye import __version__
-from hawkeye.config import CONF_DIR, CONFIG_NAME, LOG_DIR_NAME
+from hawkeye.cli import COLLECT_HELP, hydra_app, info_flags, run_app
+from hawkeye.config import CONF_DIR, CONFIG_NAME, LOG_DIR_NAME, compose
 from hawkeye.io import PREDICTION_COLUMNS, git_commit
 from hawkeye.metrics import (
     anomaly_metrics,
@@ -105,7 +107,7 @@ class CollectOptions:
     def from_config(cls, section: DictConfig | Mapping[str, Any] | None = None) -> CollectOptions:
         """From a ``collect:`` config section; ``None`` reads ``conf/config.yaml``'s defaults."""
         if section is None:
-            section = _cli_config([]).collect
+            section = OmegaConf.load(Path(CONF_DIR) / f"{CONFIG_NAME}.yaml").collect
         return cls(n_boot=int(section["n_boot"]), alpha=float(section["alpha"]),
                    seed=int(section["seed"]), figures=bool(section["figures"]))
 
@@ -703,32 +705,26 @@ def _fold_numbers(spec: RunSpec, model: str) -> tuple[list[int], list[int]]:
     return expected, [k for k in present if k not in expected]
 
 
-def _cli_config(argv: Sequence[str]) -> DictConfig:
-    """``run_dir`` and ``collect.*`` from ``conf/config.yaml`` with ``key=value`` overrides.
-
-    Only these keys are read, so the collector still reports on a run after other config groups
-    have changed (it must be the job that always works). Unknown keys are rejected.
-    """
-    primary = OmegaConf.load(Path(CONF_DIR) / f"{CONFIG_NAME}.yaml")
-    cfg = OmegaConf.create({"run_dir": primary.run_dir, "collect": primary.collect})
-    OmegaConf.set_struct(cfg, True)
-    return OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(argv)))
+@hydra_app(COLLECT_HELP)
+def _collect_app(cfg: DictConfig) -> None:
+    if cfg.run_dir is None:
+        print("hawkeye.collect: run_dir is not set; pass run_dir=PATH", file=sys.stderr)
+        sys.exit(EXIT_NOTHING)
+    sys.exit(collect(Path(cfg.run_dir), CollectOptions.from_config(cfg.collect)))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m hawkeye.collect run_dir=PATH [collect.n_boot=N collect.figures=false]``"""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    try:
-        cfg = _cli_config(sys.argv[1:] if argv is None else argv)
-    except (OmegaConfBaseException, ValueError) as error:
-        print(f"hawkeye.collect: bad arguments ({error}); usage: python -m hawkeye.collect "
-              "run_dir=PATH [collect.n_boot=N collect.alpha=A collect.seed=S collect.figures=B]",
-              file=sys.stderr)
-        return EXIT_NOTHING
-    if cfg.run_dir is None:
-        print("hawkeye.collect: run_dir is not set; pass run_dir=PATH", file=sys.stderr)
-        return EXIT_NOTHING
-    return collect(Path(cfg.run_dir), CollectOptions.from_config(cfg.collect))
+    """``hawkeye-collect run_dir=PATH [collect.n_boot=N collect.figures=false]`` (a Hydra app);
+    returns the exit code 0/1/2, also 2 for a bad override (nothing was collected)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not info_flags(args):
+        try:  # composed here first: Hydra would exit 1, which means "a fold is missing"
+            compose([a for a in args if not a.startswith("-")])
+        except (HydraException, OmegaConfBaseException, ValueError) as error:
+            print(f"hawkeye.collect: bad arguments ({error}); see hawkeye-collect --help",
+                  file=sys.stderr)
+            return EXIT_NOTHING
+    return run_app(_collect_app, args)
 
 
 if __name__ == "__main__":
