@@ -41,12 +41,12 @@ class AppHelp:
 
     @property
     def script(self) -> str:
-        """The console script: ``hawkeye.launch`` -> ``hawkeye-launch``."""
+        """The console script: ``hawkeye.launch`` -> ``hawkeye-launch`` (a subcommand stays)."""
         return self.module.replace(".", "-").replace("_", "-")
 
     @property
     def config_name(self) -> str:
-        return "hawkeye_" + self.module.split(".", 1)[1].replace(".", "_")
+        return "hawkeye_" + self.module.split(".", 1)[1].replace(".", "_").replace(" ", "_")
 
     def text(self) -> str:
         """The help text; ``$APP_CONFIG_GROUPS`` is filled in by Hydra."""
@@ -217,3 +217,22 @@ COLLECT_HELP = AppHelp(
           ("collect.n_boot=N", "bootstrap resamples behind the confidence intervals"),
           ("collect.figures=false", "skip the PNG figures")],
     examples=["run_dir=runs/demo-1a2b3c4d5e collect.n_boot=200"])
+
+TELEMETRY_GENERATE_HELP = AppHelp(
+    module="hawkeye.telemetry generate",
+    description="simulate vehicle telemetry windows (fuel-consumption target, labelled "
+                "anomalies) into the store paths.store, for task=telemetry.",
+    keys=[("paths.store=FILE", "the store to write (default data/telemetry.h5)"),
+          ("task.generator.n_train=N", "windows of the train split (also n_valid, n_test)"),
+          ("task.generator.seed=S", "same settings and seed = the same store")],
+    examples=["task.generator.n_train=2000 paths.store=/tmp/t.h5"])
+
+TELEMETRY_IMPORT_HELP = AppHelp(
+    module="hawkeye.telemetry import",
+    description="cut your own telemetry CSV into windows and write them to the store "
+                "paths.store (keys in conf/task/telemetry.yaml, csv_import:).",
+    keys=[("task.csv=FILE", "the CSV to read"), ("paths.store=FILE", "the store to write"),
+          ("task.csv_import.id_column=COL", "the trip (or vehicle) column: windows never cross "
+                                            "it"),
+          ("task.csv_import.signals=[a,b]", "signal columns (null = every other numeric one)")],
+    examples=["task.csv=drives.csv paths.store=data/mine.h5 task.csv_import.window=30"])

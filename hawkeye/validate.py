@@ -170,7 +170,7 @@ RULES: dict[str, Rule] = {
     "task.input_features": choice("series", "landmarks", "both"), "task.target": TEXT,
     "task.train_splits": LIST, "task.test_split": optional(TEXT),
     "task.anomaly_label": optional(TEXT), "task.anomaly_threshold": choice("percentile", "val_f1"),
-    "task.target_windows": choice("all", "normal"),
+    "task.target_windows": choice("all", "normal"), "task.csv": optional(PATH),
     "task.split_layout": choice("annotations_split", "official"),
     "task.on_subject_overlap": choice("error", "warn"),
     # model (each key only where the model has it)

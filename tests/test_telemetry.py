@@ -242,14 +242,16 @@ def test_generator_settings_are_checked() -> None:
 
 def test_cli_generate(tmp_path: Path, capsys) -> None:
     out = tmp_path / "cli.h5"
-    assert telemetry_main(["generate", f"out={out}", "n_train=12", "n_valid=12", "n_test=12",
-                           "anomaly_rate_valid=0.34", "anomaly_rate_test=0.34",
-                           "trip_windows=[2,4]"]) == 0
+    generator = {"n_train": 12, "n_valid": 12, "n_test": 12, "anomaly_rate_valid": 0.34,
+                 "anomaly_rate_test": 0.34, "trip_windows": "[2,4]"}
+    assert telemetry_main(["generate", f"paths.store={out}",
+                           *(f"task.generator.{k}={v}" for k, v in generator.items())]) == 0
     assert "36 videos" in capsys.readouterr().out and len(load_store(out)) == 36
-    assert telemetry_main(["generate", f"out={out}", "no_such_key=1"]) == 2
+    assert telemetry_main(["generate", f"paths.store={out}", "task.generator.no_such_key=1"]) == 2
     assert "no_such_key" in capsys.readouterr().err
-    assert telemetry_main(["import", f"out={out}"]) == 2
-    assert "csv=FILE" in capsys.readouterr().err
+    assert telemetry_main(["import", f"paths.store={out}"]) == 2
+    assert "task.csv=FILE" in capsys.readouterr().err
+    assert telemetry_main(["fly"]) == 2 and "usage:" in capsys.readouterr().err
 
 
 # ------------------------------------------------------------------------------------------------
@@ -367,9 +369,11 @@ def test_assign_splits_deals_whole_trips_by_fraction() -> None:
 def test_cli_import_module_entry_point(tmp_path: Path) -> None:
     csv_path = _write_csv(tmp_path / "d.csv")
     result = subprocess.run(
-        [sys.executable, "-m", "hawkeye.telemetry", "import", f"csv={csv_path}",
-         f"out={tmp_path / 'cli.h5'}", "time_column=t", "label_column=fault", "targets=[fuel]",
-         "window=10", "stride=5"], cwd=REPO, capture_output=True, text=True, timeout=120)
+        [sys.executable, "-m", "hawkeye.telemetry", "import", f"task.csv={csv_path}",
+         f"paths.store={tmp_path / 'cli.h5'}", "task.csv_import.time_column=t",
+         "task.csv_import.label_column=fault", "task.csv_import.targets=[fuel]",
+         "task.csv_import.window=10", "task.csv_import.stride=5"],
+        cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "90 rows, 3 trips -> 15 windows of 2 signals" in result.stdout
 
