@@ -11,11 +11,15 @@ from __future__ import annotations
 import logging
 import sys
 
+import hydra
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from hawkeye.cli import PREPARE_HELP, hydra_app
+from hawkeye.config import CONFIG_NAME
+from hawkeye.prepare.checks import after_run, before_decoding
 from hawkeye.prepare.pipeline import prepare_from_config
-from hawkeye.prepare.qc import SKIPPED
+from hawkeye.prepare.qc import SKIPPED, read_qc_csv
 from hawkeye.prepare.submit import should_submit, submit_from_config
 
 log = logging.getLogger("hawkeye.prepare")
@@ -23,11 +27,20 @@ log = logging.getLogger("hawkeye.prepare")
 
 @hydra_app(PREPARE_HELP)
 def main(cfg: DictConfig) -> None:
-    """Prepare here or submit; exit 2 on a whole-run problem, 1 when ``prepare.strict`` fails."""
+    """Prepare here or submit; exit 2 on a whole-run problem (bad settings or output folder,
+    nothing usable written, a split left empty), 1 when ``prepare.strict`` fails."""
+    problems = before_decoding(cfg, HydraConfig.get().overrides.task,
+                               lambda o: hydra.compose(config_name=CONFIG_NAME, overrides=list(o)))
     try:
+        if problems:
+            raise ValueError(f"{len(problems)} problem(s), nothing was decoded:\n  - "
+                             + "\n  - ".join(problems))
         if should_submit(cfg):
             sys.exit(submit_from_config(cfg))
         report = prepare_from_config(cfg)
+        problems = after_run(read_qc_csv(report.qc_csv), report.store, cfg.data_root, cfg.prepare)
+        if problems:
+            raise ValueError("\n  - ".join(["the run produced no usable store:", *problems]))
     except (FileNotFoundError, ValueError) as err:  # a whole-run problem: say it, no traceback
         log.error("prepare: %s", err)
         sys.exit(2)
