@@ -7,6 +7,7 @@ previous file or nothing, never a half-written HDF5 store, checkpoint or summary
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import hashlib
 import json
@@ -120,3 +121,27 @@ def save_png(fig: Any, path: str | os.PathLike[str], dpi: int) -> None:
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=dpi)
+
+
+def check_text_file(path: str | os.PathLike[str]) -> None:
+    """Raise ``ValueError`` naming ``path`` and the line when it is not UTF-8 text.
+
+    CSV readers decode lazily, so a Latin-1 or UTF-16 export or a binary file would otherwise fail
+    mid-read with a message naming neither the file nor the line (or, for NUL bytes, ``csv.Error``).
+    """
+    data = Path(path).read_bytes()
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise ValueError(f"{path}: line 1: the file is UTF-16 text; save it as UTF-8 (e.g. "
+                         f"`iconv -f UTF-16 -t UTF-8`)")
+    nul = data.find(b"\x00")
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        if nul < 0 or error.start < nul:
+            line = data.count(b"\n", 0, error.start) + 1
+            raise ValueError(f"{path}: line {line}: byte 0x{data[error.start]:02x} is not UTF-8 "
+                             f"text (a Latin-1/Windows-1252 export? save it as UTF-8, e.g. "
+                             f"`iconv -f LATIN1 -t UTF-8`)") from None
+    if nul >= 0:
+        line = data.count(b"\n", 0, nul) + 1
+        raise ValueError(f"{path}: line {line}: a NUL byte: this is not a text file")
