@@ -92,6 +92,7 @@ class Ensemble:
     max_len: int
     score_levels: list[int]
     prepare: dict[str, Any] | None  # settings that built the training store (None: unknown)
+    missing_folds: tuple[int, ...] = ()  # trained folds (best.pt) without model.onnx: not scoring
 
     @property
     def kind(self) -> ExportedFamily:
@@ -134,7 +135,14 @@ def load_ensemble(run_dir: Path, model: str, threads: int) -> Ensemble:
                     input_features=str(first["input_features"]),
                     frame_stride=int(first["frame_stride"]), max_len=int(first["max_len"]),
                     score_levels=[int(v) for v in first["score_levels"]],
-                    prepare=first.get("prepare"))
+                    prepare=first.get("prepare"),
+                    missing_folds=missing_folds(model_dir, [f.fold for f in folds]))
+
+
+def missing_folds(model_dir: Path, exported: Sequence[int]) -> tuple[int, ...]:
+    """The folds of ``model_dir`` that were trained (``best.pt``) but are not in ``exported``."""
+    trained = {_fold_index(p.parent) for p in model_dir.glob("fold_*/best.pt")}
+    return tuple(sorted(trained - set(exported)))
 
 
 def _fold_index(fold_dir: Path) -> int:
@@ -473,6 +481,12 @@ def main(cfg: DictConfig) -> None:
     for p in run.predictions:
         print(describe(p, run.ensemble))
     print(f"wrote {run.csv}")
+    if run.ensemble.missing_folds:  # the scores average fewer folds than were trained
+        n = len(run.ensemble.folds)
+        print(f"hawkeye.predict: WARNING: fold(s) {list(run.ensemble.missing_folds)} of "
+              f"{run.ensemble.model} were trained but have no {ONNX_NAME}: every score averages "
+              f"{n} of {n + len(run.ensemble.missing_folds)} folds (export them: "
+              f"python -m hawkeye.export run_dir={cfg.run_dir})", file=sys.stderr)
     failed = sum(p.status != OK for p in run.predictions)
     if failed:
         sys.exit(f"hawkeye.predict: {failed} of {len(run.predictions)} input(s) failed (see the "

@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 import pytest
 
+from hawkeye.cli import run_app
 from hawkeye.config import compose
 from hawkeye.export import ONNX_NAME, export_run, read_metadata, write_metadata
 from hawkeye.predict import SCORES_NAME, PredictError, main, run_predict
@@ -281,3 +282,18 @@ def test_a_real_video_goes_through_mediapipe(run, tmp_path) -> None:
     with pytest.raises(PredictError, match="no hand detected in any of 20 frames"):
         run_predict(wall, run["run_dir"], "tcn", mediapipe, tmp_path / "wall_out")
     assert not (tmp_path / "wall_out").exists()
+
+
+@pytest.mark.slow
+def test_fewer_folds_than_trained_are_named_in_a_warning(run, tmp_path, capsys) -> None:
+    copy = tmp_path / "run"
+    shutil.copytree(run["run_dir"] / "tcn", copy / "tcn")
+    (copy / "tcn" / "fold_1" / ONNX_NAME).unlink()
+    out = tmp_path / "out"
+    code = run_app(main, [f"video={held_out_landmarks(run)[0]}", f"run_dir={copy}",
+                          "model=tcn", f"predict.out={out}"])
+    err = capsys.readouterr().err
+    assert code == 0  # scored, with the warning
+    assert "WARNING: fold(s) [1] of tcn were trained but have no model.onnx" in err
+    assert "averages 1 of 2 folds" in err
+    assert [r["n_folds"] for r in read_csv(out / SCORES_NAME)] == ["1"]
