@@ -74,3 +74,9 @@ def test_an_unwritable_store_folder_stops_before_any_decoding(demo, tmp_path, ca
     blocker.write_text("")
     code, out = prepare(demo, blocker / "s.h5", capsys)
     assert code == 2 and "is a file, not a folder" in out and "Traceback" not in out
+
+
+def test_one_shard_of_several_is_not_judged_alone(demo, tmp_path, capsys) -> None:
+    code, out = prepare(demo, tmp_path / "s.h5", capsys, "prepare.num_shards=20",
+                        "prepare.shard_index=19", "prepare.landmark_source=precomputed")
+    assert code == 0, out  # no video falls in shard 19 of 20: the merge is judged

@@ -54,16 +54,19 @@ def likely_cause(data_root: str | Path, landmark_source: str, skipped: Sequence[
 
 def after_run(rows: Sequence[QcRow], store: Path, data_root: str | Path,
               prepare_cfg: Mapping[str, Any]) -> list[str]:
-    """Problems of a finished run's QC ``rows``: nothing usable, or a split with no usable video
-    (not checked for one shard of several: a shard may hold no video of a split)."""
-    usable = [r for r in rows if r.status in USABLE]
-    skipped = [r for r in rows if r.status == SKIPPED]
-    cause = likely_cause(data_root, str(prepare_cfg["landmark_source"]), skipped)
-    if not usable:
-        return [f"nothing usable was written to {store}: all {len(rows)} annotation row(s) "
-                f"were skipped; {cause}"]
+    """Problems of a finished run's QC ``rows``: nothing usable, or a split with no usable video.
+
+    Not checked for one shard of several (a shard may hold few videos, or none of a split): the
+    merge into the final store is.
+    """
     if int(prepare_cfg["num_shards"]) > 1 and not bool(prepare_cfg["merge"]):
         return []
+    usable = [r for r in rows if r.status in USABLE]
+    skipped = [r for r in rows if r.status == SKIPPED]
+    if not usable:
+        cause = likely_cause(data_root, str(prepare_cfg["landmark_source"]), skipped)
+        return [f"nothing usable was written to {store}: all {len(rows)} annotation row(s) "
+                f"were skipped; {cause}"]
     usable_splits = {r.split for r in usable}
     problems = []
     for split in sorted({r.split for r in rows if r.split} - usable_splits):
