@@ -197,10 +197,10 @@ RULES: dict[str, Rule] = {
     "launcher.max_array_size": integer(low=1, nullable=True),
     "launcher.parameters.additional_parameters": MAPPING,
 }
-# Keys below these prefixes hold submitit parameters: null removes one, and any parameter the
-# executor class accepts may be added (``+launcher.parameters.exclude=node7``).
-EXECUTOR_SECTIONS = ("launcher.parameters", "launcher.collector")
-FREE_FORM = ("prepare.jobs",)  # null removes a key; values are checked as executor parameters
+# Sections that hold submitit parameters: null removes one, and any parameter the executor class
+# accepts may be added (``+launcher.parameters.exclude=node7``, ``+prepare.jobs.shard.mem=8GB``).
+EXECUTOR_SECTIONS = ("launcher.parameters", "launcher.collector", "prepare.jobs.shard",
+                     "prepare.jobs.merge")
 
 
 def leaves(tree: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
@@ -237,7 +237,7 @@ def _inferred_rule(dotted: str, reference: Any) -> Rule | None:
     if reference is None:
         return None
     kind = float if isinstance(reference, float) else type(reference)
-    nullable = dotted.startswith((*EXECUTOR_SECTIONS, *FREE_FORM))
+    nullable = dotted.startswith(EXECUTOR_SECTIONS)
     return Rule((kind,), nullable)
 
 

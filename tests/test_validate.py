@@ -160,6 +160,7 @@ def test_rules_check_type_null_range_and_choice() -> None:
 
 def test_executor_parameters_may_be_added_when_the_executor_takes_them() -> None:
     cfg = OmegaConf.to_container(compose(["launcher=slurm", "+launcher.parameters.exclude=n7",
+                                          "+prepare.jobs.shard.mem=8GB",
                                           "+launcher.parameters.exclud=n7"]), resolve=True)
     reference = OmegaConf.to_container(compose(["launcher=slurm"]), resolve=True)
     (problem,) = V.check_keys(cfg, reference, V.executor_keys(cfg["launcher"]))
