@@ -93,3 +93,9 @@ def test_the_installed_console_scripts_are_those_of_pyproject() -> None:
                     "are checked there (after `make install`)")
     installed = {e.name: e.value for e in dist.entry_points if e.group == "console_scripts"}
     assert installed == SCRIPTS, "reinstall: .venv/bin/pip install --no-deps -e ."
+
+
+@pytest.mark.parametrize("script", ["hawkeye-launch", "hawkeye-prepare"])
+def test_shell_completion_installs_for_bash(script, capsys) -> None:
+    code, out, _ = run(script, ["--shell-completion", "install=bash"], capsys)
+    assert code == 0 and "hydra_bash_completion()" in out
