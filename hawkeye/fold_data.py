@@ -24,6 +24,7 @@ from hawkeye.folds import check_disjoint, ensure_folds, validation_split
 from hawkeye.store import load_store
 
 log = logging.getLogger("hawkeye.train")
+SCORE_KINDS = ("ordinal", "nominal")  # task.score_kind: ordered scores | unordered classes
 
 
 @dataclass
@@ -39,6 +40,7 @@ class FoldData:
     input_names: list[str]
     summary_names: list[str]
     continuous: bool = False  # supervised target is a real value (task.target), not the score
+    score_kind: str = "ordinal"  # the score's levels: ordinal (ordered) | nominal (classes)
 
     def labels(self, part: SequenceSet) -> torch.Tensor:
         """What supervised models learn for ``part``: its real target, or its integer score."""
@@ -82,6 +84,8 @@ def load_fold_data(cfg: DictConfig, keep_anomalous: bool = False) -> FoldData:
     is_val = validation_split(training_side.subjects, training_side.y.numpy(),
                               cfg.cv.val_fraction, cfg.cv.seed + int(cfg.fold))
     train_part, val_part = training_side.take(~is_val), training_side.take(is_val)
+    if task.score_kind not in SCORE_KINDS:
+        raise ValueError(f"task.score_kind must be one of {SCORE_KINDS}, got {task.score_kind!r}")
     if task.target_windows not in ("all", "normal"):
         raise ValueError(f"task.target_windows must be all or normal, got "
                          f"{task.target_windows!r}")
@@ -97,4 +101,4 @@ def load_fold_data(cfg: DictConfig, keep_anomalous: bool = False) -> FoldData:
                     n_levels=n_score_levels(store.scores[is_cv | is_test]), normalization=norm,
                     input_names=channel_names(store, task.input_features),
                     summary_names=[str(n) for n in store.summary_names],
-                    continuous=task.target != "score")
+                    continuous=task.target != "score", score_kind=str(task.score_kind))

@@ -167,10 +167,16 @@ def checkpoint_meta(cfg: DictConfig, data: FoldData, identity_hash: str) -> dict
 def write_fold_outputs(out: Path, cfg: DictConfig, metrics: dict[str, Any],
                        predictions: list[dict[str, Any]], history: list[dict[str, float]]) -> None:
     """predictions.csv, history.csv, config.yaml, then metrics.json (the "finished" marker)."""
-    _write_csv(out / "predictions.csv", PREDICTION_COLUMNS, predictions)
-    _write_csv(out / "history.csv", HISTORY_COLUMNS, history)
+    _write_csv(out / "predictions.csv", _with_extra(PREDICTION_COLUMNS, predictions), predictions)
+    _write_csv(out / "history.csv", _with_extra(HISTORY_COLUMNS, history), history)
     write_text_atomic(out / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     write_json_atomic(out / "metrics.json", metrics)
+
+
+def _with_extra(columns: tuple[str, ...], rows: list[dict[str, Any]]) -> tuple[str, ...]:
+    """``columns`` followed by the other keys of ``rows`` (class probabilities ``p<k>``, every
+    ``val_<metric>`` of the task), in first-seen order."""
+    return tuple(dict.fromkeys([*columns, *(k for row in rows for k in row)]))
 
 
 def _write_csv(path: Path, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
