@@ -231,14 +231,32 @@ def halve_batch_on_oom(run_epoch: Callable[[int], T], batch_size: int) -> tuple[
             torch.cuda.empty_cache()
 
 
-def set_num_threads(num_threads: int | None) -> int:
-    """Set torch's CPU threads: ``num_threads`` or every CPU this job may run on."""
+def set_num_threads(num_threads: int | None, cpus_per_task: int | None = None,
+                    max_parallel: int | None = None) -> int:
+    """Set torch's CPU threads: ``num_threads``, or (null) the CPUs this job has
+    (:func:`job_threads` of this process's CPUs, Slurm's ``SLURM_CPUS_PER_TASK``, the launcher's
+    ``cpus_per_task`` and ``max_parallel``)."""
     if num_threads is None:
-        num_threads = len(os.sched_getaffinity(0))
-        if os.environ.get("SLURM_CPUS_PER_TASK"):
-            num_threads = min(num_threads, int(os.environ["SLURM_CPUS_PER_TASK"]))
+        num_threads = job_threads(len(os.sched_getaffinity(0)),
+                                  os.environ.get("SLURM_CPUS_PER_TASK"), cpus_per_task,
+                                  max_parallel)
     torch.set_num_threads(int(num_threads))
     return int(num_threads)
+
+
+def job_threads(cores: int, slurm_cpus: str | None, cpus_per_task: int | None,
+                max_parallel: int | None) -> int:
+    """Threads of one training job on ``cores`` usable CPUs: inside a Slurm job its
+    ``SLURM_CPUS_PER_TASK``; else the launcher's ``cpus_per_task``; else, when ``max_parallel``
+    jobs share this machine (the local launcher), an equal share of the cores (at least 1), so
+    two jobs on two cores do not start two threads each; else every core."""
+    if slurm_cpus:
+        return max(1, min(cores, int(slurm_cpus)))
+    if cpus_per_task:
+        return max(1, min(cores, int(cpus_per_task)))
+    if max_parallel:
+        return max(1, cores // int(max_parallel))
+    return max(1, cores)
 
 
 def _lr_scheduler(optimizer: torch.optim.Optimizer, schedule: str,

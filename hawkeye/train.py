@@ -70,7 +70,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         log.info("%s is finished (metrics.json present): returning its metrics", out)
         return json.loads((out / "metrics.json").read_text())
 
-    threads = set_num_threads(cfg.train.num_threads)
+    threads = set_num_threads(cfg.train.num_threads,  # null: from the CPUs the job has
+                              OmegaConf.select(cfg, "launcher.parameters.cpus_per_task"),
+                              OmegaConf.select(cfg, "launcher.max_parallel"))
     device = resolve_device(cfg.train.device)
     log.info("model=%s fold=%s device=%s threads=%d -> %s", cfg.model.name, cfg.fold, device,
              threads, out)
@@ -158,8 +160,8 @@ def checkpoint_meta(cfg: DictConfig, data: FoldData, identity_hash: str) -> dict
         "model_cfg": OmegaConf.to_container(cfg.model, resolve=True),
         "head_cfg": OmegaConf.to_container(cfg.head, resolve=True) if uses_head else None,
         "n_levels": data.n_levels, "input_features": str(cfg.task.input_features),
-        "input_names": data.input_names, "max_len": int(cfg.task.max_len),
-        "frame_stride": int(cfg.task.frame_stride),
+        "input_names": data.input_names, "max_len": data.max_len,
+        "frame_stride": data.frame_stride,
         "normalization": {"mean": data.normalization.mean, "std": data.normalization.std},
     }
 
