@@ -390,6 +390,11 @@ class ExportedFamily(Family):
     exported = True
     onnx_outputs: tuple[str, ...]      # the exported graph's outputs, in order
 
+    def output_names(self, head: Head | None) -> tuple[str, ...]:
+        """The graph's outputs for a fold with ``head``, in the order :meth:`graph_outputs`
+        returns them."""
+        return self.onnx_outputs
+
     @abstractmethod
     def network(self, model_cfg: Any, head: Head | None, n_features: int,
                 n_levels: int) -> nn.Module:
@@ -449,19 +454,33 @@ class SequenceNetwork(ExportedFamily):
     def network(self, model_cfg, head, n_features, n_levels):
         return build_model(model_cfg, n_features, head.out_dim(n_levels))
 
+    def output_names(self, head):
+        # the per-level probabilities the fold ensemble averages, for heads that have them
+        return self.onnx_outputs + (("probabilities",) if head.has_probabilities else ())
+
     def graph_outputs(self, model, head, z, mask):
         raw = model(z, mask)  # (batch, out_dim)
-        return raw, head.expected(raw), head.predict(raw)
+        outputs = (raw, head.expected(raw), head.predict(raw))
+        return outputs + ((head.probabilities(raw),) if head.has_probabilities else ())
 
     def score_folds(self, folds, feeds, score_levels):
-        values, levels = {}, {}
+        values, levels, probabilities = {}, {}, []
         for fold in folds:
-            expected, level = fold.session.run(["expected", "level"], feeds)
+            with_p = "probabilities" in (o.name for o in fold.session.get_outputs())
+            names = ["expected", "level", *(["probabilities"] if with_p else [])]
+            expected, level, *p = fold.session.run(names, feeds)
             values[fold.fold], levels[fold.fold] = float(expected[0]), int(level[0])
+            probabilities += [p[0][0]] if p else []
+        if probabilities and len(probabilities) != len(folds):
+            raise ValueError(f"{folds[0].path}: some folds' ONNX graphs have a probabilities "
+                             "output and some do not; re-export the run")
         summary = _spread(values)
-        top = len(score_levels) - 1
+        mean_p = np.mean(probabilities, axis=0)[None] if probabilities else None
+        level = ensemble_levels(str(folds[0].meta.get("head")), mean_p,
+                                np.array([summary["mean"]]), len(score_levels))[0]
         return {**summary, "fold_values": values, "fold_levels": levels,
-                "score": score_levels[int(np.clip(np.round(summary["mean"]), 0, top))]}
+                "probabilities": [] if mean_p is None else mean_p[0].tolist(),
+                "score": score_levels[int(level)]}
 
     def csv_columns(self, folds):
         per_fold = [c for k in folds for c in (f"fold_{k}_expected", f"fold_{k}_level")]

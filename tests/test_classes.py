@@ -14,8 +14,11 @@ from conftest import class_store, tiny_model
 
 from hawkeye.collect import CollectOptions, collect
 from hawkeye.config import compose
+from hawkeye.export import ONNX_NAME, export_fold, read_metadata
 from hawkeye.fold_data import sequence_shape
 from hawkeye.loop import improves, job_threads, monitor_sign
+from hawkeye.predict import PredictError, run_predict
+from hawkeye.store import load_store
 from hawkeye.train import train
 
 N_FOLDS, PATIENCE, EPOCHS = 3, 3, 60
@@ -27,7 +30,7 @@ def class_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("classes")
     store = class_store(root / "classes.h5")
     run_dir = root / "run"
-    folds = []
+    folds, configs = [], []
     for fold in range(N_FOLDS):
         cfg = compose([*tiny_model("attention_lstm"), "task=sequences", "head=classification",
                        f"paths.store={store}", f"run_dir={run_dir}", f"fold={fold}",
@@ -35,14 +38,15 @@ def class_run(tmp_path_factory):
                        f"train.patience={PATIENCE}", "train.monitor=val_accuracy",
                        "train.lr=0.01", "train.num_threads=1", "export.onnx=false"])
         folds.append(train(cfg))
+        configs.append(cfg)
     options = CollectOptions(n_boot=50, alpha=0.05, seed=0, figures=False)
     assert collect(run_dir, options) == 0
     summary = json.loads((run_dir / "summary.json").read_text())
-    return run_dir, folds, summary
+    return run_dir, folds, summary, configs
 
 
 def test_nominal_classes_are_scored_as_classes_and_show_no_mae(class_run):
-    run_dir, folds, summary = class_run
+    run_dir, folds, summary, _ = class_run
     (row,) = summary["rows"]
     assert row["kind"] == "nominal" and row["n_levels"] == 3
     for part in (row["cv"], row["test"], folds[0]["cv"], folds[0]["test"]):
@@ -53,7 +57,7 @@ def test_nominal_classes_are_scored_as_classes_and_show_no_mae(class_run):
 
 
 def test_soft_vote_ensemble_is_at_least_as_good_as_the_best_fold(class_run):
-    run_dir, folds, summary = class_run
+    run_dir, folds, summary, _ = class_run
     (row,) = summary["rows"]
     best_fold = max(f["test"]["accuracy"] for f in folds)
     assert best_fold > 0.9  # the classes are separable: the folds learned them
@@ -62,7 +66,7 @@ def test_soft_vote_ensemble_is_at_least_as_good_as_the_best_fold(class_run):
 
 
 def test_predictions_keep_the_class_probabilities(class_run):
-    run_dir, _, _ = class_run
+    run_dir, _, _, _ = class_run
     with open(run_dir / "attention_lstm" / "fold_0" / "predictions.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert list(rows[0])[:9] == ["split", "id", "subject", "true", "pred", "raw", "p0", "p1",
@@ -73,11 +77,52 @@ def test_predictions_keep_the_class_probabilities(class_run):
 
 
 def test_early_stopping_stops_within_patience_of_the_plateau(class_run):
-    _, folds, _ = class_run
+    _, folds, _, _ = class_run
     for f in folds:
         # val_accuracy reaches its plateau (1.0) and the loss stops falling by more than
         # min_delta; PATIENCE epochs later the fold stops, far before EPOCHS
         assert f["epochs_run"] == f["best_epoch"] + PATIENCE < EPOCHS
+
+
+@pytest.mark.slow
+def test_onnx_and_predict_use_the_collectors_soft_vote(class_run, tmp_path):
+    """Export the folds (a ``probabilities`` output), score the test split's sequences from a
+    ``.npz`` with hawkeye.predict: each level is the soft vote of the folds' predictions.csv
+    probabilities, the rule the collector's test ensemble uses."""
+    run_dir, _, _, configs = class_run
+    for fold, cfg in enumerate(configs):
+        export_fold(run_dir / "attention_lstm" / f"fold_{fold}", cfg)
+    meta = read_metadata(run_dir / "attention_lstm" / "fold_0" / ONNX_NAME)
+    assert meta["outputs"] == ["raw", "expected", "level", "probabilities"]
+    assert meta["max_len"] == 60 and meta["frame_stride"] == 1  # the store's longest, every sample
+    store = load_store(configs[0].paths.store, splits="test")
+    sequences = tmp_path / "new.npz"
+    np.savez(sequences, ids=store.ids, sequences=store.series, lengths=store.lengths,
+             channel_names=np.asarray(store.series_names))
+    run = run_predict(sequences, run_dir, "attention_lstm", configs[0].prepare, tmp_path / "out")
+    assert [p.status for p in run.predictions] == ["ok"] * len(store)
+    mean_p = {}
+    for fold in range(N_FOLDS):
+        with open(run_dir / "attention_lstm" / f"fold_{fold}" / "predictions.csv") as handle:
+            for r in csv.DictReader(handle):
+                if r["split"] == "test":
+                    p = np.array([float(r[f"p{k}"]) for k in range(3)]) / N_FOLDS
+                    mean_p[r["id"]] = mean_p.get(r["id"], 0) + p
+    for p in run.predictions:
+        assert p.score == int(mean_p[p.input.id].argmax())
+    with open(tmp_path / "out" / "scores.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["id"] for r in rows] == list(store.ids) and all(r["score"] for r in rows)
+
+
+def test_predict_names_the_file_whose_channels_the_model_does_not_read(class_run, tmp_path):
+    run_dir, _, _, configs = class_run
+    if not (run_dir / "attention_lstm" / "fold_0" / ONNX_NAME).exists():
+        export_fold(run_dir / "attention_lstm" / "fold_0", configs[0])
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, ids=np.array(["x"]), seq_0=np.ones((20, 3)))
+    with pytest.raises(PredictError, match=r"bad\.npz.*channels"):
+        run_predict(bad, run_dir, "attention_lstm", configs[0].prepare, tmp_path / "out")
 
 
 def test_a_tie_improves_only_when_the_loss_falls_by_more_than_min_delta():

@@ -65,6 +65,7 @@ class Head(ABC):
 
     name: ClassVar[str]
     output_layer: str = "linear"
+    has_probabilities: ClassVar[bool] = False  # :meth:`probabilities` gives (batch, K), not None
 
     def __init__(self, n_levels: int) -> None:
         if int(n_levels) < 2:
@@ -185,6 +186,7 @@ class ClassificationHead(Head):
     """K logits, cross-entropy; prediction = arg-max, expected = probability-weighted mean level."""
 
     name = "classification"
+    has_probabilities = True
 
     def __init__(self, n_levels: int, label_smoothing: float) -> None:
         super().__init__(n_levels)
@@ -230,6 +232,7 @@ class OrdinalHead(Head):
     """CORAL: K-1 logits of ``P(score > k)``; predict = thresholds passed, expected = their sum."""
 
     name = "ordinal"
+    has_probabilities = True
 
     def __init__(self, n_levels: int, output_layer: str) -> None:
         super().__init__(n_levels)
