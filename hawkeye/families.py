@@ -466,7 +466,7 @@ class SequenceNetwork(ExportedFamily):
     def score_folds(self, folds, feeds, score_levels):
         values, levels, probabilities = {}, {}, []
         for fold in folds:
-            with_p = "probabilities" in (o.name for o in fold.session.get_outputs())
+            with_p = "probabilities" in fold.meta.get("outputs", ())  # the export's metadata
             names = ["expected", "level", *(["probabilities"] if with_p else [])]
             expected, level, *p = fold.session.run(names, feeds)
             values[fold.fold], levels[fold.fold] = float(expected[0]), int(level[0])
