@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from sklearn.metrics import balanced_accuracy_score
 
 from hawkeye.metrics import (
     _group_draws,
@@ -409,6 +410,10 @@ def test_class_metrics_recall_of_an_absent_class_is_nan_and_left_out_of_balanced
     got = class_metrics([0, 0, 1], [0, 2, 1], 3)
     assert math.isnan(got["per_class_recall"][2])
     assert got["balanced_accuracy"] == pytest.approx((0.5 + 1.0) / 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert got["balanced_accuracy"] == pytest.approx(
+            balanced_accuracy_score([0, 0, 1], [0, 2, 1]))
 
 
 def test_weighted_class_metrics_equal_class_metrics_on_repeated_items():
