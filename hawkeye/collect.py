@@ -21,10 +21,18 @@ Per row (model, or sweep point × model), for every metric present in the folds'
 - **pooled**: the metric of all out-of-fold predictions together (each CV video scored once, by
   the model that did not train on it), with a 95% percentile CI from a bootstrap that resamples
   **subjects** (``hawkeye.metrics.bootstrap_{score,anomaly,regression}_metrics``);
-- **test**: the held-out test split scored by the **fold ensemble**: the mean of the folds'
-  continuous ``raw`` output per video, then for ordinal scores rounded half-to-even and clipped to
-  0..L-1 (the same rule the regression head uses; for classification/ordinal heads ``raw`` is the
-  expected score, so the mean is the ensemble's expected score); same subject-level CI.
+- **test**: the held-out test split scored by the **fold ensemble**, which combines what the
+  head predicts (:func:`hawkeye.families.ensemble_levels`): with the class probabilities
+  ``p<k>`` of predictions.csv (classification, ordinal heads) the folds' probabilities are
+  averaged per video and decided by the head's rule (soft vote = arg-max; CORAL = thresholds
+  passed by the mean cumulative probabilities); without them (regression head, or a run older
+  than the ``p<k>`` columns) the mean of the folds' ``raw`` output is rounded half-to-even and
+  clipped to 0..L-1. ``raw`` is averaged either way (the ensemble's expected score). Pooled CV
+  decides each video by the same rule from its one fold's probabilities; same subject-level CI.
+
+Nominal rows (``balanced_accuracy`` among the keys: ``task.score_kind=nominal``) are scored with
+:func:`hawkeye.metrics.class_metrics` (accuracy, balanced accuracy, macro-F1), no MAE,
+correlation or κ.
 
 Anomaly rows (keys ``roc_auc``/``precision``, e.g. ``lstm_ae``): each fold has its own threshold,
 so scores are pooled centred on it (``raw - threshold``, decision ``> 0``), which keeps every
@@ -64,13 +72,16 @@ from omegaconf.errors import OmegaConfBaseException
 from hawkeye import __version__
 from hawkeye.cli import COLLECT_HELP, hydra_app, info_flags, run_app
 from hawkeye.config import CONF_DIR, CONFIG_NAME, LOG_DIR_NAME, compose
+from hawkeye.families import ensemble_levels
 from hawkeye.io import PREDICTION_COLUMNS, git_commit
 from hawkeye.metrics import (
     anomaly_metrics,
     as_float,
     bootstrap_anomaly_metrics,
+    bootstrap_class_metrics,
     bootstrap_regression_metrics,
     bootstrap_score_metrics,
+    class_metrics,
     regression_metrics,
     score_metrics,
 )
@@ -85,13 +96,16 @@ _MAX_LOG_SCAN_BYTES = 2 << 20  # log files larger than this are not searched for
 
 # The metrics a summary reports, in summary order (the source package's three first); which of
 # them a row shows is decided by the keys present in its metrics.json, not by model names.
-METRIC_KEYS = ("mae", "exact", "pearson", "within1", "qwk", "macro_f1", "spearman", "mae_raw",
+METRIC_KEYS = ("mae", "exact", "pearson", "within1", "qwk", "accuracy", "balanced_accuracy",
+               "macro_f1", "spearman", "mae_raw",
                "r2", "rmse", "precision", "recall", "f1", "roc_auc", "pr_auc",
                "spearman_error_score")
 # Rows are grouped by kind of target, in this order, each group ranked by one metric
 # (key, True = higher is better); rows without results (kind None) join the first group.
-KINDS = ("ordinal", "regression", "anomaly")
-_RANK_BY = {"ordinal": ("mae", False), "regression": ("mae", False), "anomaly": ("f1", True)}
+KINDS = ("ordinal", "nominal", "regression", "anomaly")
+_RANK_BY = {"ordinal": ("mae", False), "nominal": ("balanced_accuracy", True),
+            "regression": ("mae", False), "anomaly": ("f1", True)}
+_PROBABILITY = re.compile(r"p(\d+)")  # predictions.csv's per-level probability columns
 
 
 @dataclass(frozen=True)
@@ -126,11 +140,14 @@ class Predictions:
     true: np.ndarray        # (n,) float64
     pred: np.ndarray        # (n,) float64
     raw: np.ndarray         # (n,) float64
+    probabilities: np.ndarray | None = None  # (n, K) columns p0..p<K-1>, when the head has them
 
     def part(self, split: str) -> Predictions:
         keep = self.split == split
         return Predictions(*(getattr(self, name)[keep] for name in
-                             ("split", "ids", "subjects", "true", "pred", "raw")))
+                             ("split", "ids", "subjects", "true", "pred", "raw")),
+                           probabilities=None if self.probabilities is None
+                           else self.probabilities[keep])
 
     def __len__(self) -> int:
         return int(self.ids.size)
@@ -287,6 +304,8 @@ def read_predictions(path: Path) -> Predictions:
             raise ValueError(f"{path}: columns {missing} missing (header: {reader.fieldnames}); "
                              f"expected {list(PREDICTION_COLUMNS)}")
         rows = {c: [] for c in PREDICTION_COLUMNS}
+        p_columns = _probability_columns(path, reader.fieldnames or [])
+        probabilities = []
         for line, row in enumerate(reader, start=2):
             if row["split"] not in ("cv", "test"):
                 raise ValueError(f"{path}: line {line}: split is {row['split']!r}, not cv/test")
@@ -294,10 +313,21 @@ def read_predictions(path: Path) -> Predictions:
                 rows[column].append(row[column])
             for column in ("true", "pred", "raw"):
                 rows[column].append(_number(row[column], path, line, column))
+            probabilities.append([_number(row[c], path, line, c) for c in p_columns])
     if not rows["id"]:
         raise ValueError(f"{path} has a header but no rows")
     return Predictions(*(np.asarray(rows[c], dtype=np.float64 if c in ("true", "pred", "raw")
-                                    else str) for c in PREDICTION_COLUMNS))
+                                    else str) for c in PREDICTION_COLUMNS),
+                       probabilities=np.asarray(probabilities) if p_columns else None)
+
+
+def _probability_columns(path: Path, header: Sequence[str]) -> list[str]:
+    """The ``p<k>`` columns of a predictions.csv header, which must be exactly p0 .. p<K-1>."""
+    found = sorted((int(m.group(1)), c) for c in header if (m := _PROBABILITY.fullmatch(c)))
+    if [k for k, _ in found] != list(range(len(found))):
+        raise ValueError(f"{path}: probability columns {[c for _, c in found]} are not "
+                         "p0 .. p<K-1> without gaps")
+    return [c for _, c in found]
 
 
 def _number(text: str | None, path: Path, line: int, column: str) -> float:
@@ -409,7 +439,10 @@ class ModelResult:
 
 
 def metric_kind(cv_metrics: Mapping[str, Any]) -> str:
-    """``ordinal``, ``anomaly`` or ``regression``, from the metric keys a fold reported."""
+    """``ordinal``, ``nominal``, ``anomaly`` or ``regression``, from the metric keys a fold
+    reported."""
+    if "balanced_accuracy" in cv_metrics:
+        return "nominal"
     if "qwk" in cv_metrics or "exact" in cv_metrics:
         return "ordinal"
     if "roc_auc" in cv_metrics or "precision" in cv_metrics:
@@ -451,13 +484,17 @@ def _fill_metrics(result: ModelResult, ok: Sequence[FoldResult], options: Collec
         raise ValueError(f"folds report different kinds of metrics ({sorted(kinds)})")
     kind = row["kind"] = kinds.pop()
     keys = [k for k in METRIC_KEYS if any(k in f.metrics["cv"] for f in ok)]
-    n_levels = row["n_levels"] = _n_levels(ok) if kind == "ordinal" else None
+    n_levels = row["n_levels"] = _n_levels(ok) if kind in ("ordinal", "nominal") else None
     for key in keys:
         values = np.asarray([as_float(f.metrics["cv"].get(key)) for f in ok])
         row["cv"][key] = {"mean": float(np.mean(values)),
                           "std": float(np.std(values, ddof=1)) if values.size > 1 else math.nan,
                           "folds": values.tolist()}
-    true, pred, score, subjects, test_parts = _pooled_arrays(ok, kind)
+    heads = {f.metrics.get("head") for f in ok}
+    if len(heads) > 1:
+        raise ValueError(f"folds were trained with different heads ({sorted(map(str, heads))})")
+    decide = _decision_rule(heads.pop(), n_levels) if n_levels else None
+    true, pred, score, subjects, test_parts = _pooled_arrays(ok, kind, decide)
     _check_grouping(ok)
     point, cis = _scored(kind, keys, true, pred, score, subjects, n_levels, options)
     for key in keys:
@@ -466,7 +503,7 @@ def _fill_metrics(result: ModelResult, ok: Sequence[FoldResult], options: Collec
     row["n_cv"] = int(true.size)
     result.pooled = (true, pred, score)
     if test_parts:
-        t, p, s, g = _test_ensemble(test_parts, kind, n_levels)
+        t, p, s, g = _test_ensemble(test_parts, kind, decide)
         point, cis = _scored(kind, keys, t, p, s, g, n_levels, options)
         row["test"] = {k: {"value": point.get(k, math.nan), "ci_low": cis[k][0],
                            "ci_high": cis[k][1]} for k in keys}
@@ -489,29 +526,43 @@ def _n_levels(ok: Sequence[FoldResult]) -> int:
     return max(2, int(seen) + 1)
 
 
-def _pooled_arrays(ok: Sequence[FoldResult], kind: str):
+def _decision_rule(head: str | None, n_levels: int):
+    """``decide(probabilities or None, mean raw) -> levels`` of a score row's head (module doc)."""
+    def decide(probabilities: np.ndarray | None, raw: np.ndarray) -> np.ndarray:
+        if probabilities is not None and head is None:
+            raise ValueError("predictions.csv has class probabilities but metrics.json names no "
+                             "head to decide them by")
+        return ensemble_levels(str(head), probabilities, raw, n_levels).astype(np.float64)
+    return decide
+
+
+def _pooled_arrays(ok: Sequence[FoldResult], kind: str, decide):
     """Out-of-fold (true, pred, score, subjects) of all ok folds, and each fold's test part."""
     parts, test_parts = [], []
     for f in ok:
         for split, bucket in (("cv", parts), ("test", test_parts)):
             part = f.predictions.part(split)
             if len(part):
-                bucket.append(_target_view(part, f, kind))
-    true, pred, score, subjects, _ = (np.concatenate(a) for a in zip(*parts, strict=True))
+                bucket.append(_target_view(part, f, kind, decide))
+    true, pred, score, subjects = (np.concatenate(a) for a in list(zip(*parts, strict=True))[:4])
     return true, pred, score, subjects, test_parts
 
 
-def _target_view(part: Predictions, fold: FoldResult, kind: str):
-    """(true, pred, score, subjects, ids) in the units the kind is scored in (see module doc)."""
+def _target_view(part: Predictions, fold: FoldResult, kind: str, decide):
+    """(true, pred, score, subjects, ids, probabilities) in the units the kind is scored in (see
+    module doc); with probabilities, ``pred`` is decided from them by the ensemble's rule."""
+    if kind in ("ordinal", "nominal"):
+        pred = part.pred if part.probabilities is None else decide(part.probabilities, part.raw)
+        return part.true, pred, part.raw, part.subjects, part.ids, part.probabilities
     if kind != "anomaly":
-        return part.true, part.pred, part.raw, part.subjects, part.ids
+        return part.true, part.pred, part.raw, part.subjects, part.ids, None
     threshold = as_float(fold.metrics["cv"].get("threshold", fold.metrics.get("threshold")))
     if not math.isfinite(threshold):
         raise ValueError(f"fold {fold.fold}: anomaly metrics without a finite 'threshold' in "
                          "metrics.json; cannot pool its decisions")
     min_score = as_float(fold.metrics.get("anomaly_min_score", 1))
     return ((part.true >= min_score).astype(np.float64), part.pred, part.raw - threshold,
-            part.subjects, part.ids)
+            part.subjects, part.ids, None)
 
 
 def _check_grouping(ok: Sequence[FoldResult]) -> None:
@@ -537,20 +588,31 @@ def _check_grouping(ok: Sequence[FoldResult]) -> None:
         raise ValueError(f"subjects in both the CV and the test split: {both[:5]}")
 
 
-def _test_ensemble(parts, kind: str, n_levels: int | None):
-    """Fold ensemble on the test split: mean score per video over folds (module docstring)."""
+def _test_ensemble(parts, kind: str, decide):
+    """Fold ensemble on the test split: mean score (and probabilities) per video over folds,
+    decided by the head's rule (module docstring)."""
     id_sets = [frozenset(p[4]) for p in parts]
     if len(set(id_sets)) > 1:
         raise ValueError("folds scored different test sets (test ids differ); the ensemble "
                          "needs every fold's predictions of the same videos")
-    true, _, score, subjects, ids = (np.concatenate(a) for a in zip(*parts, strict=True))
+    with_probabilities = {p[5] is not None for p in parts}
+    if len(with_probabilities) > 1:
+        raise ValueError("some folds' predictions.csv have class probabilities and some do not; "
+                         "rerun the folds without them (launch.force=true)")
+    true, _, score, subjects, ids = (np.concatenate(a) for a in list(zip(*parts, strict=True))[:5])
     _, first, inverse = np.unique(ids, return_index=True, return_inverse=True)
     counts = np.bincount(inverse)
     mean_score = np.bincount(inverse, weights=score) / counts
     if np.any(np.bincount(inverse, weights=true) / counts != true[first]):
         raise ValueError("the same test video has different true values in different folds")
-    if kind == "ordinal":
-        pred = np.clip(np.rint(mean_score), 0, n_levels - 1)
+    if kind in ("ordinal", "nominal"):
+        mean_probabilities = None
+        if with_probabilities == {True}:
+            stacked = np.concatenate([p[5] for p in parts])             # (folds * n, K)
+            mean_probabilities = np.stack([np.bincount(inverse, weights=stacked[:, k])
+                                           for k in range(stacked.shape[1])], axis=1) \
+                / counts[:, None]
+        pred = decide(mean_probabilities, mean_score)
     elif kind == "anomaly":
         pred = (mean_score > 0).astype(np.float64)
     else:
@@ -568,6 +630,9 @@ def _scored(kind: str, keys: Sequence[str], true: np.ndarray, pred: np.ndarray,
     if kind == "ordinal":
         point = score_metrics(true, pred, score, n_levels)
         cis = bootstrap_score_metrics(true, pred, score, subjects, n_levels, **resampling)
+    elif kind == "nominal":
+        point = class_metrics(true, pred, n_levels)
+        cis = bootstrap_class_metrics(true, pred, subjects, n_levels, **resampling)
     elif kind == "anomaly":  # centred scores: the decision threshold is 0 (module docstring)
         point = anomaly_metrics(true.astype(bool), score, 0.0)
         cis = bootstrap_anomaly_metrics(true.astype(bool), score, 0.0, subjects, **resampling)

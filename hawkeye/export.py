@@ -117,7 +117,7 @@ class ScoringModule(nn.Module):
 
     @property
     def output_names(self) -> tuple[str, ...]:
-        return self.family.onnx_outputs
+        return self.family.output_names(self.head)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
         # x: (batch, time, features) raw, mask: (batch, time)

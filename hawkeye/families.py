@@ -2,8 +2,11 @@
 on it. Train, export and predict ask the family; none of them tests a family or model name.
 
 - ``sequence`` (:class:`SequenceNetwork`): a network with a score head (:func:`fit_sequence`);
-  ONNX outputs ``raw, expected, level``; the ensemble's score is the folds' mean expected score,
-  rounded; scores.csv ``score, expected_mean, expected_std, fold_<k>_expected, fold_<k>_level``.
+  ONNX outputs ``raw, expected, level`` and, for a head with probabilities (classification,
+  ordinal), ``probabilities``; the ensemble combines what the head predicts
+  (:func:`ensemble_levels`): the folds' class probabilities averaged and decided by the head's
+  rule (soft vote / CORAL thresholds), else the folds' mean expected value rounded; scores.csv
+  ``score, expected_mean, expected_std, fold_<k>_expected, fold_<k>_level``.
 - ``autoencoder`` (:class:`Autoencoder`): the LSTM autoencoder on normal videos plus a fitted
   threshold (:func:`fit_autoencoder`); ONNX outputs ``reconstruction_error, anomalous``; the
   ensemble reports the mean error and how many folds flag the video; scores.csv ``error_mean,
@@ -34,16 +37,18 @@ from torch import nn
 from hawkeye.checkpoint import save_best, seed_everything
 from hawkeye.data import SequenceSet, class_weights, concat_sets
 from hawkeye.fold_data import FoldData
+from hawkeye.io import probability_columns
 from hawkeye.loop import NetworkRun, fit_network, predict_outputs
 from hawkeye.metrics import (
     anomaly_metrics,
+    class_metrics,
     f1_optimal_threshold,
     regression_metrics,
     score_metrics,
     spearman_rho,
 )
 from hawkeye.models import build_model, count_parameters
-from hawkeye.models.heads import Head, build_head
+from hawkeye.models.heads import Head, build_head, head_class
 
 if TYPE_CHECKING:  # types only: hawkeye.predict imports this module
     from hawkeye.predict import Prediction
@@ -96,7 +101,7 @@ def fit_sequence(cfg: DictConfig, data: FoldData, device: torch.device, out: Pat
 
     def validate(outputs: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
         return {"val_loss": float(loss(outputs, y)),
-                "val_mae": float((head.predict(outputs) - y).abs().float().mean())}
+                **validation_scores(head, outputs.cpu(), y.cpu(), data)}
 
     run = fit_network(cfg, data, model, loss, validate, device, out,
                       monitor=cfg.train.monitor, meta=meta)
@@ -113,6 +118,11 @@ def fitted_head_config(cfg: DictConfig, data: FoldData) -> dict[str, Any]:
     """The head's config as a plain dict; for a real-valued target, with the training part's
     mean and standard deviation filled in. Raises when target and head do not go together."""
     head_cfg = OmegaConf.to_container(cfg.head, resolve=True)
+    if data.score_kind == "nominal" and not data.continuous \
+            and head_cfg.get("name") != "classification":
+        raise ValueError(f"task.score_kind=nominal: classes have no order, so they need "
+                         f"head=classification, got head={head_cfg.get('name')} (or set "
+                         "task.score_kind=ordinal for ordered scores)")
     if data.continuous != (head_cfg.get("name") == "continuous"):
         raise ValueError(f"task.target={cfg.task.target!r} needs "
                          f"{'head=continuous' if data.continuous else 'a score head'} "
@@ -276,7 +286,7 @@ def fit_tabular(cfg: DictConfig, data: FoldData, device: torch.device, out: Path
     val_out = outputs(data.val)
     history = [{"epoch": 1, "train_loss": float(head.loss(outputs(data.train), train_y)),
                 "val_loss": float(head.loss(val_out, val_y)),
-                "val_mae": float((head.predict(val_out) - val_y).abs().float().mean()),
+                **validation_scores(head, val_out, val_y, data),
                 "lr": float(cfg.model.get("learning_rate", math.nan)),
                 "seconds": round(time.perf_counter() - started, 3)}]
     metrics, predictions = {}, []
@@ -299,14 +309,37 @@ def _scored_parts(data: FoldData) -> Iterator[tuple[str, SequenceSet]]:
 
 def _score_outputs(head: Head, split: str, part: SequenceSet, outputs: torch.Tensor,
                    data: FoldData) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Metrics and predictions.csv rows of a head's ``outputs`` for the videos of ``part``:
-    score metrics of the integer score, or regression metrics of a real-valued target."""
-    pred = head.predict(outputs).numpy()
-    raw = head.expected(outputs).float().numpy()
+    """Metrics and predictions.csv rows (with the head's class probabilities ``p<k>``, if any)
+    of a head's ``outputs`` for the videos of ``part``."""
     true = data.labels(part).numpy()
-    metrics = (regression_metrics(true, raw) if data.continuous
-               else score_metrics(true, pred, raw, data.n_levels))
-    return metrics, _prediction_rows(split, part, true, pred, raw)
+    pred, raw = head.predict(outputs).numpy(), head.expected(outputs).float().numpy()
+    probabilities = head.probabilities(outputs)
+    rows = _prediction_rows(split, part, true, pred, raw)
+    if probabilities is not None:
+        for row, p in zip(rows, probabilities.float().numpy().tolist(), strict=True):
+            row.update(zip(probability_columns(len(p)), p, strict=True))
+    return task_metrics(data, true, pred, raw), rows
+
+
+def task_metrics(data: FoldData, true: np.ndarray, pred: np.ndarray,
+                 raw: np.ndarray) -> dict[str, Any]:
+    """The metrics of the task's target: regression metrics of a real-valued target, class
+    metrics of nominal classes (``task.score_kind``), else ordinal score metrics."""
+    if data.continuous:
+        return regression_metrics(true, raw)
+    if data.score_kind == "nominal":
+        return class_metrics(true, pred, data.n_levels)
+    return score_metrics(true, pred, raw, data.n_levels)
+
+
+def validation_scores(head: Head, outputs: torch.Tensor, y: torch.Tensor,
+                      data: FoldData) -> dict[str, float]:
+    """``val_<metric>`` of every scalar of :func:`task_metrics` on the validation slice: what
+    ``train.monitor`` may name besides ``val_loss``."""
+    pred, raw = head.predict(outputs).numpy(), head.expected(outputs).float().numpy()
+    metrics = task_metrics(data, y.numpy(), pred, raw)
+    return {f"val_{k}": float(v) for k, v in metrics.items()
+            if isinstance(v, float) and k != "n"}
 
 
 def _prediction_rows(split: str, part: SequenceSet, true: np.ndarray, pred: np.ndarray,
@@ -315,6 +348,18 @@ def _prediction_rows(split: str, part: SequenceSet, true: np.ndarray, pred: np.n
     return [{"split": split, "id": i, "subject": s, "true": t, "pred": p, "raw": float(r)}
             for i, s, t, p, r in zip(part.ids, part.subjects, true.tolist(), pred.tolist(),
                                      raw.tolist(), strict=True)]
+
+
+def ensemble_levels(head: str, probabilities: np.ndarray | None,
+                    expected: np.ndarray, n_levels: int) -> np.ndarray:
+    """The ensemble's levels ``(n,)`` from the folds' mean per-level ``probabilities`` ``(n, K)``
+    by the head's own rule (:meth:`~hawkeye.models.heads.Head.decide`: soft vote, CORAL
+    thresholds), or, for a head without probabilities (regression), from the folds' mean
+    ``expected`` value rounded half-to-even and clipped to ``0..n_levels-1``. One rule for the
+    collector's pooled CV and test ensemble and for prediction."""
+    if probabilities is None:
+        return np.clip(np.rint(expected), 0, n_levels - 1).astype(np.int64)
+    return head_class(head).decide(torch.from_numpy(np.asarray(probabilities))).numpy()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -344,6 +389,11 @@ class ExportedFamily(Family):
 
     exported = True
     onnx_outputs: tuple[str, ...]      # the exported graph's outputs, in order
+
+    def output_names(self, head: Head | None) -> tuple[str, ...]:
+        """The graph's outputs for a fold with ``head``, in the order :meth:`graph_outputs`
+        returns them."""
+        return self.onnx_outputs
 
     @abstractmethod
     def network(self, model_cfg: Any, head: Head | None, n_features: int,
@@ -404,19 +454,33 @@ class SequenceNetwork(ExportedFamily):
     def network(self, model_cfg, head, n_features, n_levels):
         return build_model(model_cfg, n_features, head.out_dim(n_levels))
 
+    def output_names(self, head):
+        # the per-level probabilities the fold ensemble averages, for heads that have them
+        return self.onnx_outputs + (("probabilities",) if head.has_probabilities else ())
+
     def graph_outputs(self, model, head, z, mask):
         raw = model(z, mask)  # (batch, out_dim)
-        return raw, head.expected(raw), head.predict(raw)
+        outputs = (raw, head.expected(raw), head.predict(raw))
+        return outputs + ((head.probabilities(raw),) if head.has_probabilities else ())
 
     def score_folds(self, folds, feeds, score_levels):
-        values, levels = {}, {}
+        values, levels, probabilities = {}, {}, []
         for fold in folds:
-            expected, level = fold.session.run(["expected", "level"], feeds)
+            with_p = "probabilities" in fold.meta.get("outputs", ())  # the export's metadata
+            names = ["expected", "level", *(["probabilities"] if with_p else [])]
+            expected, level, *p = fold.session.run(names, feeds)
             values[fold.fold], levels[fold.fold] = float(expected[0]), int(level[0])
+            probabilities += [p[0][0]] if p else []
+        if probabilities and len(probabilities) != len(folds):
+            raise ValueError(f"{folds[0].path}: some folds' ONNX graphs have a probabilities "
+                             "output and some do not; re-export the run")
         summary = _spread(values)
-        top = len(score_levels) - 1
+        mean_p = np.mean(probabilities, axis=0)[None] if probabilities else None
+        level = ensemble_levels(str(folds[0].meta.get("head")), mean_p,
+                                np.array([summary["mean"]]), len(score_levels))[0]
         return {**summary, "fold_values": values, "fold_levels": levels,
-                "score": score_levels[int(np.clip(np.round(summary["mean"]), 0, top))]}
+                "probabilities": [] if mean_p is None else mean_p[0].tolist(),
+                "score": score_levels[int(level)]}
 
     def csv_columns(self, folds):
         per_fold = [c for k in folds for c in (f"fold_{k}_expected", f"fold_{k}_level")]

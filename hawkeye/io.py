@@ -29,6 +29,12 @@ _RECORDED_PACKAGES = (
 PREDICTION_COLUMNS = ("split", "id", "subject", "true", "pred", "raw")
 
 
+def probability_columns(n_levels: int) -> tuple[str, ...]:
+    """predictions.csv's optional per-level probability columns ``p0 .. p<K-1>`` (heads with
+    probabilities: classification, ordinal), after :data:`PREDICTION_COLUMNS`."""
+    return tuple(f"p{k}" for k in range(int(n_levels)))
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds.

@@ -4,9 +4,12 @@
 
 ``video`` is one video, one precomputed ``.landmarks.npz`` (the contract of docs/architecture.md;
 what ``hawkeye.synthetic`` writes), a folder of them, or a CSV with a ``video`` column (paths
-relative to the CSV; optional ``hand`` column). Each input goes through exactly the preparation a
-training video went through — :func:`hawkeye.prepare.pipeline.process_video` (decode,
-MediaPipe, hand choice, gap filling, :func:`hawkeye.prepare.features.compute_features`), then
+relative to the CSV; optional ``hand`` column). It may also be sequences the model's family
+takes directly (:mod:`hawkeye.sequence_inputs`): a ``.npz`` in the ``store write`` layout (one
+row per sequence) or a telemetry CSV without a ``video`` column (one row per window). Each video
+goes through exactly the preparation a training video went through —
+:func:`hawkeye.prepare.pipeline.process_video` (decode, MediaPipe, hand choice, gap filling,
+:func:`hawkeye.prepare.features.compute_features`), then
 :func:`hawkeye.data.frame_features` and :func:`hawkeye.data.pad_frames` with the stride and length
 the model was trained with — and then through every fold's ``model.onnx`` (which normalises
 inside the graph). The preparation settings come from the exported file's metadata (the settings
@@ -15,7 +18,9 @@ that built the training store) when it has them, else from the composed ``prepar
 Output, in ``predict.out``: ``scores.csv`` (one row per input: the ensemble score, the mean and
 standard deviation of the folds' continuous scores, every fold's score) and ``<id>.trace.png``
 per video (the thumb-index distance with the detected taps; ``hawkeye.prepare``'s QC figure).
-The score is the mean of the folds' expected scores, rounded to the nearest level. For the LSTM
+The score is the fold ensemble's level by the head's rule (:func:`hawkeye.families.
+ensemble_levels`: mean class probabilities, soft vote or CORAL thresholds; regression: the mean
+expected score rounded), the same rule as the collector's test ensemble. For the LSTM
 autoencoder the row holds the reconstruction error instead and how many folds flag the video.
 
 Bad input (no hand found, too few frames, features the model was not trained on, a file that
@@ -51,6 +56,12 @@ from hawkeye.prepare import landmarks as lm
 from hawkeye.prepare.features import SERIES_NAMES
 from hawkeye.prepare.pd4t import VideoItem
 from hawkeye.prepare.pipeline import PrepareSettings, process_video
+from hawkeye.sequence_inputs import (
+    SequenceInput,
+    is_sequence_file,
+    read_sequence_file,
+    sequence_model_inputs,
+)
 from hawkeye.store import VideoEntry
 
 log = logging.getLogger("hawkeye.predict")
@@ -334,7 +345,7 @@ def _short(names: Sequence[str], n: int = 4) -> str:
 class Prediction:
     """One input's result; ``fold_values`` keyed by fold index."""
 
-    input: VideoInput
+    input: VideoInput | SequenceInput
     status: str = FAILED
     reason: str = ""
     frames: int = 0
@@ -374,13 +385,35 @@ def predict_one(inp: VideoInput, ensemble: Ensemble, settings: PrepareSettings,
     except (PredictError, ValueError) as error:
         prediction.reason = str(error)
         return prediction
-    prediction.status, prediction.frames, prediction.fps = OK, len(entry.series), entry.fps
+    trace = plot_dir / f"{inp.id}.png"
+    return scored(prediction, result, len(entry.series), entry.fps,
+                  str(trace) if trace.exists() else "")
+
+
+def scored(prediction: Prediction, result: dict[str, Any], frames: int, fps: float,
+           trace_png: str = "") -> Prediction:
+    """``prediction`` filled with the ensemble's ``result`` (:func:`score_ensemble`)."""
+    prediction.status, prediction.frames, prediction.fps = OK, frames, fps
     prediction.mean, prediction.std = result["mean"], result["std"]
     prediction.score, prediction.flagged = result.get("score"), result.get("flagged")
     prediction.fold_values, prediction.fold_levels = result["fold_values"], result["fold_levels"]
-    trace = plot_dir / f"{inp.id}.png"
-    prediction.trace_png = str(trace) if trace.exists() else ""
+    prediction.trace_png = trace_png
     return prediction
+
+
+def predict_sequence_file(path: Path, ensemble: Ensemble, scratch: Path) -> list[Prediction]:
+    """Score every sequence of a ``.npz`` or every window of a telemetry CSV
+    (:mod:`hawkeye.sequence_inputs`); a file that cannot be used raises :class:`PredictError`."""
+    try:
+        store = read_sequence_file(path, ensemble.folds[0].path.parent / "config.yaml", scratch)
+        x, mask = sequence_model_inputs(store, ensemble.input_features, ensemble.input_names,
+                                        ensemble.max_len, ensemble.frame_stride, path)
+    except ValueError as error:
+        raise PredictError(str(error)) from None
+    return [scored(Prediction(input=SequenceInput(path, str(store.ids[i]))),
+                   score_ensemble(ensemble, x[i:i + 1], mask[i:i + 1]), int(store.lengths[i]),
+                   float(store.fps[i]))
+            for i in range(len(store))]
 
 
 def predict_inputs(inputs: Sequence[VideoInput], ensemble: Ensemble, prepare_cfg: Any,
@@ -455,6 +488,12 @@ def run_predict(video: str | os.PathLike[str], run_dir: str | os.PathLike[str], 
     A single input that fails raises :class:`PredictError` and nothing is written. Several
     inputs: the CSV lists every one (failed ones with their reason).
     """
+    if is_sequence_file(Path(video)) and Path(video).is_file():
+        ensemble = load_ensemble(Path(run_dir), model, threads)
+        with tempfile.TemporaryDirectory(prefix="hawkeye-predict-") as scratch:
+            predictions = predict_sequence_file(Path(video), ensemble, Path(scratch))
+            csv_path = write_outputs(predictions, ensemble, Path(out))
+        return PredictRun(ensemble, predictions, csv_path)
     inputs = resolve_inputs(video, hand)
     ensemble = load_ensemble(Path(run_dir), model, threads)
     with tempfile.TemporaryDirectory(prefix="hawkeye-predict-") as scratch:

@@ -55,6 +55,8 @@ COLUMNS = {c.key: c for c in (
     Column("pearson", "Pearson", "Pearson"),
     Column("within1", "Within ±1", "Within ±1", percent=True),
     Column("qwk", "QWK", "QWK"),
+    Column("accuracy", "Accuracy", "Accuracy", percent=True),
+    Column("balanced_accuracy", "Balanced accuracy", "Bal. accuracy", percent=True),
     Column("macro_f1", "Macro-F1", "Macro-F1"),
     Column("spearman", "Spearman", "Spearman"),
     Column("mae_raw", "MAE (raw)", "MAE (raw)"),
@@ -68,7 +70,7 @@ COLUMNS = {c.key: c for c in (
     Column("spearman_error_score", "Spearman (error, score)", "Spearman (error, score)"),
 )}
 # The title of each kind of target's tables (a summary with one kind has no titles).
-KIND_TITLES = {"ordinal": "Severity score", "regression": "Regression",
+KIND_TITLES = {"ordinal": "Severity score", "nominal": "Classes", "regression": "Regression",
                "anomaly": "Anomaly detection"}
 
 def shown_columns(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str]) -> list[Column]:
@@ -139,8 +141,9 @@ def _group_tables(rows: Sequence[Mapping[str, Any]], columns: Sequence[Column],
     tested = [r for r in rows if r["test"]]
     if tested:
         lines += ["", f"### Held-out test split: fold ensemble, {level} CI", "",
-                  "Mean of the folds' continuous output per video (ordinal: then rounded and "
-                  "clipped; anomaly: centred on each fold's threshold).", ""]
+                  "Per video, the folds' class probabilities averaged and decided by the head's "
+                  "rule (soft vote; CORAL thresholds); regression heads: mean output rounded "
+                  "and clipped; anomaly: mean score centred on each fold's threshold.", ""]
         lines += _table(head, [[name(r), *(with_ci(r["test"].get(c.key), "value", c)
                                            for c in columns), str(r["n_test"])] for r in tested])
     return lines + [""]
@@ -266,13 +269,14 @@ def write_figures(summary: Summary, figures_dir: Path) -> list[str]:
 def _pooled_drawings(row, true, pred, score, figures_dir: Path, stem: str):
     label, kind = row["label"], row["kind"]
     drawings = []
-    if kind == "ordinal":
+    if kind in ("ordinal", "nominal"):
         levels = list(range(row["n_levels"]))
         matrix = confusion_matrix(true.astype(int), pred.astype(int), labels=levels)
         drawings.append(("confusion", lambda: confusion_figure(
             matrix, figures_dir / f"{stem}_confusion.png", f"{label} (pooled CV)")))
-        drawings.append(("pred vs true", lambda: pred_vs_true_figure(
-            true, score, figures_dir / f"{stem}_pred_vs_true.png", f"{label} (pooled CV)")))
+        if kind == "ordinal":  # an expected class index of unordered classes means nothing
+            drawings.append(("pred vs true", lambda: pred_vs_true_figure(
+                true, score, figures_dir / f"{stem}_pred_vs_true.png", f"{label} (pooled CV)")))
     elif kind == "anomaly":
         matrix = confusion_matrix(true.astype(bool), score > 0, labels=[False, True])
         drawings.append(("confusion", lambda: confusion_figure(

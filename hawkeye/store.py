@@ -74,6 +74,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from hawkeye.folds import check_disjoint
 from hawkeye.io import atomic_path, git_commit, package_versions
 
 SCHEMA_VERSION = 1
@@ -905,6 +906,21 @@ def read_sequences_npz(npz_path: str | os.PathLike[str]) -> dict[str, Any]:
     return kwargs
 
 
+def check_test_subjects(subjects: Sequence[Any], splits: Sequence[Any] | None,
+                        source: str) -> None:
+    """Refuse a subject that is in the ``test`` split and in any other (cross-validation) split:
+    the check training makes (:func:`hawkeye.folds.check_disjoint`), made before the store is
+    written. ``ValueError`` naming ``source`` and the subjects."""
+    if splits is None:
+        return
+    subject_array = np.asarray(subjects).astype(str)
+    is_test = np.asarray(splits).astype(str) == "test"
+    try:
+        check_disjoint(subject_array[~is_test], subject_array[is_test])
+    except ValueError as err:
+        raise ValueError(f"{source}: {err}") from None
+
+
 def describe(data: StoreData) -> str:
     """A short human-readable summary of a loaded store: counts per split and score, lengths."""
     lines = [f"store: {data.path}",
@@ -956,6 +972,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "write":
             kwargs = read_sequences_npz(args.npz)
+            subjects, splits = list(kwargs["subjects"]), kwargs.get("splits")
+            if Path(args.store).exists():  # extended: its videos (those not rewritten) count
+                stored = load_store(args.store)
+                kept = ~np.isin(stored.ids.astype(str), np.asarray(kwargs["ids"]).astype(str))
+                subjects += stored.subjects[kept].tolist()
+                splits = [*(splits or ["train"] * len(kwargs["subjects"])),
+                          *stored.splits[kept].tolist()]
+            check_test_subjects(subjects, splits, f"{args.npz} -> {args.store}")
             attrs = {"task": args.task} if args.task else {}
             report = write_sequences(args.store, **kwargs, attrs={**attrs, "source_npz": args.npz},
                                      source=str(args.npz))

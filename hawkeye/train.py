@@ -70,7 +70,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         log.info("%s is finished (metrics.json present): returning its metrics", out)
         return json.loads((out / "metrics.json").read_text())
 
-    threads = set_num_threads(cfg.train.num_threads)
+    threads = set_num_threads(cfg.train.num_threads,  # null: from the CPUs the job has
+                              OmegaConf.select(cfg, "launcher.parameters.cpus_per_task"),
+                              OmegaConf.select(cfg, "launcher.max_parallel"))
     device = resolve_device(cfg.train.device)
     log.info("model=%s fold=%s device=%s threads=%d -> %s", cfg.model.name, cfg.fold, device,
              threads, out)
@@ -158,8 +160,8 @@ def checkpoint_meta(cfg: DictConfig, data: FoldData, identity_hash: str) -> dict
         "model_cfg": OmegaConf.to_container(cfg.model, resolve=True),
         "head_cfg": OmegaConf.to_container(cfg.head, resolve=True) if uses_head else None,
         "n_levels": data.n_levels, "input_features": str(cfg.task.input_features),
-        "input_names": data.input_names, "max_len": int(cfg.task.max_len),
-        "frame_stride": int(cfg.task.frame_stride),
+        "input_names": data.input_names, "max_len": data.max_len,
+        "frame_stride": data.frame_stride,
         "normalization": {"mean": data.normalization.mean, "std": data.normalization.std},
     }
 
@@ -167,10 +169,16 @@ def checkpoint_meta(cfg: DictConfig, data: FoldData, identity_hash: str) -> dict
 def write_fold_outputs(out: Path, cfg: DictConfig, metrics: dict[str, Any],
                        predictions: list[dict[str, Any]], history: list[dict[str, float]]) -> None:
     """predictions.csv, history.csv, config.yaml, then metrics.json (the "finished" marker)."""
-    _write_csv(out / "predictions.csv", PREDICTION_COLUMNS, predictions)
-    _write_csv(out / "history.csv", HISTORY_COLUMNS, history)
+    _write_csv(out / "predictions.csv", _with_extra(PREDICTION_COLUMNS, predictions), predictions)
+    _write_csv(out / "history.csv", _with_extra(HISTORY_COLUMNS, history), history)
     write_text_atomic(out / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     write_json_atomic(out / "metrics.json", metrics)
+
+
+def _with_extra(columns: tuple[str, ...], rows: list[dict[str, Any]]) -> tuple[str, ...]:
+    """``columns`` followed by the other keys of ``rows`` (class probabilities ``p<k>``, every
+    ``val_<metric>`` of the task), in first-seen order."""
+    return tuple(dict.fromkeys([*columns, *(k for row in rows for k in row)]))
 
 
 def _write_csv(path: Path, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> None:

@@ -5,6 +5,7 @@ import re
 from pathlib import Path
 
 import hydra.utils
+import numpy as np
 import pytest
 import submitit
 from omegaconf import OmegaConf
@@ -13,6 +14,7 @@ from hawkeye.cluster import executor_parameters, launcher_backend, make_executor
 from hawkeye.collect import CollectOptions
 from hawkeye.config import CONF_DIR, compose, config_hash
 from hawkeye.families import family_of
+from hawkeye.fold_data import sequence_shape
 from hawkeye.models import build_model, count_parameters
 from hawkeye.models.heads import build_head
 from hawkeye.prepare.features import FeatureConfig
@@ -63,6 +65,9 @@ def _instantiate(group: str, cfg, tmp_path: Path) -> object:
             plain = OmegaConf.to_container(cfg.task, resolve=True)
             return (GeneratorConfig.from_mapping(plain["generator"]),
                     ImportConfig.from_mapping(plain["csv_import"]))
+        if "pd4t_task" not in cfg.task:  # bring-your-own sequences: shape from the store
+            return sequence_shape(cfg.task.max_len, cfg.task.frame_stride, cfg.task.sample_rate,
+                                  np.array([90]), np.array([30.0]), "a store")
         return Pd4tConfig.from_config(cfg.task)
     if group == "experiment":
         return _instantiate("model", cfg, tmp_path), CollectOptions.from_config(cfg.collect)

@@ -62,15 +62,18 @@ def module_for(model: str, head: str = "regression") -> ScoringModule:
 
 def test_a_sequence_module_outputs_what_its_family_says() -> None:
     module = module_for("tcn", "ordinal")
-    assert module.output_names == SequenceNetwork.onnx_outputs
+    assert module.output_names == (*SequenceNetwork.onnx_outputs, "probabilities")
+    assert module_for("tcn", "regression").output_names == SequenceNetwork.onnx_outputs
     x, mask = torch.randn(2, 7, N_FEATURES), torch.ones(2, 7, dtype=torch.bool)
-    raw, expected, level = module(x, mask)
+    raw, expected, level, probabilities = module(x, mask)
     z = apply_normalization(x, mask, Normalization(module.mean, module.std))
     with torch.no_grad():
         want = module.model(z, mask)
     torch.testing.assert_close(raw, want)  # normalisation happens inside the graph
     torch.testing.assert_close(expected, module.head.expected(want))
     assert raw.shape == (2, N_LEVELS - 1) and level.dtype == torch.int64
+    torch.testing.assert_close(probabilities, module.head.probabilities(want))
+    assert torch.equal(module.head.decide(probabilities), level)
 
 
 def test_an_autoencoder_module_decides_with_its_threshold() -> None:
@@ -129,8 +132,9 @@ class FakeSession:
         return [self.outputs[n] for n in names]
 
 
-def ensemble(family: str, outputs: list[dict[str, np.ndarray]]) -> Ensemble:
-    folds = [ExportedFold(k, Path(f"fold_{k}/model.onnx"), FakeSession(o), {})
+def ensemble(family: str, outputs: list[dict[str, np.ndarray]],
+             meta: dict | None = None) -> Ensemble:
+    folds = [ExportedFold(k, Path(f"fold_{k}/model.onnx"), FakeSession(o), meta or {})
              for k, o in enumerate(outputs)]
     return Ensemble(model="m", family=family, folds=folds, input_names=["a"],
                     input_features="series", frame_stride=1, max_len=10,
@@ -150,6 +154,19 @@ def test_a_sequence_ensemble_rounds_the_mean_expected_score() -> None:
     clipped = score_ensemble(ensemble("sequence", [{"expected": np.array([7.0]),
                                                     "level": np.array([4])}]), *FEEDS)
     assert clipped["score"] == N_LEVELS - 1
+
+
+def test_a_classifier_ensemble_is_the_soft_vote_of_the_folds_probabilities() -> None:
+    # fold 0 sure of level 4, folds 1 and 2 lean to level 0: mean probabilities (0.3, 0.1, 0.1,
+    # 0.1, 0.4) give level 4, where the mean expected level 2.1 would round to 2
+    p = [[0.0, 0.0, 0.0, 0.1, 0.9], [0.45, 0.15, 0.15, 0.1, 0.15], [0.45, 0.15, 0.15, 0.1, 0.15]]
+    folds = [{"expected": np.array([float(np.dot(q, range(5)))]),
+              "level": np.array([int(np.argmax(q))]), "probabilities": np.array([q])} for q in p]
+    meta = {"head": "classification",
+            "outputs": ["raw", "expected", "level", "probabilities"]}
+    result = score_ensemble(ensemble("sequence", folds, meta), *FEEDS)
+    assert result["score"] == 4 and round(result["mean"]) == 2
+    assert result["probabilities"] == pytest.approx([0.3, 0.1, 0.1, 0.1, 0.4])
 
 
 def test_an_autoencoder_ensemble_counts_the_folds_that_flag() -> None:

@@ -454,6 +454,25 @@ def test_cli_reports_bad_npz(tmp_path: Path, capsys, arrays: dict, message: str)
     assert not (tmp_path / "out.h5").exists()
 
 
+def test_cli_refuses_a_subject_in_both_cv_and_test_splits(tmp_path: Path, capsys) -> None:
+    def arrays(ids, subjects, splits):
+        return dict(ids=np.array(ids), scores=np.zeros(len(ids), int), subjects=np.array(subjects),
+                    splits=np.array(splits), sequences=np.ones((2 * len(ids), 1)),
+                    lengths=np.full(len(ids), 2))
+
+    np.savez(tmp_path / "shared.npz", **arrays(["a", "b"], ["s1", "s1"], ["train", "test"]))
+    assert main(["write", str(tmp_path / "shared.npz"), str(tmp_path / "out.h5")]) == 2
+    err = capsys.readouterr().err
+    assert "shared.npz" in err and "both the cross-validation splits and" in err and "s1" in err
+    assert not (tmp_path / "out.h5").exists()
+    # the same leak across two writes into one store: the stored videos count too
+    np.savez(tmp_path / "first.npz", **arrays(["a"], ["s1"], ["train"]))
+    np.savez(tmp_path / "second.npz", **arrays(["b"], ["s1"], ["test"]))
+    assert main(["write", str(tmp_path / "first.npz"), str(tmp_path / "out.h5")]) == 0
+    assert main(["write", str(tmp_path / "second.npz"), str(tmp_path / "out.h5")]) == 2
+    assert "s1" in capsys.readouterr().err and len(load_store(tmp_path / "out.h5")) == 1
+
+
 def test_empty_store_round_trip(tmp_path: Path) -> None:
     path = tmp_path / "empty.h5"
     write_store(path, [], SERIES, SUMMARY, {"task": "demo"})

@@ -532,3 +532,28 @@ def test_thresholds_side_by_side_and_the_choice() -> None:
     assert choose_threshold(table, percentile) == "p90"
     no_anomaly = anomaly_thresholds(train_errors, errors, np.zeros(5, int), cfg)
     assert "val_f1" not in no_anomaly and choose_threshold(no_anomaly, cfg) == "p95"
+
+
+@pytest.mark.slow
+def test_predict_scores_the_windows_of_a_telemetry_csv(telemetry_run, tmp_path) -> None:
+    """New telemetry as a CSV (one row per second, a trip id column), cut into windows by the
+    run's task.csv_import and scored by the tcn's fold ensemble: each window's mean expected
+    fuel flow is the mean of the folds' predictions.csv value for the same samples."""
+    from hawkeye.predict import run_predict
+
+    run_dir, store, _ = telemetry_run
+    data = load_store(store, splits="test")
+    normal = [i for i in range(len(data)) if data.scores[i] == 0][:3]
+    lines = [",".join(["trip_id", *data.series_names])]
+    for i in normal:
+        lines += [",".join([f"w{i}", *(f"{v:.9g}" for v in row)]) for row in data.sequence(i)]
+    (tmp_path / "new.csv").write_text("\n".join(lines) + "\n")
+    run = run_predict(tmp_path / "new.csv", run_dir, "tcn", compose(TINY_TELEMETRY).prepare,
+                      tmp_path / "out")
+    assert [p.status for p in run.predictions] == ["ok"] * 3
+    folds = [list(csv.DictReader((run_dir / "tcn" / f"fold_{k}" / "predictions.csv").open()))
+             for k in (0, 1)]
+    for p, i in zip(run.predictions, normal, strict=True):
+        want = np.mean([float(r["raw"]) for rows in folds for r in rows
+                        if r["split"] == "test" and r["id"] == data.ids[i]])
+        assert p.mean == pytest.approx(want, rel=1e-4, abs=1e-4) and p.frames == 60
