@@ -34,6 +34,7 @@ import numpy as np
 import submitit
 import torch
 from omegaconf import DictConfig, OmegaConf
+from threadpoolctl import threadpool_limits
 from torch import nn
 
 from hawkeye.config import CONF_DIR, config_hash
@@ -468,8 +469,10 @@ def fit_tabular(cfg: DictConfig, data: FoldData, device: torch.device, out: Path
     def inner_mae(raw: np.ndarray, y: np.ndarray) -> float:
         return float(np.abs(head.expected(torch.from_numpy(raw)).numpy() - y).mean())
 
-    estimator.fit(fit_part.summary.numpy(), fit_y.numpy(), sample_weight=weights,
-                  groups=fit_part.subjects, score_fn=inner_mae)
+    # scikit-learn's OpenMP would take every core of the node; keep to the job's share
+    with threadpool_limits(limits=torch.get_num_threads(), user_api="openmp"):
+        estimator.fit(fit_part.summary.numpy(), fit_y.numpy(), sample_weight=weights,
+                      groups=fit_part.subjects, score_fn=inner_mae)
 
     def outputs(part: SequenceSet) -> torch.Tensor:
         return torch.from_numpy(estimator.predict(part.summary.numpy()))
