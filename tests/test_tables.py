@@ -11,6 +11,7 @@ feature, a rater's own score (``Rating1``, never a feature) and a free-text comm
 from __future__ import annotations
 
 import csv
+import json
 import math
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import numpy as np
 import openpyxl
 import pytest
 
+from hawkeye.collect import collect
 from hawkeye.config import compose
 from hawkeye.store import VideoEntry, describe, load_store, main, write_store
 from hawkeye.tables import TableError, TableSpec, import_table, park_participant
@@ -279,6 +281,15 @@ def test_a_tuned_gbm_and_a_forest_train_through_the_same_path(table_store, tmp_p
                             "task.test_split=null", "export.onnx=false", "model=forest",
                             "model.n_estimators=50"]))
     assert forest["n_params"] == 50 and forest["cv"]["mae"] < 0.6
+
+
+def test_the_collector_summarises_tabular_folds_of_an_imported_table(table_store,
+                                                                   tmp_path) -> None:
+    for fold in range(3):
+        train(fold_config(table_store, tmp_path, "model=gbm", f"fold={fold}"))
+    assert collect(tmp_path) == 0  # every fold complete
+    (row,) = json.loads((tmp_path / "summary.json").read_text())["rows"]
+    assert row["model"] == "gbm" and row["complete"] and row["n_cv"] == 80
 
 
 def test_a_sequence_model_refuses_a_summary_only_store(table_store, tmp_path) -> None:
