@@ -186,8 +186,8 @@ class ImportReport:
 
 
 def read_table(path: str | os.PathLike[str], sheet: str | None = None) -> Table:
-    """Read a CSV (UTF-8, optional BOM, any ``csv`` dialect the sniffer-free reader takes: comma
-    separated, quoted as usual) or an XLSX worksheet into a :class:`Table`.
+    """Read a CSV (UTF-8 with or without a BOM, comma-separated, standard quoting) or an XLSX
+    worksheet (cached cell values, not formulas) into a :class:`Table`.
 
     Empty header names become ``unnamed_<column number>``; duplicate names, a ragged CSV row, a
     missing or empty file are :class:`TableError` naming the file (and line).
