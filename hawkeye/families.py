@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
+from threadpoolctl import threadpool_limits
 from torch import nn
 
 from hawkeye.checkpoint import save_best, seed_everything
@@ -252,31 +253,42 @@ def choose_threshold(thresholds: dict[str, dict], cfg: DictConfig) -> str:
 
 def fit_tabular(cfg: DictConfig, data: FoldData, device: torch.device, out: Path,
                 meta: dict[str, Any]) -> FamilyResult:
-    """Boosted trees on the per-video clinical summary features, scored through the head.
+    """Tree ensembles on the per-video clinical summary features, scored through the head.
 
     No epochs and no ``.pt`` files: a fit takes seconds, so a requeued task simply fits again, and a
     scikit-learn estimator could only be saved by pickle, which the project never loads. With
-    ``train.balance`` weights or sampling, the trees get balanced per-sample weights.
+    ``train.balance`` weights or sampling, the trees get balanced per-sample weights. The trees
+    never early-stop on the validation slice, so they are fitted on the whole training side
+    (training part + validation slice); a ``tune`` grid is chosen on inner subject-grouped folds
+    of that same side, scored by the MAE of the head's expected score. NaN features (a store
+    that keeps missing cells) go to the trees as they are.
     """
     if not data.summary_names:
-        raise ValueError(f"{cfg.paths.store} has no summary features: model=gbm needs them "
-                         "(prepare the store with features, or pick a sequence model)")
+        raise ValueError(f"{cfg.paths.store} has no summary features: model={cfg.model.name} "
+                         "needs them (prepare the store with features, or pick a sequence model)")
     started = time.perf_counter()
     head_cfg = fitted_head_config(cfg, data)
     head = build_head(head_cfg, data.n_levels)
     estimator = build_model(cfg.model, len(data.summary_names), head.out_dim(data.n_levels))
-    weights = (class_weights(data.train.y, data.n_levels)[data.train.y].numpy()
+    fit_part = concat_sets([data.train, data.val])
+    weights = (class_weights(fit_part.y, data.n_levels)[fit_part.y].numpy()
                if cfg.train.balance != "none" else None)
-    train_y, val_y = data.labels(data.train), data.labels(data.val)
-    estimator.fit(data.train.summary.numpy(), train_y.numpy(), sample_weight=weights)
+    fit_y = data.labels(fit_part)
+
+    def inner_mae(raw: np.ndarray, y: np.ndarray) -> float:
+        return float(np.abs(head.expected(torch.from_numpy(raw)).numpy() - y).mean())
+
+    # scikit-learn's OpenMP would take every core of the node; keep to the job's share
+    with threadpool_limits(limits=torch.get_num_threads(), user_api="openmp"):
+        estimator.fit(fit_part.summary.numpy(), fit_y.numpy(), sample_weight=weights,
+                      groups=fit_part.subjects, score_fn=inner_mae)
 
     def outputs(part: SequenceSet) -> torch.Tensor:
         return torch.from_numpy(estimator.predict(part.summary.numpy()))
 
-    val_out = outputs(data.val)
-    history = [{"epoch": 1, "train_loss": float(head.loss(outputs(data.train), train_y)),
-                "val_loss": float(head.loss(val_out, val_y)),
-                "val_mae": float((head.predict(val_out) - val_y).abs().float().mean()),
+    # no held-out validation loss: the validation slice is part of the fit
+    history = [{"epoch": 1, "train_loss": float(head.loss(outputs(fit_part), fit_y)),
+                "val_loss": math.nan, "val_mae": math.nan,
                 "lr": float(cfg.model.get("learning_rate", math.nan)),
                 "seconds": round(time.perf_counter() - started, 3)}]
     metrics, predictions = {}, []
@@ -285,7 +297,8 @@ def fit_tabular(cfg: DictConfig, data: FoldData, device: torch.device, out: Path
         predictions += rows
     return FamilyResult(metrics, predictions, history, epochs_run=1, best_epoch=1,
                         n_params=count_parameters(estimator), batch_size=None,
-                        extra=_target_stats(head_cfg))
+                        extra={**_target_stats(head_cfg), "n_fit": len(fit_part),
+                               **estimator.fit_report()})
 
 
 # The model config's `family` key picks the fit function.
@@ -327,6 +340,7 @@ class Family(ABC):
     name: str                          # the model config's ``family`` value
     uses_head = True                   # a score head (``head`` config) turns outputs into scores
     learns_anomalies = False           # trains on anomalous videos too (target_windows ignored)
+    needs_sequences = True             # reads per-frame series (refuses a summary-only store)
     exported = False                   # training's ONNX export and prediction apply
 
     @abstractmethod
@@ -481,6 +495,7 @@ class Tabular(Family):
     """Boosted trees on the per-video summary features (``gbm``)."""
 
     name = "tabular"
+    needs_sequences = False
 
     def fit(self, cfg, data, device, out, meta):
         return fit_tabular(cfg, data, device, out, meta)

@@ -76,7 +76,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
              threads, out)
     family = family_of(cfg.model.family, cfg.model.name)
     started = time.perf_counter()
-    data = load_fold_data(cfg, keep_anomalous=family.learns_anomalies)
+    data = load_fold_data(cfg, keep_anomalous=family.learns_anomalies,
+                          needs_sequences=family.needs_sequences)
     meta = checkpoint_meta(cfg, data, job_hash)
     result = family.fit(cfg, data, device, out, meta)
     metrics = {

@@ -7,7 +7,8 @@
 | ``conv_lstm`` | :class:`~hawkeye.models.conv_lstm.ConvLSTM` | sequence |
 | ``tcn`` | :class:`~hawkeye.models.tcn.TCN` | sequence |
 | ``lstm_ae`` | :class:`~hawkeye.models.lstm_ae.LSTMAutoencoder` | autoencoder |
-| ``gbm`` | :class:`~hawkeye.models.gbm.GradientBoostedTrees` | tabular |
+| ``gbm``, ``gbm_tuned`` | :class:`~hawkeye.models.gbm.GradientBoostedTrees` | tabular |
+| ``forest`` | :class:`~hawkeye.models.forest.RandomForest` | tabular |
 
 Shared parts live in :mod:`hawkeye.models.layers`, the score heads in :mod:`hawkeye.models.heads`.
 """
@@ -20,14 +21,14 @@ from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from hawkeye.models.gbm import GradientBoostedTrees
+from hawkeye.models.trees import TreeEnsemble
 
 METADATA_KEYS = ("name", "family")  # describe a model config; never passed to the constructor
 
 
 def build_model(
     model_cfg: DictConfig | dict[str, Any], input_dim: int, output_dim: int
-) -> nn.Module | GradientBoostedTrees:
+) -> nn.Module | TreeEnsemble:
     """Instantiate ``model_cfg._target_`` with the config's hyper-parameters.
 
     ``input_dim`` is the number of per-frame features (sequence models, the autoencoder) or of
@@ -59,8 +60,8 @@ def build_model(
     return model_class(input_dim, output_dim, **params)
 
 
-def count_parameters(model: nn.Module | GradientBoostedTrees) -> int:
-    """Trainable parameters of a network; for the tree baseline, its number of fitted trees."""
-    if isinstance(model, GradientBoostedTrees):
+def count_parameters(model: nn.Module | TreeEnsemble) -> int:
+    """Trainable parameters of a network; for a tree ensemble, its number of fitted trees."""
+    if isinstance(model, TreeEnsemble):
         return model.n_trees
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
