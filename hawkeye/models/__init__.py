@@ -8,6 +8,7 @@
 | ``tcn`` | :class:`~hawkeye.models.tcn.TCN` | sequence |
 | ``lstm_ae`` | :class:`~hawkeye.models.lstm_ae.LSTMAutoencoder` | autoencoder |
 | ``gbm`` | :class:`~hawkeye.models.gbm.GradientBoostedTrees` | tabular |
+| ``minirocket`` | :class:`~hawkeye.models.minirocket.MiniRocketRidge` | rocket |
 
 Shared parts live in :mod:`hawkeye.models.layers`, the score heads in :mod:`hawkeye.models.heads`.
 """
@@ -21,19 +22,21 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from hawkeye.models.gbm import GradientBoostedTrees
+from hawkeye.models.minirocket import MiniRocketRidge
 
 METADATA_KEYS = ("name", "family")  # describe a model config; never passed to the constructor
-FAMILIES = ("sequence", "autoencoder", "tabular")  # what the training loop dispatches on
+# what the training loop dispatches on ("rocket": sequences in, one closed-form fit, no epochs)
+FAMILIES = ("sequence", "autoencoder", "tabular", "rocket")
 
 
 def build_model(
     model_cfg: DictConfig | dict[str, Any], input_dim: int, output_dim: int
-) -> nn.Module | GradientBoostedTrees:
+) -> nn.Module | GradientBoostedTrees | MiniRocketRidge:
     """Instantiate ``model_cfg._target_`` with the config's hyper-parameters.
 
-    ``input_dim`` is the number of per-frame features (sequence models, the autoencoder) or of
-    summary features (``tabular``); ``output_dim`` is ``head.out_dim(n_levels)``. An ``autoencoder``
-    reconstructs its input, so it takes no ``output_dim``.
+    ``input_dim`` is the number of per-frame features (sequence models, the autoencoder, ``rocket``)
+    or of summary features (``tabular``); ``output_dim`` is ``head.out_dim(n_levels)``. An
+    ``autoencoder`` reconstructs its input, so it takes no ``output_dim``.
     """
     params = (
         OmegaConf.to_container(model_cfg, resolve=True)
@@ -63,8 +66,11 @@ def build_model(
     return model_class(input_dim, output_dim, **params)
 
 
-def count_parameters(model: nn.Module | GradientBoostedTrees) -> int:
-    """Trainable parameters of a network; for the tree baseline, its number of fitted trees."""
+def count_parameters(model: nn.Module | GradientBoostedTrees | MiniRocketRidge) -> int:
+    """Trainable parameters of a network; for the tree baseline, its number of fitted trees; for
+    MiniRocket, its fitted ridge weights (the transform's parameters are drawn, not learned)."""
     if isinstance(model, GradientBoostedTrees):
         return model.n_trees
+    if isinstance(model, MiniRocketRidge):
+        return model.n_parameters
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
