@@ -278,6 +278,8 @@ def test_bad_input_raises_a_clear_value_error():
         model.predict(np.zeros((20, WIDTH, 3), np.float32), mask)
     with pytest.raises(ValueError, match="right padded"):
         model.predict(x, mask[:, ::-1].copy())
+    with pytest.raises(ValueError, match="at least 2 training sequences"):
+        model.fit(x[:1], mask[:1], levels[:1])
     with pytest.raises(ValueError, match="integer levels"):
         minirocket("ordinal", 3).fit(x, mask, levels.astype(float))
     with pytest.raises(ValueError, match="objective must be one of"):
