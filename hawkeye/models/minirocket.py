@@ -40,8 +40,8 @@ length ``length``: shorter ones are padded with zeros after standardising (the t
 Hawkeye's padding everywhere), longer ones keep their first ``length`` steps (as ``pad_frames``
 does). On PickupGestureWiimoteZ (lengths 29-361) zero padding scored 0.86-0.88 test accuracy
 over seeds 0-4 with aeon's own pipeline, as the archive's equal-length files do, and padding with
-each sequence's last value 0.64: a flat stretch convolves to exactly zero with these kernels
-(their weights sum to 0), and its PPV then hangs on float rounding around biases near 0.
+each sequence's last value 0.64 (a likely cause: a flat stretch convolves to about 0 with
+these kernels, whose weights sum to 0, so its PPV hangs on rounding around biases near 0).
 A sequence needs at least 9 real steps (the kernels' span) and finite values at every real step;
 anything else raises ``ValueError`` naming the rows.
 
