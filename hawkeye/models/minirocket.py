@@ -253,6 +253,25 @@ class MiniRocketNetwork(nn.Module):
         return self.head(self.features(z, mask))
 
 
+class StandardisedNetwork(nn.Module):
+    """A fitted :class:`MiniRocketNetwork` behind the model's own standardisation: raw ``(batch,
+    time, F)`` inputs (as :meth:`MiniRocketRidge.predict` takes them) and a mask -> raw outputs,
+    the same numbers as ``predict``. What a trained fold exports: Hawkeye's fold normalisation
+    goes first, this model's standardisation of those inputs second (buffers, so ONNX export
+    makes both constants)."""
+
+    def __init__(self, network: MiniRocketNetwork, normalization: Normalization) -> None:
+        super().__init__()
+        self.network = network
+        self.register_buffer("mean", torch.as_tensor(normalization.mean, dtype=torch.float32))
+        self.register_buffer("std", torch.as_tensor(normalization.std, dtype=torch.float32))
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        # x: (batch, time, F), mask: (batch, time) -> (batch, out_dim)
+        z = apply_normalization(x, mask, Normalization(self.mean, self.std))
+        return self.network(z, mask)
+
+
 class MiniRocketRidge:
     """MiniRocket + ridge as a Hawkeye model: ``fit(x, mask, y)``, then ``predict(x, mask)`` ->
     raw outputs in the head's space, ``save(path)`` / ``MiniRocketRidge.load(path)``."""
@@ -330,6 +349,12 @@ class MiniRocketRidge:
         x_t, mask_t = checked_sequences(x, mask, self.input_dim)
         z = apply_normalization(x_t, mask_t, self.normalization)
         return self._batched(self.network, z, mask_t).numpy()
+
+    def scoring_network(self) -> StandardisedNetwork:
+        """The fitted model as one exportable ``nn.Module`` on raw inputs (= ``predict``)."""
+        if self.network is None or self.normalization is None:
+            raise ValueError("minirocket is not fitted: call fit(x, mask, y) or load(path) first")
+        return StandardisedNetwork(self.network, self.normalization).eval()
 
     def _batched(self, module: nn.Module, z: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """``module`` over ``batch_size`` sequences at a time (bounds memory; every operation is
