@@ -1,9 +1,9 @@
 """One training job: one (model, fold) of the cross-validation, as one Slurm array task runs it.
 
 Read top to bottom: :func:`train` loads the fold's data (:mod:`hawkeye.fold_data`), hands it to
-the model family's fit (:mod:`hawkeye.families`: a sequence network, the LSTM autoencoder or the
-boosted trees), and writes the fold's outputs. The network families share one plain epoch loop
-(:func:`hawkeye.loop.fit_network`), which checkpoints every epoch to ``last.pt``
+the model family's fit (:mod:`hawkeye.families`: a sequence network, the LSTM autoencoder, the
+tree ensembles or MiniRocket), and writes the fold's outputs. The network families share one plain
+epoch loop (:func:`hawkeye.loop.fit_network`), which checkpoints every epoch to ``last.pt``
 (:mod:`hawkeye.checkpoint`) and picks up from it when the same job starts again, so a preempted
 and requeued Slurm task (:class:`TrainTask`) finishes with the same numbers as an uninterrupted one.
 
