@@ -42,9 +42,14 @@ label). Regression rows (``r2``) use ``raw`` as the prediction. A metric that pr
 cannot reproduce (``spearman_error_score``: error against the severity score) is shown as fold
 mean ± std only.
 
+The baseline (:mod:`hawkeye.baseline`): per run and kind of target, the trivial predictor fitted
+on each fold's training labels (the other folds' held-out rows) and scored on the same rows and
+test split is the summary's ``baselines`` row; every complete model row gets ``vs_baseline``,
+the paired subject-bootstrap interval of its ranking metric minus the baseline's and a verdict.
+
 Exit code: 0 = every row complete, 1 = some row incomplete, 2 = nothing to collect.
 
-One module on purpose (~730 lines): reading a fold and computing from it share the fold records
+One module on purpose (~850 lines): reading a fold and computing from it share the fold records
 and their checks (a fold is either usable for every statistic or reported); how the summary reads
 is apart, in :mod:`hawkeye.report`.
 """
@@ -70,20 +75,31 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from hawkeye import __version__
+from hawkeye.baseline import (
+    BASELINE_MODEL,
+    RULES,
+    better_than_baseline,
+    fold_values,
+    trivial_outputs,
+)
 from hawkeye.cli import COLLECT_HELP, hydra_app, info_flags, run_app
 from hawkeye.config import CONF_DIR, CONFIG_NAME, LOG_DIR_NAME, compose
 from hawkeye.families import ensemble_levels
 from hawkeye.io import PREDICTION_COLUMNS, git_commit
 from hawkeye.metrics import (
     anomaly_metrics,
+    anomaly_metrics_weighted,
     as_float,
     bootstrap_anomaly_metrics,
     bootstrap_class_metrics,
+    bootstrap_paired_difference,
     bootstrap_regression_metrics,
     bootstrap_score_metrics,
     class_metrics,
     regression_metrics,
+    regression_metrics_weighted,
     score_metrics,
+    score_metrics_weighted,
 )
 from hawkeye.report import write_report
 
@@ -436,6 +452,7 @@ class ModelResult:
     row: dict[str, Any]
     pooled: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None   # (true, pred, score) CV
     histories: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    baseline: list[FoldResult] = field(default_factory=list)  # its baseline's folds (complete)
 
 
 def metric_kind(cv_metrics: Mapping[str, Any]) -> str:
@@ -454,8 +471,9 @@ def metric_kind(cv_metrics: Mapping[str, Any]) -> str:
 
 
 def summarise_model(spec: RunSpec, model: str, folds: Sequence[FoldResult], label: str,
-                    options: CollectOptions) -> ModelResult:
-    """One row: fold mean ± std, pooled out-of-fold metrics with CI, test-ensemble metrics."""
+                    options: CollectOptions, against_baseline: bool = True) -> ModelResult:
+    """One row: fold mean ± std, pooled out-of-fold metrics with CI, test-ensemble metrics and
+    (``against_baseline``, complete rows) the comparison with the trivial predictor."""
     ok = [f for f in folds if f.ok]
     problems = [{"fold": f.fold, "reason": f.reason, "logs": f.logs} for f in folds if not f.ok]
     problems += [{"fold": None, "reason": p, "logs": []} for p in spec.problems]
@@ -474,6 +492,16 @@ def summarise_model(spec: RunSpec, model: str, folds: Sequence[FoldResult], labe
     row["complete"] = not problems and spec.n_folds is not None and len(ok) == spec.n_folds
     expected = spec.n_folds if spec.n_folds is not None else "?"
     row["status"] = "complete" if row["complete"] else f"INCOMPLETE ({len(ok)}/{expected} folds ok)"
+    row["vs_baseline"] = None
+    if not against_baseline:
+        return result
+    if row["complete"] and len(ok) > 1:
+        result.baseline = baseline_folds(ok, row["kind"], row["n_levels"])
+        row["vs_baseline"] = compare_to_baseline(ok, result.baseline, row["kind"],
+                                                 row["n_levels"], options)
+    elif ok:
+        row["notes"].append("no baseline comparison: it needs every fold (a fold's training "
+                            "labels are the other folds' held-out rows)")
     return result
 
 
@@ -626,20 +654,110 @@ def _scored(kind: str, keys: Sequence[str], true: np.ndarray, pred: np.ndarray,
     """Point metrics on all rows and subject-bootstrap intervals of ``keys``."""
     # The bootstrap functions are vectorised over resamples and give the same numbers as
     # re-running the point metric on each resample (tests/test_metrics.py).
-    resampling = {"n_boot": options.n_boot, "seed": options.seed, "alpha": options.alpha}
+    resampling = _resampling(options)
+    point = _point_metrics(kind, true, pred, score, n_levels)
     if kind == "ordinal":
-        point = score_metrics(true, pred, score, n_levels)
         cis = bootstrap_score_metrics(true, pred, score, subjects, n_levels, **resampling)
     elif kind == "nominal":
         point = class_metrics(true, pred, n_levels)
         cis = bootstrap_class_metrics(true, pred, subjects, n_levels, **resampling)
     elif kind == "anomaly":  # centred scores: the decision threshold is 0 (module docstring)
-        point = anomaly_metrics(true.astype(bool), score, 0.0)
         cis = bootstrap_anomaly_metrics(true.astype(bool), score, 0.0, subjects, **resampling)
     else:
-        point = regression_metrics(true, score)
         cis = bootstrap_regression_metrics(true, score, subjects, **resampling)
     return point, {k: cis.get(k, (math.nan, math.nan)) for k in keys}
+
+
+def _resampling(options: CollectOptions) -> dict[str, Any]:
+    return {"n_boot": options.n_boot, "seed": options.seed, "alpha": options.alpha}
+
+
+def _point_metrics(kind: str, true: np.ndarray, pred: np.ndarray, score: np.ndarray,
+                   n_levels: int | None) -> dict[str, Any]:
+    """The kind's metrics of one set of rows (units of :func:`_target_view`)."""
+    if kind == "ordinal":
+        return score_metrics(true, pred, score, n_levels)
+    if kind == "anomaly":
+        return anomaly_metrics(true.astype(bool), score, 0.0)
+    return regression_metrics(true, score)
+
+
+def _weighted_metrics(kind: str, true: np.ndarray, pred: np.ndarray, score: np.ndarray,
+                      n_levels: int | None):
+    """``weights (b, n) -> {metric: (b,)}``: :func:`_point_metrics` on many resamples at once."""
+    if kind == "ordinal":
+        return lambda w: score_metrics_weighted(true, pred, score, n_levels, w)
+    if kind == "anomaly":
+        return lambda w: anomaly_metrics_weighted(true.astype(bool), score, 0.0, w)
+    return lambda w: regression_metrics_weighted(true, score, w)
+
+
+# ----------------------------------------------------------------------------------------------
+# The baseline (hawkeye.baseline: which constant, where its training labels come from)
+
+
+def baseline_folds(ok: Sequence[FoldResult], kind: str,
+                   n_levels: int | None) -> list[FoldResult]:
+    """The trivial predictor of ``kind`` as fold results on exactly the rows of ``ok`` (every
+    fold of a complete row): fold k's constant is fitted on the other folds' held-out labels."""
+    held_out = [_target_view(f.predictions.part("cv"), f, kind)[0] for f in ok]
+    folds = []
+    for f, value in zip(ok, fold_values(kind, held_out), strict=True):
+        p = f.predictions
+        pred, raw = trivial_outputs(kind, value, len(p), n_levels)
+        metrics = {"model": BASELINE_MODEL, "fold": f.fold, "status": "ok", "n_levels": n_levels,
+                   "baseline_value": value, "threshold": 0.0, "cv": {},
+                   "anomaly_min_score": f.metrics.get("anomaly_min_score", 1)}
+        fold = FoldResult(f.fold, True, metrics=metrics,
+                          predictions=Predictions(p.split, p.ids, p.subjects, p.true, pred, raw))
+        metrics["cv"] = _point_metrics(
+            kind, *_target_view(fold.predictions.part("cv"), fold, kind)[:3], n_levels)
+        folds.append(fold)
+    return folds
+
+
+def compare_to_baseline(ok: Sequence[FoldResult], baseline: Sequence[FoldResult], kind: str,
+                        n_levels: int | None, options: CollectOptions) -> dict[str, Any]:
+    """``model - baseline`` of the kind's ranking metric on the pooled CV rows and the test
+    ensemble, each with a paired subject-bootstrap interval and the yes/no verdict."""
+    key, higher_is_better = _RANK_BY[kind]
+    comparison: dict[str, Any] = {"metric": key, "rule": RULES[kind]}
+    model_cv, base_cv = _pooled_arrays(ok, kind), _pooled_arrays(baseline, kind)
+    sides = {"cv": (model_cv[:4], base_cv[:4])}
+    if model_cv[4]:
+        sides["test"] = (_test_ensemble(model_cv[4], kind, n_levels),
+                         _test_ensemble(base_cv[4], kind, n_levels))
+    for split, (model, base) in sides.items():
+        (true, pred, score, subjects), (_, base_pred, base_score, _) = model, base
+        point = _point_metrics(kind, true, pred, score, n_levels)[key]
+        base_point = _point_metrics(kind, true, base_pred, base_score, n_levels)[key]
+        low, high = bootstrap_paired_difference(
+            _weighted_metrics(kind, true, pred, score, n_levels),
+            _weighted_metrics(kind, true, base_pred, base_score, n_levels),
+            subjects, **_resampling(options)).get(key, (math.nan, math.nan))
+        comparison[split] = {"model": point, "baseline": base_point,
+                             "difference": as_float(point) - as_float(base_point),
+                             "ci_low": low, "ci_high": high,
+                             "better": better_than_baseline(low, high, higher_is_better)}
+    return comparison
+
+
+def baseline_rows(spec: RunSpec, results: Sequence[ModelResult], point: str,
+                  options: CollectOptions) -> list[dict[str, Any]]:
+    """One baseline row per kind of target in a run, scored on the rows of the run's first
+    complete model of that kind (every model of a kind shares the run's folds)."""
+    rows, kinds = [], []
+    for result in results:
+        kind = result.row["kind"]
+        if result.baseline and kind not in kinds:
+            kinds.append(kind)
+            label = f"{point}/{BASELINE_MODEL}" if point else BASELINE_MODEL
+            row = summarise_model(spec, BASELINE_MODEL, result.baseline, label, options,
+                                  against_baseline=False).row
+            row.update(run=point or ".", rank=None, baseline_rule=RULES[kind],
+                       baseline_of=result.row["label"], vs_baseline=None)
+            rows.append(row)
+    return rows
 
 
 # ----------------------------------------------------------------------------------------------
@@ -693,6 +811,7 @@ class Summary:
     hawkeye_version: str
     results: list[ModelResult] = field(default_factory=list, repr=False)  # figures' arrays
     notes: list[str] = field(default_factory=list)  # figures that could not be drawn
+    baselines: list[dict[str, Any]] = field(default_factory=list)  # rows of hawkeye.baseline
 
     @property
     def groups(self) -> list[list[dict[str, Any]]]:
@@ -703,18 +822,19 @@ class Summary:
         """The content of ``summary.json``."""
         return {"root": self.root, "created": self.created, "complete": self.complete,
                 "bootstrap": self.bootstrap, "metrics": self.metrics, "rows": self.rows,
-                "problems": self.problems, "notes": self.notes, "git_commit": self.git_commit,
-                "hawkeye_version": self.hawkeye_version}
+                "baselines": self.baselines, "problems": self.problems, "notes": self.notes,
+                "git_commit": self.git_commit, "hawkeye_version": self.hawkeye_version}
 
 
 def summarise(root: Path, runs: Sequence[Path], options: CollectOptions) -> Summary:
     """Read every fold of every run below ``root``, pool, bootstrap and rank: the summary."""
-    results, problems = [], []
+    results, problems, baselines = [], [], []
     for run in runs:
         spec = read_run_spec(run)
         point = run.relative_to(root).as_posix() if run != root else ""
         if not spec.models:
             problems += [f"{run}: no model folder and no models in run.json", *spec.problems]
+        run_results = []
         for model in spec.models:
             expected, extra = _fold_numbers(spec, model)
             folds = [read_fold(spec, model, k) for k in expected]
@@ -723,7 +843,9 @@ def summarise(root: Path, runs: Sequence[Path], options: CollectOptions) -> Summ
             label = f"{point}/{model}" if point else model
             result = summarise_model(spec, model, folds, label, options)
             result.row["run"] = point or "."
-            results.append(result)
+            run_results.append(result)
+        results += run_results
+        baselines += baseline_rows(spec, run_results, point, options)
     rows = rank_rows([r.row for r in results])
     return Summary(
         root=str(root), created=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -732,7 +854,7 @@ def summarise(root: Path, runs: Sequence[Path], options: CollectOptions) -> Summ
                    "unit": "subject", "interval": "percentile"},
         metrics=[k for k in METRIC_KEYS if any(k in r["cv"] for r in rows)], rows=rows,
         problems=problems, git_commit=git_commit(), hawkeye_version=__version__,
-        results=results)
+        results=results, baselines=baselines)
 
 
 # ----------------------------------------------------------------------------------------------

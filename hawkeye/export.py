@@ -147,9 +147,12 @@ def load_fold_model(fold_dir: Path) -> TrainedFold:
         raise ExportError(f"{ckpt_path}: no checkpoint; train this fold first "
                           "(python -m hawkeye.train ...)")
     ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-    required = ("model", "model_name", "family", "model_cfg", "input_names", "normalization",
+    required = ("model_name", "family", "model_cfg", "input_names", "normalization",
                 "n_levels", "frame_stride", "max_len", "input_features")
-    missing = [key for key in required if key not in ckpt]
+    kind = family_of(ckpt.get("family"), str(ckpt.get("model_name", fold_dir.parent.name)))
+    if not isinstance(kind, ExportedFamily):
+        raise ExportError(f"{ckpt_path}: family {kind.name} is not exported to ONNX")
+    missing = [key for key in (*required, *kind.checkpoint_keys) if key not in ckpt]
     if missing:
         raise ExportError(f"{ckpt_path}: checkpoint lacks {missing}; it was written by an older "
                           "hawkeye.train: retrain the fold")
@@ -158,10 +161,9 @@ def load_fold_model(fold_dir: Path) -> TrainedFold:
     n_levels = int(ckpt["n_levels"])
     norm = Normalization(mean=torch.as_tensor(ckpt["normalization"]["mean"]).float(),
                          std=torch.as_tensor(ckpt["normalization"]["std"]).float())
-    module = ScoringModule.build(ckpt["model_cfg"], ckpt.get("head_cfg"), family,
-                                 len(input_names), n_levels, norm)
-    module.model.load_state_dict(ckpt["model"])
-    module.eval()
+    head = build_head(ckpt["head_cfg"], n_levels) if kind.uses_head else None
+    network = kind.trained_network(fold_dir, ckpt, head, len(input_names), n_levels)
+    module = ScoringModule(network, norm, family, head).eval()
     metrics = _read_metrics(fold_dir)
     meta = {
         "model": str(ckpt["model_name"]), "family": family,

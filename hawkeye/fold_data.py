@@ -49,11 +49,14 @@ class FoldData:
         return part.target if self.continuous else part.y
 
 
-def load_fold_data(cfg: DictConfig, keep_anomalous: bool = False) -> FoldData:
+def load_fold_data(cfg: DictConfig, keep_anomalous: bool = False,
+                   needs_sequences: bool = True) -> FoldData:
     """Load the store, assign folds (once per run dir), split, pad and normalise one fold.
 
     ``keep_anomalous``: the model family learns what anomalous videos look like (the
     autoencoder), so ``task.target_windows: normal`` does not take them out.
+    ``needs_sequences``: the family reads per-frame series, so a summary-only store (a feature
+    table) is refused with a message naming the models that train on it.
     """
     task = cfg.task
     if not 0 <= cfg.fold < cfg.cv.n_folds:
@@ -62,6 +65,11 @@ def load_fold_data(cfg: DictConfig, keep_anomalous: bool = False) -> FoldData:
         raise ValueError(f"task.test_split={task.test_split!r} is also in task.train_splits="
                          f"{list(task.train_splits)}: the test split must stay held out")
     store = load_store(cfg.paths.store)
+    if store.summary_only and needs_sequences:
+        raise ValueError(f"{cfg.paths.store} is a summary-only store (per-video features imported "
+                         f"from a table, no per-frame series): model={cfg.model.name} (family "
+                         f"{cfg.model.family}) needs sequences; train a tabular model on it "
+                         f"(model=gbm, gbm_tuned or forest)")
     splits = np.asarray(store.splits).astype(str)
     train_splits = [s for s in task.train_splits if s in splits]
     if not train_splits:

@@ -336,6 +336,26 @@ def bootstrap_regression_metrics(y_true: Any, y_pred: Any, groups: Any, n_boot: 
                                groups, np.size(y_true), n_boot, seed, alpha)
 
 
+def bootstrap_paired_difference(
+    model_fn: Callable[[np.ndarray], dict[str, np.ndarray]],
+    baseline_fn: Callable[[np.ndarray], dict[str, np.ndarray]],
+    groups: Any, n_boot: int = 1000, seed: int = 0, alpha: float = 0.05,
+) -> dict[str, tuple[float, float]]:
+    """Subject-bootstrap intervals of ``model - baseline`` for every scalar both return.
+
+    ``model_fn`` and ``baseline_fn`` map row weights ``(b, n)`` to ``{key: (b,)}`` (e.g.
+    :func:`score_metrics_weighted` with the model's and the baseline's predictions of the same
+    ``n`` items). Paired: each resample draws one set of subjects and scores both on it, so the
+    interval is that of the difference on the same patients. Same unit, draws (for the same
+    ``seed``), percentile interval and NaN rule as :func:`bootstrap_score_metrics`.
+    """
+    def difference(weights: np.ndarray) -> dict[str, np.ndarray]:
+        model, baseline = model_fn(weights), baseline_fn(weights)
+        return {key: model[key] - baseline[key] for key in model if key in baseline}
+
+    return _bootstrap_weighted(difference, groups, np.size(groups), n_boot, seed, alpha)
+
+
 def _bootstrap_weighted(metrics_fn: Callable[[np.ndarray], dict[str, np.ndarray]], groups: Any,
                         n: int, n_boot: int, seed: int,
                         alpha: float) -> dict[str, tuple[float, float]]:

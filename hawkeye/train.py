@@ -1,9 +1,9 @@
 """One training job: one (model, fold) of the cross-validation, as one Slurm array task runs it.
 
 Read top to bottom: :func:`train` loads the fold's data (:mod:`hawkeye.fold_data`), hands it to
-the model family's fit (:mod:`hawkeye.families`: a sequence network, the LSTM autoencoder or the
-boosted trees), and writes the fold's outputs. The network families share one plain epoch loop
-(:func:`hawkeye.loop.fit_network`), which checkpoints every epoch to ``last.pt``
+the model family's fit (:mod:`hawkeye.families`: a sequence network, the LSTM autoencoder, the
+tree ensembles or MiniRocket), and writes the fold's outputs. The network families share one plain
+epoch loop (:func:`hawkeye.loop.fit_network`), which checkpoints every epoch to ``last.pt``
 (:mod:`hawkeye.checkpoint`) and picks up from it when the same job starts again, so a preempted
 and requeued Slurm task (:class:`TrainTask`) finishes with the same numbers as an uninterrupted one.
 
@@ -78,7 +78,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
              threads, out)
     family = family_of(cfg.model.family, cfg.model.name)
     started = time.perf_counter()
-    data = load_fold_data(cfg, keep_anomalous=family.learns_anomalies)
+    data = load_fold_data(cfg, keep_anomalous=family.learns_anomalies,
+                          needs_sequences=family.needs_sequences)
     meta = checkpoint_meta(cfg, data, job_hash)
     result = family.fit(cfg, data, device, out, meta)
     metrics = {

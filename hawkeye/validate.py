@@ -39,6 +39,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
 from hawkeye.config import CONF_DIR, compose
+from hawkeye.families import FAMILIES
 
 if TYPE_CHECKING:
     from hawkeye.launch import Grid, Point
@@ -152,7 +153,8 @@ RULES: dict[str, Rule] = {
     "train.epochs": integer(low=1), "train.batch_size": integer(low=1), "train.lr": POSITIVE,
     "train.weight_decay": number(low=0), "train.lr_schedule": choice("cosine", "constant"),
     "train.grad_clip": optional(POSITIVE), "train.patience": integer(low=1),
-    "train.monitor": choice("val_mae", "val_loss"),
+    "train.monitor": TEXT, "train.monitor_mode": choice("auto", "min", "max"),
+    "train.min_delta": number(low=0),
     "train.balance": choice("none", "weights", "sampling"), "train.amp": FLAG,
     "train.device": choice("auto", "cpu", "cuda"),
     "train.num_threads": integer(low=1, nullable=True),
@@ -166,7 +168,8 @@ RULES: dict[str, Rule] = {
     "export.max_batch": integer(low=1), "export.max_frames": integer(low=1),
     "export.ort_threads": integer(low=0), "export.models": optional(LIST), "export.force": FLAG,
     # task (both task files)
-    "task.max_len": integer(low=1), "task.frame_stride": integer(low=1),
+    "task.max_len": integer(low=1, nullable=True), "task.frame_stride": integer(low=1, nullable=True),
+    "task.sample_rate": optional(POSITIVE), "task.score_kind": choice("ordinal", "nominal"),
     "task.input_features": choice("series", "landmarks", "both"), "task.target": TEXT,
     "task.train_splits": LIST, "task.test_split": optional(TEXT),
     "task.anomaly_label": optional(TEXT), "task.anomaly_threshold": choice("percentile", "val_f1"),
@@ -174,7 +177,7 @@ RULES: dict[str, Rule] = {
     "task.split_layout": choice("annotations_split", "official"),
     "task.on_subject_overlap": choice("error", "warn"),
     # model (each key only where the model has it)
-    "model.family": choice("sequence", "autoencoder", "tabular"), "model.hidden": integer(low=1),
+    "model.family": choice(*FAMILIES), "model.hidden": integer(low=1),
     "model.num_layers": integer(low=1), "model.dropout": number(low=0, below=1),
     "model.kernel_size": integer(low=1), "model.d_model": integer(low=1),
     "model.num_heads": integer(low=1), "model.latent_dim": integer(low=1),
@@ -289,7 +292,7 @@ def check_compatibility(cfg: Mapping[str, Any]) -> list[str]:
     model, head, task = cfg["model"], cfg["head"], cfg["task"]
     problems = []
     continuous = task["target"] != "score"
-    if model["family"] in ("sequence", "tabular") and continuous != (head["name"] == "continuous"):
+    if model["family"] in ("sequence", "tabular", "rocket") and continuous != (head["name"] == "continuous"):
         needs = "head=continuous" if continuous else "a score head (regression | classification " \
                                                       "| ordinal)"
         problems.append(f"task.target={task['target']} needs {needs}, got head={head['name']}")
@@ -365,7 +368,7 @@ def check_store(cfg: Mapping[str, Any], facts: StoreFacts) -> list[str]:
         if target is not None and target not in facts.targets:
             problems.append(f"{key}={target} but {store} has no target {target!r} "
                             f"(its targets: {list(facts.targets) or 'none'})")
-    if cfg["model"]["family"] == "tabular" and facts.n_summary == 0:
+    if not FAMILIES[cfg["model"]["family"]].needs_sequences and facts.n_summary == 0:
         problems.append(f"model={cfg['model']['name']} needs summary features; {store} has none")
     return problems
 

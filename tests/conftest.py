@@ -34,6 +34,7 @@ TINY_MODELS: dict[str, list[str]] = {
     "tcn": ["model.channels=[16,16]"],
     "lstm_ae": ["model.hidden=16", "model.latent_dim=4", "model.num_layers=1"],
     "gbm": ["model.max_iter=20", "model.min_samples_leaf=3"],
+    "minirocket": ["model.n_kernels=168", "model.max_dilations_per_kernel=4"],
 }
 
 

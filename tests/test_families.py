@@ -10,12 +10,18 @@ import numpy as np
 import pytest
 import torch
 from conftest import tiny_model
-from omegaconf import OmegaConf
 
 from hawkeye.config import CONF_DIR, compose
 from hawkeye.data import Normalization, apply_normalization
 from hawkeye.export import ScoringModule, _fold_family, parity_inputs
-from hawkeye.families import FAMILIES, Autoencoder, SequenceNetwork, Tabular, family_of
+from hawkeye.families import (
+    FAMILIES,
+    Autoencoder,
+    Rocket,
+    SequenceNetwork,
+    Tabular,
+    family_of,
+)
 from hawkeye.predict import (
     Ensemble,
     ExportedFold,
@@ -37,7 +43,9 @@ N_FEATURES, N_LEVELS = 3, 5
 
 
 def test_every_model_config_names_a_registered_family() -> None:
-    named = {OmegaConf.load(p).family for p in Path(CONF_DIR, "model").glob("*.yaml")}
+    # composed, not loaded: a model config may extend another (gbm_tuned's defaults: [gbm])
+    named = {compose([f"model={p.stem}"]).model.family
+             for p in Path(CONF_DIR, "model").glob("*.yaml")}
     assert named == set(FAMILIES)
 
 
@@ -46,6 +54,17 @@ def test_an_unknown_family_is_refused_naming_the_known_ones() -> None:
         family_of("recurrent", "mine")
     assert isinstance(family_of("tabular"), Tabular) and not family_of("tabular").exported
     assert "skl2onnx" in family_of("tabular").export_skip_reason("gbm")
+
+
+def test_the_rocket_family_exports_like_a_sequence_network_from_its_fitted_file() -> None:
+    rocket = family_of("rocket")
+    assert isinstance(rocket, Rocket) and isinstance(rocket, SequenceNetwork)
+    assert rocket.exported and rocket.uses_head and rocket.needs_sequences
+    assert rocket.onnx_outputs == SequenceNetwork.onnx_outputs
+    assert rocket.checkpoint_keys == ("weights_file",)  # its best.pt holds no state dict
+    assert not family_of("tabular").needs_sequences  # trees train on a summary-only store
+    with pytest.raises(ValueError, match="minirocket has no untrained network"):
+        rocket.network({"name": "minirocket"}, None, N_FEATURES, N_LEVELS)
 
 
 # ----------------------------------------------------------------------------------------------

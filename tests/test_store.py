@@ -23,12 +23,12 @@ from hawkeye.store import (
     StoreError,
     VideoEntry,
     load_store,
-    main,
     merge_stores,
     stored_hashes,
     write_sequences,
     write_store,
 )
+from hawkeye.store_cli import main
 
 F = 4
 SERIES = [f"f{k}" for k in range(F)]

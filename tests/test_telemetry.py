@@ -126,7 +126,7 @@ def test_store_reports_malformed_targets_group(tmp_path: Path) -> None:
 
 
 def test_store_cli_reads_targets_from_npz(tmp_path: Path, capsys) -> None:
-    from hawkeye.store import main as store_main
+    from hawkeye.store_cli import main as store_main
 
     npz = tmp_path / "seqs.npz"
     np.savez(npz, ids=np.array(["a", "b"]), scores=np.array([0, 1]),
