@@ -168,7 +168,8 @@ RULES: dict[str, Rule] = {
     "export.max_batch": integer(low=1), "export.max_frames": integer(low=1),
     "export.ort_threads": integer(low=0), "export.models": optional(LIST), "export.force": FLAG,
     # task (both task files)
-    "task.max_len": integer(low=1, nullable=True), "task.frame_stride": integer(low=1, nullable=True),
+    "task.max_len": integer(low=1, nullable=True),
+    "task.frame_stride": integer(low=1, nullable=True),
     "task.sample_rate": optional(POSITIVE), "task.score_kind": choice("ordinal", "nominal"),
     "task.input_features": choice("series", "landmarks", "both"), "task.target": TEXT,
     "task.train_splits": LIST, "task.test_split": optional(TEXT),
@@ -292,7 +293,8 @@ def check_compatibility(cfg: Mapping[str, Any]) -> list[str]:
     model, head, task = cfg["model"], cfg["head"], cfg["task"]
     problems = []
     continuous = task["target"] != "score"
-    if model["family"] in ("sequence", "tabular", "rocket") and continuous != (head["name"] == "continuous"):
+    supervised = model["family"] in ("sequence", "tabular", "rocket")
+    if supervised and continuous != (head["name"] == "continuous"):
         needs = "head=continuous" if continuous else "a score head (regression | classification " \
                                                       "| ordinal)"
         problems.append(f"task.target={task['target']} needs {needs}, got head={head['name']}")
