@@ -41,6 +41,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import pickle
 import sys
 import time
 import warnings
@@ -68,6 +69,8 @@ from hawkeye.models.heads import Head, build_head
 log = logging.getLogger("hawkeye.export")
 
 ONNX_NAME = "model.onnx"
+# metrics.json status of a trained fold whose export is due (hawkeye.train); "ok" once it is done
+EXPORTING = "exporting"
 INPUT_NAMES = ("x", "mask")
 META_PREFIX = "hawkeye."
 
@@ -147,7 +150,12 @@ def load_fold_model(fold_dir: Path) -> TrainedFold:
     if not ckpt_path.exists():
         raise ExportError(f"{ckpt_path}: no checkpoint; train this fold first "
                           "(python -m hawkeye.train ...)")
-    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    try:
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as error:
+        raise ExportError(f"{ckpt_path}: refused to load ({type(error).__name__}: "
+                          f"{str(error).splitlines()[0][:200]}); the checkpoint is damaged or "
+                          "was not written by hawkeye.train: retrain the fold") from None
     required = ("model", "model_name", "family", "model_cfg", "input_names", "normalization",
                 "n_levels", "frame_stride", "max_len", "input_features")
     missing = [key for key in required if key not in ckpt]
@@ -161,7 +169,11 @@ def load_fold_model(fold_dir: Path) -> TrainedFold:
                          std=torch.as_tensor(ckpt["normalization"]["std"]).float())
     module = ScoringModule.build(ckpt["model_cfg"], ckpt.get("head_cfg"), family,
                                  len(input_names), n_levels, norm)
-    module.model.load_state_dict(ckpt["model"])
+    try:
+        module.model.load_state_dict(ckpt["model"])
+    except (RuntimeError, TypeError, AttributeError) as error:
+        raise ExportError(f"{ckpt_path}: its weights do not fit the model it names "
+                          f"({str(error).splitlines()[0][:200]}); retrain the fold") from None
     module.eval()
     metrics = _read_metrics(fold_dir)
     meta = {
@@ -386,7 +398,11 @@ def export_after_training(fold_dir: Path, cfg: DictConfig) -> dict[str, Any]:
             log.error("ONNX export failed: %s", error)
             metrics = _read_metrics(fold_dir)
             write_json_atomic(fold_dir / "metrics.json", {**metrics, "onnx_error": str(error)})
-    return _read_metrics(fold_dir)
+    metrics = _read_metrics(fold_dir)
+    if metrics.get("status") == EXPORTING:  # model.onnx or its error is recorded: finished
+        metrics["status"] = "ok"
+        write_json_atomic(fold_dir / "metrics.json", metrics)
+    return metrics
 
 
 def fold_dirs(run_dir: Path, models: Sequence[str] | None = None) -> list[Path]:

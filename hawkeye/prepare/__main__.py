@@ -15,6 +15,7 @@ import hydra
 from omegaconf import DictConfig
 
 from hawkeye.config import CONF_DIR, CONFIG_NAME
+from hawkeye.faults import StoreBusyError, os_error_message
 from hawkeye.prepare.pipeline import prepare_from_config
 from hawkeye.prepare.qc import SKIPPED
 from hawkeye.prepare.submit import should_submit, submit_from_config
@@ -29,8 +30,12 @@ def main(cfg: DictConfig) -> None:
         if should_submit(cfg):
             sys.exit(submit_from_config(cfg))
         report = prepare_from_config(cfg)
-    except (FileNotFoundError, ValueError) as err:  # a whole-run problem: say it, no traceback
+    except (FileNotFoundError, ValueError, StoreBusyError) as err:  # a whole-run problem
         log.error("prepare: %s", err)
+        sys.exit(2)
+    except OSError as err:  # full disk, read-only or forbidden folder: say it, no traceback
+        log.error("prepare: %s (videos flushed before are kept)",
+                  os_error_message(err, f"the store {cfg.paths.store}"))
         sys.exit(2)
     if report.exit_code:
         log.error("prepare.strict=true and %d row(s) were skipped (see %s)",

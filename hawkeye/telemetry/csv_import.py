@@ -47,6 +47,7 @@ from typing import Any
 import numpy as np
 
 from hawkeye.config import section_values
+from hawkeye.faults import text_decode_error
 from hawkeye.store import WriteReport
 from hawkeye.telemetry.generate import write_fresh_store
 
@@ -201,6 +202,14 @@ def read_trips(path: Path, cfg: ImportConfig,
     """
     if not path.is_file():
         raise ValueError(f"{path}: no such CSV file")
+    try:
+        return _read_trips(path, cfg, report)
+    except UnicodeDecodeError as err:  # Latin-1, UTF-16, random bytes
+        raise text_decode_error(path, err) from None
+
+
+def _read_trips(path: Path, cfg: ImportConfig,
+                report: ImportReport) -> tuple[dict[str, _Trip], list[str]]:
     trips: dict[str, _Trip] = {}
     with open(path, newline="", encoding="utf-8-sig") as handle:
         reader = csv.reader(handle)

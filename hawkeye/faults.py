@@ -1,0 +1,193 @@
+"""What a hostile world does to a batch job, handled in one place (issue 12's fault corpus).
+
+- :func:`store_lock`: one writer at a time per HDF5 store (an ``fcntl`` lock file beside it), so two
+  ``prepare`` runs into one store can never lose each other's videos;
+- :func:`remove_stale_temporaries`: the ``.<name>.*.tmp`` files of writers that were killed
+  (:func:`hawkeye.io.atomic_path` names its temporary files so that they can be told apart);
+- :func:`die_with_parent`: a worker or trainer process that must not outlive the process that
+  started it (``kill -9`` of ``prepare`` or of the job id ``launch`` printed);
+- :func:`os_error_message` and :func:`text_decode_error`: the message for a full disk, a read-only
+  or forbidden folder, a file in the wrong text encoding, naming the file and what to do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import fcntl
+import logging
+import os
+import signal
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+# Locks this process holds, path -> depth: prepare holds its store's lock for the whole run and
+# write_store takes it again for each flush (a second flock on a new descriptor would deadlock).
+_HELD: dict[Path, int] = {}
+
+
+class StoreBusyError(RuntimeError):
+    """Another process holds the writer lock of a store (the message names it and the lock)."""
+
+
+def lock_path(store: str | os.PathLike[str]) -> Path:
+    """The lock file beside ``store``: ``data/x.h5`` -> ``data/.x.h5.lock`` (never deleted: removing
+    a lock file while someone waits on it would let two writers in)."""
+    store = Path(store)
+    return store.with_name(f".{store.name}.lock")
+
+
+@contextlib.contextmanager
+def store_lock(store: str | os.PathLike[str], wait: bool = True) -> Iterator[None]:
+    """Hold the exclusive writer lock of ``store`` for the block (re-entrant in one process).
+
+    ``wait=True`` blocks until the other writer is done (a store write takes seconds);
+    ``wait=False`` raises :class:`StoreBusyError` at once, naming the holder. While the lock is
+    held no other writer of this store is alive, so the temporary files of its killed writers are
+    removed. ``OSError`` (read-only folder, no permission) propagates for the caller to report.
+    """
+    path = lock_path(store).absolute()
+    if path in _HELD:
+        _HELD[path] += 1
+        try:
+            yield
+        finally:
+            _HELD[path] -= 1
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _holder(path)
+            if not wait:
+                raise StoreBusyError(
+                    f"{Path(store)}: another writer holds this store ({holder}, lock file {path}); "
+                    f"wait for it to finish, then run again (finished videos are kept)") from None
+            log.warning("%s: waiting for the writer lock held by %s", store, holder)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} on {socket.gethostname()} since {time.ctime()}\n")
+        handle.flush()
+        _HELD[path] = 1
+        try:
+            remove_stale_temporaries(Path(store), any_writer=True)
+            yield
+        finally:
+            del _HELD[path]
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _holder(path: Path) -> str:
+    try:
+        return path.read_text().strip() or "a process that wrote nothing yet"
+    except OSError:
+        return "unknown process"
+
+
+def temporary_prefix(path: Path) -> str:
+    """Name prefix of :func:`hawkeye.io.atomic_path`'s temporary file for ``path`` in this process:
+    ``.<name>.<host>.<pid>.`` (host and pid tell a killed writer's leftovers from a live one's)."""
+    return f".{path.name}.{_host()}.{os.getpid()}."
+
+
+def remove_stale_temporaries(path: Path, any_writer: bool = False) -> list[Path]:
+    """Delete the ``.<name>.*.tmp`` files beside ``path`` left by killed writers; return them.
+
+    A file is stale when its writer (host and pid in its name) is a dead process on this host, or,
+    with ``any_writer`` (the caller holds the store's lock, so no writer of it is alive), when it is
+    older than now. Files of other hosts are left alone otherwise: their pids mean nothing here.
+    """
+    host, now, removed = _host(), time.time(), []
+    if not path.parent.is_dir():
+        return removed
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        parts = tmp.name[len(path.name) + 2:].split(".")
+        pid = int(parts[1]) if len(parts) > 2 and parts[1].isdigit() else None
+        mine = len(parts) > 2 and parts[0] == host and pid is not None
+        try:
+            stale = (mine and pid != os.getpid() and not _alive(pid)) or (
+                any_writer and tmp.stat().st_mtime < now)
+            if stale:
+                tmp.unlink()
+                removed.append(tmp)
+        except FileNotFoundError:  # its writer finished meanwhile
+            continue
+    if removed:
+        log.info("removed %d temporary file(s) of killed writers: %s", len(removed),
+                 ", ".join(p.name for p in removed))
+    return removed
+
+
+def _host() -> str:
+    """This machine's short name (no dots: it is one field of a temporary file's name)."""
+    return socket.gethostname().split(".")[0] or "localhost"
+
+
+def _alive(pid: int | None) -> bool:
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
+
+
+def die_with_parent(parent_pid: int | None = None) -> None:
+    """Ask Linux to SIGKILL this process when its parent dies (``PR_SET_PDEATHSIG``).
+
+    ``parent_pid``: the parent this process was started by; if it is already gone (it died before
+    this call), exit now. A no-op where ``prctl`` does not exist (not Linux).
+    """
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        prctl = libc.prctl
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        return
+    if prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:  # pragma: no cover
+        log.warning("prctl(PR_SET_PDEATHSIG) failed: %s", os.strerror(ctypes.get_errno()))
+        return
+    if parent_pid is not None and os.getppid() != parent_pid:
+        os._exit(1)  # the parent died before the request took effect
+
+
+def os_error_message(error: OSError, what: str) -> str:
+    """One line for an ``OSError`` while writing ``what``: the file, the cause, what to do."""
+    where = error.filename or what
+    hint = {
+        errno.ENOSPC: "the disk is full: free space or write elsewhere",
+        errno.EDQUOT: "the disk quota is exceeded: free space or write elsewhere",
+        errno.EROFS: "the file system is read-only: write elsewhere",
+        errno.EACCES: "no permission: fix the folder's permissions or write elsewhere",
+        errno.EPERM: "not permitted: fix the folder's permissions or write elsewhere",
+    }.get(error.errno or -1, "check the path and the disk")
+    cause = error.strerror or str(error)
+    return f"cannot write {what} ({where}: {cause}); {hint}"
+
+
+def text_decode_error(path: Path, error: UnicodeDecodeError) -> ValueError:
+    """The error for a text file that is not UTF-8, naming the file and its likely encoding."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(4096)
+    except OSError:
+        head = b""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        found = "UTF-16 (it starts with a UTF-16 byte order mark)"
+    elif b"\x00" in head:
+        found = "binary data, not text"
+    else:
+        found = "not UTF-8 (Latin-1 / Windows-1252?)"
+    return ValueError(f"{path}: cannot read as UTF-8 text: {found}, byte {error.start} is "
+                      f"{error.object[error.start:error.start + 1]!r}; save the file as UTF-8 "
+                      f"(e.g. iconv -f LATIN1 -t UTF-8)")
