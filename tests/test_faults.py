@@ -575,7 +575,7 @@ def test_pipeline_runs_end_to_end_on_the_local_cluster(slurm_cluster, tmp_path) 
     """prepare (2 shards) -> 1 model x 2 folds -> collect, on the CPU partition, with --wait;
     then a prepare that fails stops the rest with a message."""
     data = tmp_path / "PD4T"
-    generate_dataset(data, SyntheticConfig(n_subjects=12, visits_min=1, visits_max=1,
+    generate_dataset(data, SyntheticConfig(n_subjects=36, visits_min=1, visits_max=1,
                                            min_frames=60, max_frames=80))
     store = tmp_path / "store.h5"
     env = {**os.environ, "HAWKEYE_PREPARE_SHARDS": "2", "HAWKEYE_PREPARE_CPUS": "1",
@@ -583,14 +583,14 @@ def test_pipeline_runs_end_to_end_on_the_local_cluster(slurm_cluster, tmp_path) 
            "HAWKEYE_PYTHON": PYTHON, "PYTHONPATH": str(REPO)}
     common = ["--launcher", "slurm", "--models", "tcn", "--folds", "2", "--sbatch", "--mem=1G",
               "--wait", "launcher.parameters.cpus_per_task=1", "launcher.parameters.time=10",
-              f"paths.store={store}", *SMALL, "train.epochs=2",
-              "train.num_threads=1", "model.channels=[8,8]", "cv.n_folds=2",
+              f"paths.store={store}", *SMALL, "train.epochs=2", "train.num_threads=1",
+              "train.model_overrides={tcn:{channels:[8,8]}}", "cv.n_folds=2",
               "export.onnx=false", "collect.figures=false", "collect.n_boot=50"]
     done = subprocess.run(["bash", "jobs/pipeline.sh", "--run-dir", str(tmp_path / "run"),
                            *common, f"data_root={data}"], cwd=REPO, env=env, capture_output=True,
                           text=True, timeout=400)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "tcn" in done.stdout and load_store(store).ids.size == 24
+    assert "tcn" in done.stdout and load_store(store).ids.size == 72
     failed = subprocess.run(["bash", "jobs/pipeline.sh", "--run-dir", str(tmp_path / "bad"),
                              *common, f"data_root={tmp_path / 'no_such_root'}"], cwd=REPO,
                             env=env, capture_output=True, text=True, timeout=400)
