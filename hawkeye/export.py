@@ -394,7 +394,7 @@ def export_after_training(fold_dir: Path, cfg: DictConfig) -> dict[str, Any]:
     if cfg.export.onnx:
         try:
             export_fold(fold_dir, cfg)
-        except ExportError as error:
+        except (ExportError, RuntimeError, ValueError, OSError) as error:  # torch.onnx: Runtime
             log.error("ONNX export failed: %s", error)
             metrics = _read_metrics(fold_dir)
             write_json_atomic(fold_dir / "metrics.json", {**metrics, "onnx_error": str(error)})

@@ -23,10 +23,12 @@ import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
+_NO_LOCKS = (errno.ENOSYS, errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL)  # flock unsupported
 # Locks this process holds, path -> depth: prepare holds its store's lock for the whole run and
 # write_store takes it again for each flush (a second flock on a new descriptor would deadlock).
 _HELD: dict[Path, int] = {}
@@ -50,7 +52,8 @@ def store_lock(store: str | os.PathLike[str], wait: bool = True) -> Iterator[Non
     ``wait=True`` blocks until the other writer is done (a store write takes seconds);
     ``wait=False`` raises :class:`StoreBusyError` at once, naming the holder. While the lock is
     held no other writer of this store is alive, so the temporary files of its killed writers are
-    removed. ``OSError`` (read-only folder, no permission) propagates for the caller to report.
+    removed. ``OSError`` (read-only folder, no permission) propagates for the caller to report; a
+    file system without locks (Lustre mounted without ``flock``) gets a warning, not a refusal.
     """
     path = lock_path(store).absolute()
     if path in _HELD:
@@ -62,27 +65,42 @@ def store_lock(store: str | os.PathLike[str], wait: bool = True) -> Iterator[Non
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _holder(path)
-            if not wait:
-                raise StoreBusyError(
-                    f"{Path(store)}: another writer holds this store ({holder}, lock file {path}); "
-                    f"wait for it to finish, then run again (finished videos are kept)") from None
-            log.warning("%s: waiting for the writer lock held by %s", store, holder)
-            fcntl.flock(handle, fcntl.LOCK_EX)
+        locked = _acquire(handle, path, store, wait)
         handle.seek(0)
         handle.truncate()
         handle.write(f"pid {os.getpid()} on {socket.gethostname()} since {time.ctime()}\n")
         handle.flush()
         _HELD[path] = 1
         try:
-            remove_stale_temporaries(Path(store), any_writer=True)
+            if locked:
+                remove_stale_temporaries(Path(store), any_writer=True)
             yield
         finally:
             del _HELD[path]
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            if locked:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _acquire(handle: Any, path: Path, store: str | os.PathLike[str], wait: bool) -> bool:
+    """Take the lock on ``handle``; False when the file system cannot lock (then unprotected)."""
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        holder = _holder(path)
+        if not wait:
+            raise StoreBusyError(
+                f"{Path(store)}: another writer holds this store ({holder}, lock file {path}); "
+                f"wait for it to finish, then run again (finished videos are kept)") from None
+        log.warning("%s: waiting for the writer lock held by %s", store, holder)
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        return True
+    except OSError as error:
+        if error.errno not in _NO_LOCKS:
+            raise
+        log.warning("%s: the file system cannot lock files (%s); concurrent writers of this "
+                    "store are not kept apart: run one at a time", path, error.strerror)
+        return False
 
 
 def _holder(path: Path) -> str:
@@ -102,20 +120,21 @@ def remove_stale_temporaries(path: Path, any_writer: bool = False) -> list[Path]
     """Delete the ``.<name>.*.tmp`` files beside ``path`` left by killed writers; return them.
 
     A file is stale when its writer (host and pid in its name) is a dead process on this host, or,
-    with ``any_writer`` (the caller holds the store's lock, so no writer of it is alive), when it is
-    older than now. Files of other hosts are left alone otherwise: their pids mean nothing here.
+    with ``any_writer`` (the caller holds the store's lock, so no writer of it is alive), when it
+    existed before now. Files of other hosts are left alone otherwise: their pids mean nothing here.
     """
     host, now, removed = _host(), time.time(), []
     if not path.parent.is_dir():
         return removed
     for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        # "<host>.<pid>.<random>.tmp", or "<random>.tmp" (written before names carried a pid)
         parts = tmp.name[len(path.name) + 2:].split(".")
-        pid = int(parts[1]) if len(parts) > 2 and parts[1].isdigit() else None
-        mine = len(parts) > 2 and parts[0] == host and pid is not None
+        if len(parts) not in (2, 4):  # another file's, e.g. ".x.h5.*" beside a store named "x"
+            continue
+        pid = int(parts[1]) if len(parts) == 4 and parts[1].isdigit() else None
+        dead_here = parts[0] == host and pid is not None and pid != os.getpid() and not _alive(pid)
         try:
-            stale = (mine and pid != os.getpid() and not _alive(pid)) or (
-                any_writer and tmp.stat().st_mtime < now)
-            if stale:
+            if dead_here or (any_writer and tmp.stat().st_mtime < now):
                 tmp.unlink()
                 removed.append(tmp)
         except FileNotFoundError:  # its writer finished meanwhile
@@ -131,9 +150,7 @@ def _host() -> str:
     return socket.gethostname().split(".")[0] or "localhost"
 
 
-def _alive(pid: int | None) -> bool:
-    if pid is None:
-        return False
+def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
