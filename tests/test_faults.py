@@ -71,16 +71,15 @@ def pd4t_run(tmp_path_factory) -> dict:
     data = root / "PD4T"
     generate_dataset(data, SyntheticConfig(n_subjects=36, visits_min=1, visits_max=1,
                                            min_frames=70, max_frames=90))
-    overrides = [f"data_root={data}", f"paths.store={root / 'store.h5'}",
-                 f"run_dir={root / 'run'}", *SMALL, "cv.n_folds=2", "train.epochs=2",
-                 "train.num_threads=1", "model=tcn", "model.channels=[8,8]"]
-    cfg = compose(overrides)
+    training = [f"data_root={data}", f"paths.store={root / 'store.h5'}", *SMALL, "cv.n_folds=2",
+                "train.epochs=2", "train.num_threads=1", "model=tcn", "model.channels=[8,8]"]
+    cfg = compose([*training, f"run_dir={root / 'run'}"])
     assert prepare(cfg.data_root, cfg.paths.store, cfg.task, cfg.prepare).exit_code == 0
     for fold in (0, 1):
-        train(compose([*overrides, f"fold={fold}"]))
+        train(compose([*training, f"run_dir={root / 'run'}", f"fold={fold}"]))
     write_json_atomic(root / "run" / "run.json", {"models": ["tcn"], "n_folds": 2})
     return {"root": root, "data": data, "run_dir": root / "run", "cfg": cfg,
-            "overrides": overrides}
+            "training": training}
 
 
 def copy_run(pd4t_run: dict, tmp_path: Path) -> Path:
@@ -219,8 +218,7 @@ def test_a_second_prepare_into_a_busy_store_refuses_and_loses_nothing(demo, tmp_
 def test_a_kill_during_the_onnx_export_leaves_the_fold_unfinished(pd4t_run, tmp_path) -> None:
     run_dir = tmp_path / "run"
     fold = run_dir / "tcn" / "fold_0"
-    overrides = [*pd4t_run["overrides"][:2], f"run_dir={run_dir}", *pd4t_run["overrides"][3:],
-                 "fold=0"]
+    overrides = [*pd4t_run["training"], f"run_dir={run_dir}", "fold=0"]
     job = subprocess.Popen([PYTHON, "-m", "hawkeye.train", *overrides], cwd=REPO,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                            env={**os.environ, "PYTHONPATH": str(REPO)})
@@ -424,23 +422,25 @@ pool = concurrent.futures.ProcessPoolExecutor(2, mp_context=multiprocessing.get_
                                               initializer=init_worker, initargs=(settings,))
 futures = [pool.submit(time.sleep, 120) for _ in range(2)]
 time.sleep(1)
-print(" ".join(str(p) for p in pool._processes), flush=True)
+print("working", flush=True)
 time.sleep(120)
 """
 
 
 def test_prepare_workers_die_with_a_killed_prepare() -> None:
+    workers: list[int] = []
     parent = subprocess.Popen([PYTHON, "-c", POOL_SCRIPT, *SMALL], stdout=subprocess.PIPE,
                               text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
     try:
-        workers = [int(p) for p in parent.stdout.readline().split()]
+        assert parent.stdout.readline().strip() == "working"
+        workers = children(parent.pid)
         assert len(workers) == 2 and all(alive(p) for p in workers)
         parent.send_signal(signal.SIGKILL)
         parent.wait()
         wait_until(lambda: not any(alive(p) for p in workers), 20, "the workers to die")
     finally:
         parent.kill()
-        for pid in workers if "workers" in locals() else []:
+        for pid in workers:
             if alive(pid):
                 os.kill(pid, signal.SIGKILL)
 
@@ -549,7 +549,8 @@ def test_pipeline_cancels_what_it_submitted_when_a_stage_is_rejected(tmp_path) -
     assert "--gres=gpu:v100:1" in train_call  # sized by conf/launcher/slurm_v100.yaml
 
 
-def test_the_collector_names_a_cancelled_pending_array_task(pd4t_run, tmp_path) -> None:
+def test_the_collector_names_a_cancelled_pending_array_task(pd4t_run, tmp_path,
+                                                            monkeypatch) -> None:
     run_dir = copy_run(pd4t_run, tmp_path)
     shutil.rmtree(run_dir / "tcn" / "fold_1")  # the array task was cancelled while pending
     write_json_atomic(run_dir / "run.json", {"models": ["tcn"], "n_folds": 2,
@@ -560,12 +561,8 @@ def test_the_collector_names_a_cancelled_pending_array_task(pd4t_run, tmp_path) 
     (bin_dir / "sacct").write_text("#!/bin/bash\necho 'JobID|State|NodeList'\n"
                                    "echo '77_0|COMPLETED|n1'\necho '77_1|CANCELLED by 0|None'\n")
     (bin_dir / "sacct").chmod(0o755)
-    path = os.environ["PATH"]
-    os.environ["PATH"] = f"{bin_dir}:{path}"
-    try:
-        assert collect(run_dir) == 1
-    finally:
-        os.environ["PATH"] = path
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    assert collect(run_dir) == 1
     reason = json.loads((run_dir / "summary.json").read_text())["rows"][0]["problems"][0]["reason"]
     assert "Slurm job 77_1: CANCELLED, no log (the task never started)" in reason
 
