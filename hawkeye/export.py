@@ -377,8 +377,10 @@ def export_fold(fold_dir: Path, cfg: DictConfig) -> dict[str, Any]:
     worst = export_verified(fold_model, path, cfg.export)
     result = {"onnx_mb": round(path.stat().st_size / 1e6, 4), "onnx_parity_max_abs": worst,
               "export_seconds": round(time.perf_counter() - started, 2)}
-    if metrics:
-        write_json_atomic(fold_dir / "metrics.json", {**metrics, **result})
+    if metrics:  # exported now: an earlier failure no longer holds, a trained fold is finished
+        kept = {k: v for k, v in metrics.items() if k != "onnx_error"}
+        done = {"status": "ok"} if metrics.get("status") == EXPORTING else {}
+        write_json_atomic(fold_dir / "metrics.json", {**kept, **result, **done})
     log.info("%s: %.3f MB, parity max |diff| %.2e (%.1f s)", path, result["onnx_mb"], worst,
              result["export_seconds"])
     return {"fold_dir": str(fold_dir), "status": "ok", **result}

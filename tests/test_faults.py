@@ -30,7 +30,7 @@ from omegaconf import OmegaConf
 
 from hawkeye.collect import collect
 from hawkeye.config import compose
-from hawkeye.export import ONNX_NAME
+from hawkeye.export import ONNX_NAME, export_run
 from hawkeye.export import main as export_main
 from hawkeye.io import write_json_atomic
 from hawkeye.predict import PredictError, load_ensemble, run_predict
@@ -235,6 +235,9 @@ def test_a_kill_during_the_onnx_export_leaves_the_fold_unfinished(pd4t_run, tmp_
     assert collect(run_dir) == 1  # not published as complete
     problem = json.loads((run_dir / "summary.json").read_text())["rows"][0]["problems"][0]
     assert "status 'exporting'" in problem["reason"]
+    by_hand = Path(shutil.copytree(run_dir, tmp_path / "by_hand"))
+    export_run(by_hand, compose(overrides))  # python -m hawkeye.export finishes it too
+    assert json.loads((by_hand / "tcn" / "fold_0" / "metrics.json").read_text())["status"] == "ok"
     metrics = train(compose(overrides))  # the relaunch finishes the export
     assert metrics["status"] == "ok" and (fold / ONNX_NAME).exists() and "onnx_mb" in metrics
 
