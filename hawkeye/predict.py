@@ -21,7 +21,11 @@ autoencoder the row holds the reconstruction error instead and how many folds fl
 Bad input (no hand found, too few frames, features the model was not trained on, a file that
 cannot be read) stops a single-input call with a message naming the file and exit code 1, and
 writes nothing. With several inputs every input gets a row (``status`` ``ok`` or ``failed`` with
-the ``reason``); the exit code is 1 when any failed.
+the ``reason``; a broken symbolic link in a folder too); the exit code is 1 when any failed.
+
+Every fold of the model must be usable: a fold without ``model.onnx`` (or one run.json expects
+that never ran) or with a truncated or foreign file stops prediction with each such fold named;
+``predict.allow_missing_folds=true`` scores with the others and prints the folds left out.
 """
 
 from __future__ import annotations
