@@ -64,12 +64,13 @@ def store_lock(store: str | os.PathLike[str], wait: bool = True) -> Iterator[Non
             _HELD[path] -= 1
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as handle:
+    with _open_lock_file(path) as handle:
         locked = _acquire(handle, path, store, wait)
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()} on {socket.gethostname()} since {time.ctime()}\n")
-        handle.flush()
+        if handle.writable():  # who holds it, for the message a second writer gets
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"pid {os.getpid()} on {socket.gethostname()} since {time.ctime()}\n")
+            handle.flush()
         _HELD[path] = 1
         try:
             if locked:
@@ -79,6 +80,17 @@ def store_lock(store: str | os.PathLike[str], wait: bool = True) -> Iterator[Non
             del _HELD[path]
             if locked:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _open_lock_file(path: Path) -> Any:
+    """The lock file for writing, or for reading only when another user created it without
+    group write permission (flock works on either; only the holder note is then not written)."""
+    try:
+        return open(path, "a+")
+    except PermissionError:
+        if not path.exists():
+            raise
+        return open(path)
 
 
 def _acquire(handle: Any, path: Path, store: str | os.PathLike[str], wait: bool) -> bool:
