@@ -12,9 +12,10 @@
 #     --sbatch "ARGS"   extra sbatch options for every job, e.g. "--partition=gpu --account=p1"
 #     --train-sbatch "ARGS"  extra sbatch options for the training array only
 #     --wait            follow the jobs; print the summary, or which stage failed (exit 1)
-#   HYDRA_OVERRIDEs go to every training task (train.epochs=50 paths.store=data/x.h5 ...), except
-#   collect.* overrides, which go to the collector (collect.n_boot=200 collect.figures=false), and
-#   launcher.* overrides, which size the jobs (launcher.parameters.partition=cpu).
+#   HYDRA_OVERRIDEs go to every training task (train.epochs=50 paths.store=data/x.h5 ...) and, unless
+#   they set model, head, train, cv or export (the prepare config has no such model keys), to
+#   prepare; collect.* overrides go to the collector (collect.n_boot=200 collect.figures=false), and
+#   launcher.* overrides size the jobs (launcher.parameters.partition=cpu).
 #
 # Dependencies: the array starts after prepare succeeded (afterok); the collector runs after every
 # array task ended, failed ones included (afterany), so it can name a failed fold. A failed stage
@@ -23,10 +24,10 @@
 # Prints the job ids and the squeue command to follow them.
 set -euo pipefail
 
-usage() { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; }
 run_dir="" models="attention_lstm transformer conv_lstm" folds=5 prepare=1 parallel="" wait=0
 launcher=slurm sbatch_args="" train_args=""
-overrides=() collect_overrides=() launcher_overrides=()
+overrides=() prepare_overrides=() collect_overrides=() launcher_overrides=()
 while [ $# -gt 0 ]; do
   case $1 in
     --run-dir) run_dir=$2; shift 2 ;;
@@ -42,7 +43,8 @@ while [ $# -gt 0 ]; do
     -*) echo "pipeline.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
     collect.*) collect_overrides+=("$1"); shift ;;
     launcher.*) launcher_overrides+=("$1"); shift ;;
-    *) overrides+=("$1"); shift ;;
+    model=*|model.*|head=*|head.*|train.*|cv.*|export.*) overrides+=("$1"); shift ;;  # training only
+    *) overrides+=("$1"); prepare_overrides+=("$1"); shift ;;
   esac
 done
 [ -f jobs/train_array.sbatch ] || { echo "pipeline.sh: run it from the repository root" >&2; exit 2; }
@@ -93,8 +95,8 @@ if [ $prepare = 1 ]; then
   # its exit code is the merge's, so afterok means "the store is complete".
   export HAWKEYE_PREPARE_LOGS=${HAWKEYE_PREPARE_LOGS:-$run_dir/logs}
   export HAWKEYE_PREPARE_SBATCH=${HAWKEYE_PREPARE_SBATCH:-$sbatch_args}
-  prepare_id=$(submit prepare "${extra[@]}" --output="$run_dir/logs/prepare-driver-%j.out" \
-    jobs/prepare.sbatch)
+  prepare_id=$(export HAWKEYE_OVERRIDES="${prepare_overrides[*]}"  # what prepare's config takes
+    submit prepare "${extra[@]}" --output="$run_dir/logs/prepare-driver-%j.out" jobs/prepare.sbatch)
   submitted+=("$prepare_id")
   echo "prepare job: $prepare_id"
   dependency=(--dependency="afterok:$prepare_id" --kill-on-invalid-dep=yes)

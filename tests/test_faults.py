@@ -542,14 +542,17 @@ def test_pipeline_cancels_what_it_submitted_when_a_stage_is_rejected(tmp_path) -
     log = tmp_path / "calls.log"
     env = fake_slurm(tmp_path / "bin", log, reject="train_array")
     done = subprocess.run(["bash", "jobs/pipeline.sh", "--run-dir", str(tmp_path / "run"),
-                           "--launcher", "slurm_v100", "--models", "tcn", "--folds", "2"],
+                           "--launcher", "slurm_v100", "--models", "tcn", "--folds", "2",
+                           "paths.store=data/x.h5", "model.channels=[8,8]"],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 1
     assert "sbatch rejected the training array job" in done.stderr
     prepare_id = done.stdout.split("prepare job: ")[1].split()[0]
     assert f"scancel {prepare_id}" in log.read_text()
-    train_call = next(line for line in log.read_text().splitlines() if "train_array" in line)
+    prepare_call, train_call = log.read_text().splitlines()[:2]
     assert "--gres=gpu:v100:1" in train_call  # sized by conf/launcher/slurm_v100.yaml
+    assert "[paths.store=data/x.h5 model.channels=[8,8]]" in train_call
+    assert "[paths.store=data/x.h5]" in prepare_call  # a model key is no prepare override
 
 
 def test_the_collector_names_a_cancelled_pending_array_task(pd4t_run, tmp_path,
@@ -584,7 +587,7 @@ def test_pipeline_runs_end_to_end_on_the_local_cluster(slurm_cluster, tmp_path) 
     common = ["--launcher", "slurm", "--models", "tcn", "--folds", "2", "--sbatch", "--mem=1G",
               "--wait", "launcher.parameters.cpus_per_task=1", "launcher.parameters.time=10",
               f"paths.store={store}", *SMALL, "train.epochs=2", "train.num_threads=1",
-              "train.model_overrides={tcn:{channels:[8,8]}}", "cv.n_folds=2",
+              "model.channels=[8,8]", "cv.n_folds=2",
               "export.onnx=false", "collect.figures=false", "collect.n_boot=50"]
     done = subprocess.run(["bash", "jobs/pipeline.sh", "--run-dir", str(tmp_path / "run"),
                            *common, f"data_root={data}"], cwd=REPO, env=env, capture_output=True,
