@@ -102,6 +102,7 @@ from hawkeye.metrics import (
     score_metrics_weighted,
 )
 from hawkeye.report import write_report
+from hawkeye.sbatch import job_state
 
 log = logging.getLogger("hawkeye.collect")
 
@@ -193,6 +194,7 @@ class RunSpec:
     overrides: list[str] = field(default_factory=list)
     log_dir: Path | None = None
     jobs: dict[str, str] = field(default_factory=dict)   # "<model>/fold_<k>" -> Slurm job id
+    launcher: str = ""                                   # run.json's launcher (slurm, local, ...)
     problems: list[str] = field(default_factory=list)    # run-level: unreadable run.json, no K
 
 
@@ -238,6 +240,7 @@ def read_run_spec(run_dir: Path) -> RunSpec:
             spec.n_folds = int(info["n_folds"]) if info.get("n_folds") is not None else None
             spec.overrides = [str(o) for o in info.get("overrides", [])]
             spec.jobs = {str(k): str(v) for k, v in (info.get("jobs") or {}).items()}
+            spec.launcher = str(info.get("launcher") or "")
             if info.get("log_dir"):  # relative to the run dir, e.g. "../logs" in a sweep
                 spec.log_dir = Path(os.path.normpath(run_dir / str(info["log_dir"])))
         except (OSError, ValueError, TypeError, AttributeError) as error:
@@ -276,7 +279,8 @@ def read_fold(spec: RunSpec, model: str, fold: int) -> FoldResult:
                           metrics or {})
 
     if not fold_dir.is_dir():
-        return failed(f"not run: {fold_dir} does not exist", excerpt=True)
+        return failed(f"not run: {fold_dir} does not exist{_job_note(spec, model, fold)}",
+                      excerpt=True)
     if not metrics_path.is_file():
         started = " (last.pt present: training started but did not finish)" \
             if (fold_dir / "last.pt").is_file() else ""
@@ -301,6 +305,9 @@ def read_fold(spec: RunSpec, model: str, fold: int) -> FoldResult:
     if len(predictions.part("cv")) == 0:
         return failed(f"{fold_dir / 'predictions.csv'} has no split=cv rows", metrics)
     result = FoldResult(fold, True, metrics=metrics, predictions=predictions)
+    if metrics.get("onnx_error"):  # trained and scored, but predict cannot use it
+        result.notes.append(f"fold {fold}: ONNX export failed ({metrics['onnx_error']}); redo it "
+                            f"with python -m hawkeye.export run_dir={spec.run_dir}")
     try:
         result.history = read_history(fold_dir / "history.csv")
     except (OSError, ValueError) as error:
@@ -385,6 +392,17 @@ def _maybe_number(text: str | None) -> float:
         return float(text) if text not in (None, "") else math.nan
     except ValueError:
         return math.nan
+
+
+def _job_note(spec: RunSpec, model: str, fold: int) -> str:
+    """``; Slurm job <id>: CANCELLED, no log`` for a fold of a Slurm run that never started (a
+    pending array task cancelled, e.g. because the stage before it failed); "" elsewhere."""
+    job_id = spec.jobs.get(f"{model}/fold_{fold}")
+    if not job_id or spec.launcher in ("", "local", "debug"):  # their job ids are no Slurm ids
+        return ""
+    state = job_state(job_id) or "state unknown (sacct does not list it)"
+    logs = "" if find_fold_logs(spec, model, fold) else ", no log (the task never started)"
+    return f"; Slurm job {job_id}: {state}{logs}"
 
 
 def find_fold_logs(spec: RunSpec, model: str, fold: int) -> list[str]:

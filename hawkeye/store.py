@@ -73,6 +73,7 @@ and the bring-your-own-sequences entry point change together whenever the file f
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
 import os
@@ -86,6 +87,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from hawkeye.faults import store_lock
 from hawkeye.folds import check_disjoint
 from hawkeye.io import atomic_path, git_commit, package_versions
 
@@ -315,6 +317,9 @@ def _open_checked(path: Path) -> h5py.File:
         version = handle.attrs.get("schema_version")
         if version is None:
             raise StoreError(f"{path}: no 'schema_version' attribute; not a Hawkeye store")
+        if not isinstance(version, int | np.integer):
+            raise StoreError(f"{path}: 'schema_version' attribute is {version!r}, not an integer; "
+                             f"not a store written by hawkeye.store (rebuild it)")
         if int(version) != SCHEMA_VERSION:
             raise StoreError(f"{path}: unknown schema version {int(version)} (this Hawkeye reads "
                              f"version {SCHEMA_VERSION}); rebuild the store with this version")
@@ -634,9 +639,16 @@ def write_store(path: str | os.PathLike[str], entries: Iterable[VideoEntry],
     are added. The merged store is written as a complete new file and renamed over the old one,
     so a killed writer never damages it. When nothing changes the file is left untouched.
     ``attrs`` (JSON-serialisable, its ``task`` key names the task) are merged into the stored
-    attrs.
+    attrs. Writers of one store take turns (:func:`hawkeye.faults.store_lock`): the merge reads
+    the store as the previous writer left it, so concurrent writers never lose each other's videos.
     """
-    path = Path(path)
+    with store_lock(path):
+        return _merge_and_write(Path(path), entries, series_names, summary_names, attrs)
+
+
+def _merge_and_write(path: Path, entries: Iterable[VideoEntry], series_names: Sequence[str],
+                     summary_names: Sequence[str], attrs: dict[str, Any] | None) -> WriteReport:
+    """:func:`write_store`'s work, under the store's writer lock."""
     series_names = _check_names(series_names, "series_names")
     summary_names = _check_names(summary_names, "summary_names")
     report = WriteReport(path=path)
@@ -715,13 +727,26 @@ def _check_summary_only(path: Path, entries: list[VideoEntry], series_names: lis
 
 def _write_file(path: Path, entries: list[VideoEntry], series_names: list[str],
                 summary_names: list[str], task: str, attrs: dict[str, Any]) -> None:
-    """Write a complete store to ``path`` (a temporary file; the caller renames it into place)."""
+    """Write a complete store to ``path`` (a temporary file; the caller renames it into place).
+
+    The HDF5 file is built in memory and then written with plain file I/O: HDF5 itself crashes
+    the process (segmentation fault) when the disk fills up under it; a plain write raises
+    ``OSError`` (ENOSPC) that the callers report.
+    """
+    image = io.BytesIO()
+    _build_file(image, entries, series_names, summary_names, task, attrs)
+    with open(path, "wb") as handle:
+        handle.write(image.getbuffer())
+
+
+def _build_file(target: io.BytesIO, entries: list[VideoEntry], series_names: list[str],
+                summary_names: list[str], task: str, attrs: dict[str, Any]) -> None:
     n = len(entries)
     lengths = np.array([len(e.series) for e in entries], dtype=np.int64)
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     text = h5py.string_dtype("utf-8")
-    with h5py.File(path, "w") as handle:
+    with h5py.File(target, "w") as handle:
         handle.attrs["schema_version"] = SCHEMA_VERSION
         handle.attrs["task"] = task
         handle.attrs["created_with"] = json.dumps({"packages": package_versions(),
@@ -943,6 +968,8 @@ def read_sequences_npz(npz_path: str | os.PathLike[str]) -> dict[str, Any]:
     if missing:
         raise ValueError(f"{npz_path}: missing required keys {missing}\n{NPZ_LAYOUT}")
     n = len(data["ids"])
+    if n == 0:
+        raise ValueError(f"{npz_path}: 'ids' is empty: the file holds no sequences to store")
     if "sequences" in data:
         if seq_keys:
             raise ValueError(f"{npz_path}: holds both 'sequences' and seq_<i> arrays; "

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 import hawkeye.tables
+from hawkeye.faults import os_error_message
 from hawkeye.store import (
     NPZ_LAYOUT,
     check_test_subjects,
@@ -123,6 +124,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(describe(load_store(args.store)))
     except ValueError as err:  # StoreError included: a clear message, no traceback
         print(f"error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # full disk, read-only or forbidden folder
+        print(f"error: {os_error_message(err, f'store {args.store}')}", file=sys.stderr)
         return 2
     return 0
 

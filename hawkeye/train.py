@@ -12,8 +12,9 @@ too, and this job imports the export: keeping them here would make train <-> exp
 
 Outputs in ``<run_dir>/<model.name>/fold_<k>/`` (docs/architecture.md, "Fold outputs"):
 ``best.pt``, ``last.pt``, ``predictions.csv``, ``history.csv``, ``config.yaml`` and, written last
-and only on success, ``metrics.json``. A fold with ``metrics.json`` is finished: calling the job
-again returns the stored metrics.
+and only on success, ``metrics.json``. A fold whose ``metrics.json`` says ``"ok"`` is finished:
+calling the job again returns the stored metrics; one that says ``"exporting"`` (killed during
+its ONNX export) is exported again.
 
 Command line: ``python -m hawkeye.train model=transformer fold=2 run_dir=runs/try train.epochs=5``.
 """
@@ -24,6 +25,7 @@ import csv
 import json
 import logging
 import math
+import os
 import time
 from pathlib import Path
 from typing import Any, cast
@@ -33,8 +35,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from hawkeye.cli import TRAIN_HELP, hydra_app
 from hawkeye.config import identity_hash
-from hawkeye.export import export_after_training
+from hawkeye.export import EXPORTING, export_after_training
 from hawkeye.families import family_of
+from hawkeye.faults import die_with_parent
 from hawkeye.fold_data import FoldData, load_fold_data
 from hawkeye.io import (
     PREDICTION_COLUMNS,
@@ -67,8 +70,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     job_hash = identity_hash(cfg)
     out = fold_dir(cfg)
     if (out / "metrics.json").exists():
+        metrics = json.loads((out / "metrics.json").read_text())
+        if metrics.get("status") == EXPORTING:  # killed during its export: finish that part
+            log.info("%s was trained but not exported: exporting", out)
+            return export_after_training(out, cfg)
         log.info("%s is finished (metrics.json present): returning its metrics", out)
-        return json.loads((out / "metrics.json").read_text())
+        return metrics
 
     threads = set_num_threads(cfg.train.num_threads,  # null: from the CPUs the job has
                               OmegaConf.select(cfg, "launcher.parameters.cpus_per_task"),
@@ -82,8 +89,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
                           needs_sequences=family.needs_sequences)
     meta = checkpoint_meta(cfg, data, job_hash)
     result = family.fit(cfg, data, device, out, meta)
+    # A fold is finished when everything it promises exists: with an export due, its metrics say
+    # "exporting" until model.onnx (or the export's error) is recorded.
+    exporting = bool(cfg.export.onnx) and family.exported
     metrics = {
-        "model": cfg.model.name, "fold": int(cfg.fold), "status": "ok",
+        "model": cfg.model.name, "fold": int(cfg.fold), "status": EXPORTING if exporting else "ok",
         "family": cfg.model.family,
         "head": cfg.head.name if family.uses_head else None,
         "target": str(cfg.task.target),
@@ -135,6 +145,10 @@ class TrainTask(submitit.helpers.Checkpointable):
     def __call__(self, cfg: DictConfig | dict[str, Any]) -> dict[str, Any]:
         if not logging.getLogger().handlers:
             logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+        if os.environ.get("SUBMITIT_EXECUTOR") == "local":
+            # launcher=local prints the pid of submitit's controller as the job id; this trainer
+            # is its child and must die with it (kill -9 <job id>), not train on unseen
+            die_with_parent()
         return train(cfg if isinstance(cfg, DictConfig) else OmegaConf.create(cfg))
 
     def checkpoint(self, cfg: DictConfig | dict[str, Any]) -> submitit.helpers.DelayedSubmission:

@@ -285,15 +285,19 @@ def test_a_real_video_goes_through_mediapipe(run, tmp_path) -> None:
 
 
 @pytest.mark.slow
-def test_fewer_folds_than_trained_are_named_in_a_warning(run, tmp_path, capsys) -> None:
+def test_fewer_folds_than_trained_stop_predict_or_are_named_in_a_warning(run, tmp_path,
+                                                                          capsys) -> None:
     copy = tmp_path / "run"
     shutil.copytree(run["run_dir"] / "tcn", copy / "tcn")
     (copy / "tcn" / "fold_1" / ONNX_NAME).unlink()
     out = tmp_path / "out"
-    code = run_app(main, [f"video={held_out_landmarks(run)[0]}", f"run_dir={copy}",
-                          "model=tcn", f"predict.out={out}"])
+    args = [f"video={held_out_landmarks(run)[0]}", f"run_dir={copy}", "model=tcn",
+            f"predict.out={out}"]
+    with pytest.raises(SystemExit, match=r"fold_1/model.onnx: missing.*allow_missing_folds"):
+        run_app(main, args)
+    assert not out.exists()
+    code = run_app(main, [*args, "predict.allow_missing_folds=true"])
     err = capsys.readouterr().err
     assert code == 0  # scored, with the warning
-    assert "WARNING: fold(s) [1] of tcn were trained but have no model.onnx" in err
-    assert "averages 1 of 2 folds" in err
+    assert "WARNING: fold left out" in err and "fold_1/model.onnx: missing" in err
     assert [r["n_folds"] for r in read_csv(out / SCORES_NAME)] == ["1"]

@@ -335,7 +335,8 @@ def test_exception_inside_write_leaves_old_store_and_no_temp(store: Path, monkey
         write_store(store, _entries([8]), SERIES, SUMMARY)
     assert store.read_bytes() == before
     assert len(load_store(store)) == 6
-    assert sorted(p.name for p in store.parent.iterdir()) == ["store.h5"]
+    # no temporary file; the writer lock file stays (hawkeye.faults.store_lock)
+    assert sorted(p.name for p in store.parent.iterdir()) == [".store.h5.lock", "store.h5"]
 
 
 _KILLED_WRITER = textwrap.dedent("""
@@ -368,7 +369,7 @@ def test_sigkilled_writer_leaves_previous_store_intact(store: Path) -> None:
     try:
         line = proc.stdout.readline()
         assert line.strip() == "MIDWAY", proc.stderr.read()
-        temps = [p for p in store.parent.iterdir() if p.name != "store.h5"]
+        temps = [p for p in store.parent.iterdir() if p.name not in ("store.h5", ".store.h5.lock")]
         assert len(temps) == 1 and temps[0].name.startswith(".store.h5.")  # the half-written file
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
@@ -382,8 +383,9 @@ def test_sigkilled_writer_leaves_previous_store_intact(store: Path) -> None:
     assert len(data) == 6 and "new0" not in data.ids
     with pytest.raises(StoreError):  # the abandoned temporary file is not a valid store
         load_store(temps[0])
-    # A later writer still works on the intact store.
+    # A later writer still works on the intact store, and removes the killed one's leftover.
     assert write_store(store, _entries([6]), SERIES, SUMMARY).added == [_entries([6])[0].id]
+    assert not temps[0].exists()
 
 
 def _npz_inputs(rng: np.random.Generator) -> dict:

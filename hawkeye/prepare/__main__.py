@@ -17,6 +17,7 @@ from omegaconf import DictConfig
 
 from hawkeye.cli import PREPARE_HELP, hydra_app
 from hawkeye.config import CONFIG_NAME
+from hawkeye.faults import StoreBusyError, os_error_message
 from hawkeye.prepare.checks import after_run, before_decoding
 from hawkeye.prepare.pipeline import prepare_from_config
 from hawkeye.prepare.qc import SKIPPED, read_qc_csv
@@ -41,8 +42,13 @@ def main(cfg: DictConfig) -> None:
         problems = after_run(read_qc_csv(report.qc_csv), report.store, cfg.data_root, cfg.prepare)
         if problems:
             raise ValueError("\n  - ".join(["the run produced no usable store:", *problems]))
-    except (FileNotFoundError, ValueError) as err:  # a whole-run problem: say it, no traceback
+    # a whole-run problem (also a store another prepare is writing): say it, no traceback
+    except (FileNotFoundError, ValueError, StoreBusyError) as err:
         log.error("prepare: %s", err)
+        sys.exit(2)
+    except OSError as err:  # full disk, read-only or forbidden folder: say it, no traceback
+        log.error("prepare: %s (videos flushed before are kept)",
+                  os_error_message(err, f"the store {cfg.paths.store}"))
         sys.exit(2)
     if report.exit_code:
         log.error("prepare.strict=true and %d row(s) were skipped (see %s)",

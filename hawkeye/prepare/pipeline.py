@@ -45,6 +45,7 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from hawkeye.faults import die_with_parent, store_lock
 from hawkeye.io import file_sha256
 from hawkeye.prepare import landmarks as lm
 from hawkeye.prepare.features import SERIES_NAMES, SUMMARY_NAMES, FeatureConfig, compute_features
@@ -196,7 +197,7 @@ def _mediapipe_landmarks(item: VideoItem, settings: PrepareSettings, qc: QcRow
     return lm.select_track(tracks, choice), info.fps, info.width, info.height, choice, notes
 
 
-def _precomputed_landmarks(item: VideoItem, qc: QcRow
+def _precomputed_landmarks(item: VideoItem, settings: PrepareSettings, qc: QcRow
                            ) -> tuple[np.ndarray, float, int, int, lm.HandChoice, list[str]]:
     start = time.perf_counter()
     data = lm.load_precomputed(item.landmarks_path)
@@ -204,7 +205,11 @@ def _precomputed_landmarks(item: VideoItem, qc: QcRow
     choice = lm.HandChoice(
         track=0, n_tracks=1, label="", reason="precomputed",
         detail=f"landmarks of the task hand read from {item.landmarks_path.name}")
-    return data.landmarks, data.fps, data.width, data.height, choice, []
+    low, high = float(settings.video["fps_min"]), float(settings.video["fps_max"])
+    notes = [] if low <= data.fps <= high else [
+        f"{item.landmarks_path}: fps {data.fps:g} is implausible (outside prepare.video.fps_min.."
+        f"fps_max = {low:g}..{high:g}): tap rates and speeds of this video are not trustworthy"]
+    return data.landmarks, data.fps, data.width, data.height, choice, notes
 
 
 def _checks(item: VideoItem, raw: np.ndarray, choice: lm.HandChoice, settings: PrepareSettings
@@ -252,7 +257,7 @@ def process_video(item: VideoItem, stored_hash: str | None, settings: PrepareSet
         if mediapipe:
             raw, fps, width, height, choice, notes = _mediapipe_landmarks(item, settings, qc)
         else:
-            raw, fps, width, height, choice, notes = _precomputed_landmarks(item, qc)
+            raw, fps, width, height, choice, notes = _precomputed_landmarks(item, settings, qc)
         qc.frames, qc.fps, qc.width, qc.height = len(raw), fps, width, height
         qc.hand_choice, qc.hand_detail = choice.reason, choice.detail
 
@@ -308,6 +313,9 @@ _WORKER_SETTINGS: PrepareSettings | None = None
 def init_worker(settings: PrepareSettings) -> None:
     """Process pool initializer: keep the settings and build this process's one detector."""
     global _WORKER_SETTINGS
+    parent = multiprocessing.parent_process()
+    if parent is not None:  # a pool worker: it must not outlive a killed prepare (kill -9)
+        die_with_parent(parent.pid)
     _WORKER_SETTINGS = settings
     if settings.landmark_source == "mediapipe":
         lm.process_detector(**settings.detector_settings())
@@ -444,8 +452,8 @@ class _RunLog:
                      "features %.2fs total %.2fs%s", qc.id, qc.status, qc.frames, qc.fps,
                      qc.hand_choice or "-", qc.hash_s, qc.decode_s, qc.detect_s, qc.features_s,
                      qc.total_s, f" -- {qc.reason}" if qc.reason else "")
-            if qc.status == SKIPPED:
-                log.warning("skipped %s: %s", qc.id, qc.reason)
+            if qc.status in (SKIPPED, FLAGGED):
+                log.warning("%s %s: %s", qc.status, qc.id, qc.reason)
         if result.entry is not None:
             self.pending.append(result.entry)
             if len(self.pending) >= self.flush_every:
@@ -479,6 +487,17 @@ def prepare(data_root: str | os.PathLike[str], store: str | os.PathLike[str],
         return merge_shards(store, num_shards, bool(prepare_cfg["strict"]),
                             bool(prepare_cfg["qc"]["overview"]))
     out = shard_path(store, shard_index, num_shards) if num_shards > 1 else store
+    # One preparation per store at a time: a second one refuses at once (StoreBusyError) instead
+    # of both merging stale copies; the lock file also shows early that the folder is writable.
+    with store_lock(out, wait=False):
+        return _prepare_into(out, data_root, task_cfg, prepare_cfg, shard_index, num_shards,
+                             started)
+
+
+def _prepare_into(out: Path, data_root: str | os.PathLike[str], task_cfg: Mapping[str, Any],
+                  prepare_cfg: Mapping[str, Any], shard_index: int, num_shards: int,
+                  started: float) -> PrepareReport:
+    """:func:`prepare`'s run into the store (or shard store) ``out``, under its writer lock."""
     flush_every = int(prepare_cfg["flush_every"])
     if flush_every < 1:
         raise ValueError(f"prepare.flush_every must be >= 1 video, got {flush_every}")

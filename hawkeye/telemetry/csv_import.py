@@ -203,7 +203,7 @@ def read_trips(path: Path, cfg: ImportConfig,
     if not path.is_file():
         raise ValueError(f"{path}: no such CSV file")
     trips: dict[str, _Trip] = {}
-    check_text_file(path)
+    check_text_file(path)  # Latin-1, UTF-16, random bytes: a message naming the file and line
     with open(path, newline="", encoding="utf-8-sig") as handle:
         reader = csv.reader(handle)
         try:
