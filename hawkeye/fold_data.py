@@ -24,6 +24,7 @@ from hawkeye.folds import check_disjoint, ensure_folds, validation_split
 from hawkeye.store import load_store
 
 log = logging.getLogger("hawkeye.train")
+SCORE_KINDS = ("ordinal", "nominal")  # task.score_kind: ordered scores | unordered classes
 
 
 @dataclass
@@ -38,18 +39,24 @@ class FoldData:
     normalization: Normalization
     input_names: list[str]
     summary_names: list[str]
+    max_len: int = 0          # steps kept per video after striding (task.max_len, resolved)
+    frame_stride: int = 1     # every frame_stride-th frame kept (task.frame_stride, resolved)
     continuous: bool = False  # supervised target is a real value (task.target), not the score
+    score_kind: str = "ordinal"  # the score's levels: ordinal (ordered) | nominal (classes)
 
     def labels(self, part: SequenceSet) -> torch.Tensor:
         """What supervised models learn for ``part``: its real target, or its integer score."""
         return part.target if self.continuous else part.y
 
 
-def load_fold_data(cfg: DictConfig, keep_anomalous: bool = False) -> FoldData:
+def load_fold_data(cfg: DictConfig, keep_anomalous: bool = False,
+                   needs_sequences: bool = True) -> FoldData:
     """Load the store, assign folds (once per run dir), split, pad and normalise one fold.
 
     ``keep_anomalous``: the model family learns what anomalous videos look like (the
     autoencoder), so ``task.target_windows: normal`` does not take them out.
+    ``needs_sequences``: the family reads per-frame series, so a summary-only store (a feature
+    table) is refused with a message naming the models that train on it.
     """
     task = cfg.task
     if not 0 <= cfg.fold < cfg.cv.n_folds:
@@ -58,6 +65,11 @@ def load_fold_data(cfg: DictConfig, keep_anomalous: bool = False) -> FoldData:
         raise ValueError(f"task.test_split={task.test_split!r} is also in task.train_splits="
                          f"{list(task.train_splits)}: the test split must stay held out")
     store = load_store(cfg.paths.store)
+    if store.summary_only and needs_sequences:
+        raise ValueError(f"{cfg.paths.store} is a summary-only store (per-video features imported "
+                         f"from a table, no per-frame series): model={cfg.model.name} (family "
+                         f"{cfg.model.family}) needs sequences; train a tabular model on it "
+                         f"(model=gbm, gbm_tuned or forest)")
     splits = np.asarray(store.splits).astype(str)
     train_splits = [s for s in task.train_splits if s in splits]
     if not train_splits:
@@ -71,7 +83,9 @@ def load_fold_data(cfg: DictConfig, keep_anomalous: bool = False) -> FoldData:
     log.info("cross-validating on %s (%d videos), testing on %r (%d videos)", train_splits,
              int(is_cv.sum()), task.test_split, int(is_test.sum()))
 
-    everything = sequence_set(store, task.input_features, task.max_len, task.frame_stride,
+    max_len, frame_stride = sequence_shape(task.max_len, task.frame_stride, task.sample_rate,
+                                           store.lengths, store.fps, str(cfg.paths.store))
+    everything = sequence_set(store, task.input_features, max_len, frame_stride,
                               target=str(task.target),
                               anomalous=anomaly_flags(store, task.anomaly_label,
                                                       task.anomaly_min_score))
@@ -82,6 +96,8 @@ def load_fold_data(cfg: DictConfig, keep_anomalous: bool = False) -> FoldData:
     is_val = validation_split(training_side.subjects, training_side.y.numpy(),
                               cfg.cv.val_fraction, cfg.cv.seed + int(cfg.fold))
     train_part, val_part = training_side.take(~is_val), training_side.take(is_val)
+    if task.score_kind not in SCORE_KINDS:
+        raise ValueError(f"task.score_kind must be one of {SCORE_KINDS}, got {task.score_kind!r}")
     if task.target_windows not in ("all", "normal"):
         raise ValueError(f"task.target_windows must be all or normal, got "
                          f"{task.target_windows!r}")
@@ -97,4 +113,28 @@ def load_fold_data(cfg: DictConfig, keep_anomalous: bool = False) -> FoldData:
                     n_levels=n_score_levels(store.scores[is_cv | is_test]), normalization=norm,
                     input_names=channel_names(store, task.input_features),
                     summary_names=[str(n) for n in store.summary_names],
-                    continuous=task.target != "score")
+                    max_len=max_len, frame_stride=frame_stride,
+                    continuous=task.target != "score", score_kind=str(task.score_kind))
+
+
+def sequence_shape(max_len: int | None, frame_stride: int | None, sample_rate: float | None,
+                   lengths: np.ndarray, fps: np.ndarray, store: str) -> tuple[int, int]:
+    """``(max_len, frame_stride)`` with the task's nulls resolved from the store.
+
+    ``frame_stride`` null: ``round(fps / sample_rate)`` when ``sample_rate`` is set (the store's
+    fps must be known and one value), else 1, every sample: a bring-your-own sequence is never
+    thinned unasked. ``max_len`` null: the longest sequence after striding, so nothing is cut.
+    """
+    if frame_stride is None and sample_rate is not None:
+        rates = np.unique(np.asarray(fps, dtype=np.float64))
+        if rates.size != 1 or not np.isfinite(rates[0]):
+            raise ValueError(f"task.sample_rate={sample_rate} needs one known sample rate in "
+                             f"{store} (videos/fps holds {rates[:5].tolist()}); set "
+                             "task.frame_stride instead")
+        frame_stride = max(1, round(float(rates[0]) / float(sample_rate)))
+        log.info("%s: %g Hz strided by %d to ~%g Hz (task.sample_rate=%g)", store, rates[0],
+                 frame_stride, rates[0] / frame_stride, sample_rate)
+    frame_stride = 1 if frame_stride is None else int(frame_stride)
+    if max_len is None:
+        max_len = int(-(-np.asarray(lengths).max() // frame_stride))  # ceil: the longest kept
+    return int(max_len), frame_stride

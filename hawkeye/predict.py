@@ -4,9 +4,12 @@
 
 ``video`` is one video, one precomputed ``.landmarks.npz`` (the contract of docs/architecture.md;
 what ``hawkeye.synthetic`` writes), a folder of them, or a CSV with a ``video`` column (paths
-relative to the CSV; optional ``hand`` column). Each input goes through exactly the preparation a
-training video went through — :func:`hawkeye.prepare.pipeline.process_video` (decode,
-MediaPipe, hand choice, gap filling, :func:`hawkeye.prepare.features.compute_features`), then
+relative to the CSV; optional ``hand`` column). It may also be sequences the model's family
+takes directly (:mod:`hawkeye.sequence_inputs`): a ``.npz`` in the ``store write`` layout (one
+row per sequence) or a telemetry CSV without a ``video`` column (one row per window). Each video
+goes through exactly the preparation a training video went through —
+:func:`hawkeye.prepare.worker.process_video` (decode, MediaPipe, hand choice, gap filling,
+:func:`hawkeye.prepare.features.compute_features`), then
 :func:`hawkeye.data.frame_features` and :func:`hawkeye.data.pad_frames` with the stride and length
 the model was trained with — and then through every fold's ``model.onnx`` (which normalises
 inside the graph). The preparation settings come from the exported file's metadata (the settings
@@ -15,18 +18,25 @@ that built the training store) when it has them, else from the composed ``prepar
 Output, in ``predict.out``: ``scores.csv`` (one row per input: the ensemble score, the mean and
 standard deviation of the folds' continuous scores, every fold's score) and ``<id>.trace.png``
 per video (the thumb-index distance with the detected taps; ``hawkeye.prepare``'s QC figure).
-The score is the mean of the folds' expected scores, rounded to the nearest level. For the LSTM
+The score is the fold ensemble's level by the head's rule (:func:`hawkeye.families.
+ensemble_levels`: mean class probabilities, soft vote or CORAL thresholds; regression: the mean
+expected score rounded), the same rule as the collector's test ensemble. For the LSTM
 autoencoder the row holds the reconstruction error instead and how many folds flag the video.
 
 Bad input (no hand found, too few frames, features the model was not trained on, a file that
 cannot be read) stops a single-input call with a message naming the file and exit code 1, and
 writes nothing. With several inputs every input gets a row (``status`` ``ok`` or ``failed`` with
-the ``reason``); the exit code is 1 when any failed.
+the ``reason``; a broken symbolic link in a folder too); the exit code is 1 when any failed.
+
+Every fold of the model must be usable: a fold without ``model.onnx`` (or one run.json expects
+that never ran) or with a truncated or foreign file stops prediction with each such fold named;
+``predict.allow_missing_folds=true`` scores with the others and prints the folds left out.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import math
 import os
@@ -38,12 +48,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import hydra
 import numpy as np
 import onnxruntime as ort
 from omegaconf import DictConfig, OmegaConf
+from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
 
-from hawkeye.config import CONF_DIR
+from hawkeye.cli import PREDICT_HELP, hydra_app
 from hawkeye.data import channel_names, frame_features, pad_frames
 from hawkeye.export import ONNX_NAME, metadata_of, ort_session
 from hawkeye.families import ExportedFamily, csv_number, family_of
@@ -51,7 +61,13 @@ from hawkeye.io import atomic_path
 from hawkeye.prepare import landmarks as lm
 from hawkeye.prepare.features import SERIES_NAMES
 from hawkeye.prepare.pd4t import VideoItem
-from hawkeye.prepare.pipeline import PrepareSettings, process_video
+from hawkeye.prepare.worker import PrepareSettings, process_video
+from hawkeye.sequence_inputs import (
+    SequenceInput,
+    is_sequence_file,
+    read_sequence_file,
+    sequence_model_inputs,
+)
 from hawkeye.store import VideoEntry
 
 log = logging.getLogger("hawkeye.predict")
@@ -93,6 +109,7 @@ class Ensemble:
     max_len: int
     score_levels: list[int]
     prepare: dict[str, Any] | None  # settings that built the training store (None: unknown)
+    left_out: list[str] = field(default_factory=list)  # folds not scored, each with the reason
 
     @property
     def kind(self) -> ExportedFamily:
@@ -103,8 +120,14 @@ class Ensemble:
         return kind
 
 
-def load_ensemble(run_dir: Path, model: str, threads: int) -> Ensemble:
-    """Open every ``<run_dir>/<model>/fold_*/model.onnx`` and check that the folds agree."""
+def load_ensemble(run_dir: Path, model: str, threads: int,
+                  allow_missing_folds: bool = False) -> Ensemble:
+    """Open every ``<run_dir>/<model>/fold_*/model.onnx`` and check that the folds agree.
+
+    A fold that cannot be scored (no folder of a fold run.json expects, no ``model.onnx``, a
+    truncated or foreign file) raises :class:`PredictError` naming every such fold, unless
+    ``allow_missing_folds``: then the others score and ``left_out`` says what was left out.
+    """
     run_dir = Path(run_dir)
     model_dir = run_dir / model
     if not model_dir.is_dir():
@@ -117,11 +140,24 @@ def load_ensemble(run_dir: Path, model: str, threads: int) -> Ensemble:
         hint = (f"run python -m hawkeye.export run_dir={run_dir}" if trained else
                 "no fold has best.pt either (tree models are not exported: pick a network)")
         raise PredictError(f"{model_dir}: no fold has {ONNX_NAME}; {hint}")
-    folds = []
+    folds, left_out = [], fold_problems(run_dir, model_dir)
     for path in paths:
-        session = ort_session(path, threads)
-        folds.append(ExportedFold(_fold_index(path.parent), path, session,
-                               metadata_of(session, path)))
+        try:
+            session = ort_session(path, threads)
+            meta = metadata_of(session, path)
+        except _ORT_LOAD_ERRORS as error:
+            left_out.append(f"{path}: not a readable ONNX model ({type(error).__name__}: "
+                            f"{str(error).strip()[:200]}); re-export it: python -m hawkeye.export "
+                            f"run_dir={run_dir} export.force=true")
+            continue
+        folds.append(ExportedFold(_fold_index(path.parent), path, session, meta))
+    if left_out and (not allow_missing_folds or not folds):
+        usable = (f"score with the {len(folds)} other fold(s) only with "
+                  "predict.allow_missing_folds=true" if folds else "no fold is usable")
+        raise PredictError(f"{model_dir}: {len(left_out)} fold(s) cannot be scored: "
+                           + "; ".join(left_out) + f". Fix them, or {usable}")
+    for problem in left_out:
+        log.warning("fold left out (predict.allow_missing_folds=true): %s", problem)
     first = folds[0].meta
     shared = ("input_names", "family", "input_features", "frame_stride", "max_len",
               "score_levels", "prepare")
@@ -135,7 +171,44 @@ def load_ensemble(run_dir: Path, model: str, threads: int) -> Ensemble:
                     input_features=str(first["input_features"]),
                     frame_stride=int(first["frame_stride"]), max_len=int(first["max_len"]),
                     score_levels=[int(v) for v in first["score_levels"]],
-                    prepare=first.get("prepare"))
+                    prepare=first.get("prepare"), left_out=left_out)
+
+
+# What ONNX Runtime raises for a file it cannot load (its own classes derive from Exception only)
+_ORT_LOAD_ERRORS = (ValueError, RuntimeError, OSError, ort_state.InvalidProtobuf, ort_state.Fail,
+                    ort_state.InvalidGraph, ort_state.NoSuchFile, ort_state.InvalidArgument)
+
+
+def fold_problems(run_dir: Path, model_dir: Path) -> list[str]:
+    """Folds of ``model_dir`` without a ``model.onnx``: a fold folder that lacks it (with the
+    export error training recorded, if any), or a fold run.json's ``n_folds`` expects but that has
+    no folder."""
+    problems = []
+    expected = _expected_folds(run_dir)
+    present = {p.name for p in model_dir.glob("fold_*") if p.is_dir()}
+    problems += [f"{model_dir / f'fold_{k}'}: missing (run.json expects {expected} folds)"
+                 for k in range(expected or 0) if f"fold_{k}" not in present]
+    for name in sorted(present, key=lambda n: _fold_index(model_dir / n)):
+        if (model_dir / name / ONNX_NAME).exists():
+            continue
+        recorded = _recorded_export_error(model_dir / name)
+        problems.append(f"{model_dir / name / ONNX_NAME}: missing"
+                        + (f" (export failed: {recorded})" if recorded else ""))
+    return problems
+
+
+def _expected_folds(run_dir: Path) -> int | None:
+    try:
+        return int(json.loads((run_dir / "run.json").read_text())["n_folds"])
+    except (OSError, ValueError, KeyError, TypeError):  # no run.json: only the folders tell
+        return None
+
+
+def _recorded_export_error(fold_dir: Path) -> str:
+    try:
+        return str(json.loads((fold_dir / "metrics.json").read_text()).get("onnx_error") or "")
+    except (OSError, ValueError, AttributeError):
+        return ""
 
 
 def _fold_index(fold_dir: Path) -> int:
@@ -184,7 +257,9 @@ def resolve_inputs(video: str | os.PathLike[str], hand: str | None = None) -> li
         raise PredictError(f"{path}: not found (video= takes a video, a {LANDMARKS_SUFFIX} "
                            "file, a folder or a CSV with a 'video' column)")
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.is_file() and _is_input(p))
+        # a broken symbolic link is an input too: its row says it is broken (never dropped)
+        files = sorted(p for p in path.iterdir()
+                       if (p.is_file() or p.is_symlink() and not p.exists()) and _is_input(p))
         videos = {p.stem for p in files if p.suffix.lower() in VIDEO_SUFFIXES}
         files = [p for p in files if not (p.name.endswith(LANDMARKS_SUFFIX)
                                           and p.name[: -len(LANDMARKS_SUFFIX)] in videos)]
@@ -281,7 +356,7 @@ def video_item(inp: VideoInput, landmark_source: str) -> VideoItem:
 
 
 def extract(inp: VideoInput, settings: PrepareSettings) -> VideoEntry:
-    """Features of one input through :func:`hawkeye.prepare.pipeline.process_video`;
+    """Features of one input through :func:`hawkeye.prepare.worker.process_video`;
     PredictError if none."""
     landmark_source = "precomputed" if inp.is_landmarks else settings.landmark_source
     settings = replace(settings, landmark_source=landmark_source)
@@ -331,7 +406,7 @@ def _short(names: Sequence[str], n: int = 4) -> str:
 class Prediction:
     """One input's result; ``fold_values`` keyed by fold index."""
 
-    input: VideoInput
+    input: VideoInput | SequenceInput
     status: str = FAILED
     reason: str = ""
     frames: int = 0
@@ -364,6 +439,9 @@ def predict_one(inp: VideoInput, ensemble: Ensemble, settings: PrepareSettings,
     """Prepare and score one input; a problem becomes ``status="failed"`` with its reason."""
     prediction = Prediction(input=inp)
     try:
+        if inp.path.is_symlink() and not inp.path.exists():
+            raise PredictError(f"{inp.path}: broken symbolic link (its target "
+                               f"{os.readlink(inp.path)} does not exist)")
         entry = extract(inp, settings)
         check_duration(entry, inp.path, min_seconds)
         x, mask = model_inputs(entry, ensemble, inp.path, settings.task.features.series_names)
@@ -371,13 +449,35 @@ def predict_one(inp: VideoInput, ensemble: Ensemble, settings: PrepareSettings,
     except (PredictError, ValueError) as error:
         prediction.reason = str(error)
         return prediction
-    prediction.status, prediction.frames, prediction.fps = OK, len(entry.series), entry.fps
+    trace = plot_dir / f"{inp.id}.png"
+    return scored(prediction, result, len(entry.series), entry.fps,
+                  str(trace) if trace.exists() else "")
+
+
+def scored(prediction: Prediction, result: dict[str, Any], frames: int, fps: float,
+           trace_png: str = "") -> Prediction:
+    """``prediction`` filled with the ensemble's ``result`` (:func:`score_ensemble`)."""
+    prediction.status, prediction.frames, prediction.fps = OK, frames, fps
     prediction.mean, prediction.std = result["mean"], result["std"]
     prediction.score, prediction.flagged = result.get("score"), result.get("flagged")
     prediction.fold_values, prediction.fold_levels = result["fold_values"], result["fold_levels"]
-    trace = plot_dir / f"{inp.id}.png"
-    prediction.trace_png = str(trace) if trace.exists() else ""
+    prediction.trace_png = trace_png
     return prediction
+
+
+def predict_sequence_file(path: Path, ensemble: Ensemble, scratch: Path) -> list[Prediction]:
+    """Score every sequence of a ``.npz`` or every window of a telemetry CSV
+    (:mod:`hawkeye.sequence_inputs`); a file that cannot be used raises :class:`PredictError`."""
+    try:
+        store = read_sequence_file(path, ensemble.folds[0].path.parent / "config.yaml", scratch)
+        x, mask = sequence_model_inputs(store, ensemble.input_features, ensemble.input_names,
+                                        ensemble.max_len, ensemble.frame_stride, path)
+    except ValueError as error:
+        raise PredictError(str(error)) from None
+    return [scored(Prediction(input=SequenceInput(path, str(store.ids[i]))),
+                   score_ensemble(ensemble, x[i:i + 1], mask[i:i + 1]), int(store.lengths[i]),
+                   float(store.fps[i]))
+            for i in range(len(store))]
 
 
 def predict_inputs(inputs: Sequence[VideoInput], ensemble: Ensemble, prepare_cfg: Any,
@@ -446,14 +546,21 @@ class PredictRun:
 
 def run_predict(video: str | os.PathLike[str], run_dir: str | os.PathLike[str], model: str,
                 prepare_cfg: Any, out: str | os.PathLike[str], hand: str | None = None,
-                threads: int = 1, min_seconds: float = 0.0) -> PredictRun:
+                threads: int = 1, min_seconds: float = 0.0,
+                allow_missing_folds: bool = False) -> PredictRun:
     """Score ``video`` with the folds of ``<run_dir>/<model>``, write to ``out``.
 
     A single input that fails raises :class:`PredictError` and nothing is written. Several
     inputs: the CSV lists every one (failed ones with their reason).
     """
+    if is_sequence_file(Path(video)) and Path(video).is_file():
+        ensemble = load_ensemble(Path(run_dir), model, threads)
+        with tempfile.TemporaryDirectory(prefix="hawkeye-predict-") as scratch:
+            predictions = predict_sequence_file(Path(video), ensemble, Path(scratch))
+            csv_path = write_outputs(predictions, ensemble, Path(out))
+        return PredictRun(ensemble, predictions, csv_path)
     inputs = resolve_inputs(video, hand)
-    ensemble = load_ensemble(Path(run_dir), model, threads)
+    ensemble = load_ensemble(Path(run_dir), model, threads, allow_missing_folds)
     with tempfile.TemporaryDirectory(prefix="hawkeye-predict-") as scratch:
         predictions = predict_inputs(inputs, ensemble, prepare_cfg, Path(scratch), min_seconds)
         if len(inputs) == 1 and predictions[0].status != OK:
@@ -462,7 +569,7 @@ def run_predict(video: str | os.PathLike[str], run_dir: str | os.PathLike[str], 
     return PredictRun(ensemble, predictions, csv_path)
 
 
-@hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")
+@hydra_app(PREDICT_HELP)
 def main(cfg: DictConfig) -> None:
     """``python -m hawkeye.predict video=... run_dir=... [model=...]``; exit 1 on any failure."""
     if cfg.get("video") is None or cfg.run_dir is None:
@@ -472,9 +579,12 @@ def main(cfg: DictConfig) -> None:
     try:
         run = run_predict(cfg.video, cfg.run_dir, str(cfg.model.name), cfg.prepare,
                           cfg.predict.out, cfg.predict.hand, int(cfg.export.ort_threads),
-                          float(cfg.predict.min_seconds))
+                          float(cfg.predict.min_seconds), bool(cfg.predict.allow_missing_folds))
     except PredictError as error:
         sys.exit(f"hawkeye.predict: {error}")
+    for problem in run.ensemble.left_out:  # only with predict.allow_missing_folds=true
+        print(f"hawkeye.predict: WARNING: fold left out, the scores average fewer folds than "
+              f"were trained: {problem}", file=sys.stderr)
     for p in run.predictions:
         print(describe(p, run.ensemble))
     print(f"wrote {run.csv}")

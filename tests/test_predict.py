@@ -9,6 +9,7 @@ fold, exactly the score training wrote for the same video in predictions.csv.
 from __future__ import annotations
 
 import csv
+import re
 import shutil
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import cv2
 import numpy as np
 import pytest
 
+from hawkeye.cli import run_app
 from hawkeye.config import compose
 from hawkeye.export import ONNX_NAME, export_run, read_metadata, write_metadata
 from hawkeye.predict import SCORES_NAME, PredictError, main, run_predict
@@ -281,3 +283,22 @@ def test_a_real_video_goes_through_mediapipe(run, tmp_path) -> None:
     with pytest.raises(PredictError, match="no hand detected in any of 20 frames"):
         run_predict(wall, run["run_dir"], "tcn", mediapipe, tmp_path / "wall_out")
     assert not (tmp_path / "wall_out").exists()
+
+
+@pytest.mark.slow
+def test_fewer_folds_than_trained_stop_predict_or_are_named_in_a_warning(run, tmp_path,
+                                                                          capsys) -> None:
+    copy = tmp_path / "run"
+    shutil.copytree(run["run_dir"] / "tcn", copy / "tcn")
+    (copy / "tcn" / "fold_1" / ONNX_NAME).unlink()
+    out = tmp_path / "out"
+    args = [f"video={held_out_landmarks(run)[0]}", f"run_dir={copy}", "model=tcn",
+            f"predict.out={out}"]
+    assert run_app(main, args) == 1  # the app's message exit, as a console script gives it
+    assert re.search(r"fold_1/model.onnx: missing.*allow_missing_folds", capsys.readouterr().err)
+    assert not out.exists()
+    code = run_app(main, [*args, "predict.allow_missing_folds=true"])
+    err = capsys.readouterr().err
+    assert code == 0  # scored, with the warning
+    assert "WARNING: fold left out" in err and "fold_1/model.onnx: missing" in err
+    assert [r["n_folds"] for r in read_csv(out / SCORES_NAME)] == ["1"]

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-import hawkeye.prepare.pipeline as prep
+import hawkeye.prepare.worker as worker
 from hawkeye.config import compose
 from hawkeye.prepare import features
 from hawkeye.prepare.features import FeatureConfig, compute_features
@@ -147,22 +147,22 @@ def test_qc_csv_round_trip_and_markdown(tmp_path):
 
 
 def test_checks_flag_mismatch_low_detection_and_motion_choice(demo):
-    settings = prep.PrepareSettings.from_config(
+    settings = worker.PrepareSettings.from_config(
         configure(demo, Path("s.h5"), "prepare.max_missing_share=0.25").prepare, None)
     item = next(i for i in load_annotations(demo, Pd4tConfig.from_config(
         configure(demo, Path("s.h5")).task)).items)
     raw = np.zeros((item.frame_count, 21, 3), np.float32)
-    label = prep.lm.HandChoice(0, 2, "Left", "label", "hand labelled side 'l'")
-    assert prep._checks(item, raw, label, settings) == ([], False)
+    label = worker.lm.HandChoice(0, 2, "Left", "label", "hand labelled side 'l'")
+    assert worker._checks(item, raw, label, settings) == ([], False)
     raw[: item.frame_count // 2] = np.nan
-    notes, skip = prep._checks(item, raw[:-10], label, settings)
+    notes, skip = worker._checks(item, raw[:-10], label, settings)
     assert "frames read but the annotation" in notes[0] and "hand missing in" in notes[1]
     assert not skip  # flagged, still stored by default
-    motion = prep.lm.HandChoice(1, 2, "Right", "motion_override", "took the other")
-    notes, _ = prep._checks(item, np.zeros_like(raw), motion, settings)
+    motion = worker.lm.HandChoice(1, 2, "Right", "motion_override", "took the other")
+    notes, _ = worker._checks(item, np.zeros_like(raw), motion, settings)
     assert len(notes) == 1 and "chosen by motion" in notes[0]
     nothing = np.full_like(raw, np.nan)  # no hand at all has its own reason, not a share
-    assert prep._checks(item, nothing, label, settings) == ([], False)
+    assert worker._checks(item, nothing, label, settings) == ([], False)
 
 
 # ------------------------------------------------------------------------------- demo data
@@ -341,7 +341,7 @@ def test_resume_after_a_killed_run_processes_only_missing_videos(demo, tmp_path,
     store = tmp_path / "s.h5"
     ids = annotated_ids(demo)
     calls = []
-    real = prep.process_video
+    real = worker.process_video
 
     def dies_on_sixth(item, stored_hash, settings):
         calls.append(item.id)
@@ -349,12 +349,12 @@ def test_resume_after_a_killed_run_processes_only_missing_videos(demo, tmp_path,
             raise KeyboardInterrupt("simulated kill")
         return real(item, stored_hash, settings)
 
-    monkeypatch.setattr(prep, "process_video", dies_on_sixth)
+    monkeypatch.setattr(worker, "process_video", dies_on_sixth)
     with pytest.raises(KeyboardInterrupt):
         run(demo, store, "prepare.landmark_source=precomputed", "prepare.flush_every=2")
     partial = load_store(store)  # valid after the kill
     assert len(partial) == 5  # 4 flushed in pairs, the 5th saved by the final flush
-    monkeypatch.setattr(prep, "process_video", real)
+    monkeypatch.setattr(worker, "process_video", real)
 
     report = run(demo, store, "prepare.landmark_source=precomputed", "prepare.flush_every=2")
     qc = qc_by_id(report)
@@ -430,11 +430,11 @@ def test_merge_names_a_missing_shard(demo, tmp_path):
 
 
 def test_workers_fork_unless_a_mediapipe_graph_was_built(monkeypatch):
-    settings = prep.PrepareSettings.from_config(configure(Path("x"), Path("s.h5")).prepare, None)
-    monkeypatch.setattr(prep.lm, "_GRAPH_BUILT", False)
-    assert prep.pool_context(settings).get_start_method() == "fork"
-    monkeypatch.setattr(prep.lm, "_GRAPH_BUILT", True)
-    assert prep.pool_context(settings).get_start_method() == "spawn"
+    settings = worker.PrepareSettings.from_config(configure(Path("x"), Path("s.h5")).prepare, None)
+    monkeypatch.setattr(worker.lm, "_GRAPH_BUILT", False)
+    assert worker.pool_context(settings).get_start_method() == "fork"
+    monkeypatch.setattr(worker.lm, "_GRAPH_BUILT", True)
+    assert worker.pool_context(settings).get_start_method() == "spawn"
 
 
 # ------------------------------------------------------------------------------- video path

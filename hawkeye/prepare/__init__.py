@@ -12,9 +12,13 @@ One module per step, in the order a video goes through them:
   (``docs/features.md``); :mod:`~hawkeye.prepare.cycles` runs its cycle machinery on the traces
   of :mod:`~hawkeye.prepare.hand_movement`, :mod:`~hawkeye.prepare.leg_agility` and
   :mod:`~hawkeye.prepare.gait`;
-- :mod:`~hawkeye.prepare.pipeline`: :func:`~hawkeye.prepare.pipeline.prepare`, the per-video
-  worker, the process pool, shards and their merge;
+- :mod:`~hawkeye.prepare.worker`: one video in a worker process (landmarks, checks, features)
+  and the process pool;
+- :mod:`~hawkeye.prepare.pipeline`: :func:`~hawkeye.prepare.pipeline.prepare`, the run: store
+  lock, flushes, resume, QC report, shards and their merge;
 - :mod:`~hawkeye.prepare.qc`: the QC rows, CSV/Markdown report and figures;
+- :mod:`~hawkeye.prepare.checks`: the checks before decoding (settings, input, output folder)
+  and after (nothing usable, an empty split);
 - :mod:`~hawkeye.prepare.submit`: the same run as a Slurm job array of shards + a merge job;
 - :mod:`~hawkeye.prepare.__main__`: ``python -m hawkeye.prepare`` (run here, or submit).
 

@@ -57,14 +57,9 @@ from hawkeye.cluster import (
     make_executor,
     split_array,
 )
-from hawkeye.prepare.pipeline import (
-    PrepareReport,
-    PrepareSettings,
-    merge_shards,
-    prepare,
-    shard_path,
-)
+from hawkeye.prepare.pipeline import PrepareReport, merge_shards, prepare, shard_path
 from hawkeye.prepare.qc import SKIPPED
+from hawkeye.prepare.worker import PrepareSettings
 
 log = logging.getLogger(__name__)
 

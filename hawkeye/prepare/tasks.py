@@ -6,7 +6,7 @@ A task config names both (``conf/task/pd4t_*.yaml``)::
     features: finger_tapping | hand_movement | leg_agility | gait   # FEATURE_SETS
 
 :func:`task_spec` looks them up and checks that the feature set reads the landmarks the model
-gives; :mod:`hawkeye.prepare.pipeline` then asks the :class:`TaskSpec` for the detector, the
+gives; :mod:`hawkeye.prepare.worker` then asks the :class:`TaskSpec` for the detector, the
 side choice and the feature function instead of testing task names. A new task is a new entry
 in these two tables (and its config), not a new branch in the pipeline.
 """
