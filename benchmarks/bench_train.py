@@ -40,8 +40,11 @@ from hawkeye.models import build_model
 from hawkeye.models.heads import build_head
 from hawkeye.store import write_sequences
 from hawkeye.synthetic import aperture_trace, draw_style, tapping_params
+from hawkeye.synthetic_config import load_synthetic_config
 
 REPO = Path(__file__).resolve().parents[1]
+# The demo generator's kinematics, each trial exactly at its score (no severity spread).
+TAPPING = load_synthetic_config(["kinematics.severity_sd=0"])
 MODELS = ("attention_lstm", "transformer", "conv_lstm", "tcn", "lstm_ae")
 CV_MODELS = ("attention_lstm", "transformer", "conv_lstm")
 
@@ -57,7 +60,8 @@ def throughput_store(path: Path, n_videos: int, seed: int = 0) -> Path:
     for _ in range(n_videos):
         score = int(rng.integers(0, 5))
         n = int(rng.integers(200, 501))
-        aperture = aperture_trace(tapping_params(score, draw_style(rng), rng), n, 30.0, rng)
+        params = tapping_params(score, draw_style(rng, TAPPING.subjects), rng, TAPPING.kinematics)
+        aperture = aperture_trace(params, n, 30.0, rng, TAPPING.kinematics)
         velocity = np.gradient(aperture) * 30.0
         extra = rng.normal(size=(n, 4))
         sequences.append(np.column_stack([aperture, velocity, extra]))

@@ -38,9 +38,12 @@ from hawkeye.models import build_model
 from hawkeye.models.heads import build_head
 from hawkeye.store import load_store, write_sequences
 from hawkeye.synthetic import aperture_trace, draw_style, tapping_params
+from hawkeye.synthetic_config import load_synthetic_config
 from hawkeye.train import train
 
 REPO = Path(__file__).resolve().parents[1]
+# The demo generator's kinematics, each trial exactly at its score (no severity spread).
+TAPPING = load_synthetic_config(["kinematics.severity_sd=0"])
 # Tiny sizes of each exportable model, and the head each one is exported with (all three heads
 # are covered between them).
 TINY = {
@@ -61,9 +64,10 @@ def tapping_store(path: Path, n_subjects: int = 36, n_frames: int = 90) -> Path:
     rng = np.random.default_rng(0)
     ids, sequences, scores, subjects, splits, summary = [], [], [], [], [], []
     for s in range(n_subjects):
-        style = draw_style(rng)
+        style = draw_style(rng, TAPPING.subjects)
         for v in range(2):
-            aperture = aperture_trace(tapping_params(s % 5, style, rng), n_frames, 30.0, rng)
+            params = tapping_params(s % 5, style, rng, TAPPING.kinematics)
+            aperture = aperture_trace(params, n_frames, 30.0, rng, TAPPING.kinematics)
             velocity = np.gradient(aperture) * 30.0
             ids.append(f"{v}_{s:03d}")
             sequences.append(np.stack([aperture, velocity], axis=1))

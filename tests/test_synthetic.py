@@ -7,6 +7,7 @@ the tapping amplitude and its peaks are the taps.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -17,7 +18,6 @@ from scipy.signal import find_peaks
 
 from hawkeye.synthetic import (
     SCORES,
-    SyntheticConfig,
     _plan,
     aperture_trace,
     draw_style,
@@ -29,11 +29,15 @@ from hawkeye.synthetic import (
     simulate_tapping,
     tapping_params,
 )
+from hawkeye.synthetic_config import WHERE, SyntheticConfig, build_section, load_synthetic_config
 
 TASK = "Finger tapping"
 ROW = re.compile(r"^(\d{2}-\d{6})_([lr])_(\d{3}),(\d+),([0-4])$")
-SMALL = SyntheticConfig(n_subjects=8, visits_min=1, visits_max=2, min_frames=60, max_frames=90,
-                        short_gaps_per_100_frames=3.0, long_gap_probability=0.5, seed=3)
+DEFAULT = load_synthetic_config()
+EXACT = load_synthetic_config(["kinematics.severity_sd=0"])  # every trial exactly at its score
+SMALL = load_synthetic_config(["n_subjects=8", "visits_min=1", "visits_max=2", "min_frames=60",
+                               "max_frames=90", "tracking.short_gaps_per_100_frames=3.0",
+                               "tracking.long_gap_probability=0.5", "seed=3"])
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +101,8 @@ def test_splits_are_subject_disjoint(small_dataset) -> None:
 
 
 def test_same_seed_gives_byte_identical_files(tmp_path: Path) -> None:
-    cfg = SyntheticConfig(n_subjects=3, visits_max=1, min_frames=40, max_frames=50, seed=11)
+    tiny = ["n_subjects=3", "visits_max=1", "min_frames=40", "max_frames=50"]
+    cfg = load_synthetic_config([*tiny, "seed=11"])
     generate_dataset(tmp_path / "a", cfg)
     generate_dataset(tmp_path / "b", cfg)
     files_a = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*")
@@ -107,16 +112,16 @@ def test_same_seed_gives_byte_identical_files(tmp_path: Path) -> None:
     assert files_a == files_b and len(files_a) == 2 + 3 + 1 + 6  # csvs, split csvs, json, npz
     for rel in files_a:
         assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes(), rel
-    other = SyntheticConfig(n_subjects=3, visits_max=1, min_frames=40, max_frames=50, seed=12)
+    other = load_synthetic_config([*tiny, "seed=12"])
     generate_dataset(tmp_path / "c", other)
     assert (tmp_path / "a" / "synthetic.json").read_bytes() != (
         tmp_path / "c" / "synthetic.json").read_bytes()
 
 
 def test_default_size_and_imbalanced_scores() -> None:
-    plan = _plan(SyntheticConfig())
+    plan = _plan(DEFAULT)
     assert 250 <= len(plan) <= 300
-    assert len({p["subject"] for p in plan}) == SyntheticConfig().n_subjects
+    assert len({p["subject"] for p in plan}) == DEFAULT.n_subjects
     counts = np.bincount([p["score"] for p in plan], minlength=5)
     # Like PD4T: most 1, then 0 and 2, few 3 and 4.
     assert counts[1] == counts.max()
@@ -133,7 +138,7 @@ def test_closed_hand_touches_and_open_hand_is_wide() -> None:
 
 def _trial_measures(score: int, trial: int) -> tuple[float, float]:
     rng = np.random.default_rng([2024, score, trial])
-    distance = _normalised_distance(simulate_tapping(score, 300, 30.0, rng))
+    distance = _normalised_distance(simulate_tapping(score, 300, 30.0, rng, EXACT))
     amplitude = np.percentile(distance, 95) - np.percentile(distance, 5)
     taps, _ = find_peaks(distance, prominence=0.05)
     return amplitude, len(taps) / 10.0  # 300 frames at 30 fps = 10 s
@@ -164,7 +169,8 @@ def test_rhythm_decrement_and_interruptions_worsen_with_score() -> None:
         ratios, cvs = [], []
         for k in range(12):
             rng = np.random.default_rng([7, score, k])
-            aperture = aperture_trace(tapping_params(score, draw_style(rng), rng), 450, 30.0, rng)
+            params = tapping_params(score, draw_style(rng, EXACT.subjects), rng, EXACT.kinematics)
+            aperture = aperture_trace(params, 450, 30.0, rng, EXACT.kinematics)
             interruptions[score, k] = _holds_per_tap(aperture)
             peaks, _ = find_peaks(aperture, prominence=0.02)
             third = len(peaks) // 3
@@ -179,12 +185,12 @@ def test_rhythm_decrement_and_interruptions_worsen_with_score() -> None:
 
 
 def test_simulate_tapping_is_pure_and_checks_score() -> None:
-    first = simulate_tapping(2, 120, 30.0, np.random.default_rng(5))
-    again = simulate_tapping(2, 120, 30.0, np.random.default_rng(5))
+    first = simulate_tapping(2, 120, 30.0, np.random.default_rng(5), DEFAULT)
+    again = simulate_tapping(2, 120, 30.0, np.random.default_rng(5), DEFAULT)
     assert first.shape == (120, 21, 3)
     np.testing.assert_array_equal(first, again)
     with pytest.raises(ValueError, match="score must be one of"):
-        simulate_tapping(5, 120, 30.0, np.random.default_rng(5))
+        simulate_tapping(5, 120, 30.0, np.random.default_rng(5), DEFAULT)
 
 
 def test_pixel_geometry_and_mirrored_left_hand(small_dataset) -> None:
@@ -212,8 +218,9 @@ def test_pixel_geometry_and_mirrored_left_hand(small_dataset) -> None:
 
 def test_drop_frames_blanks_whole_frames_and_keeps_one() -> None:
     hand = np.ones((100, 21, 3))
-    out = drop_frames(hand, np.random.default_rng(0), short_per_100=5.0, long_probability=1.0,
-                      fps=30.0)
+    tracking = dataclasses.replace(DEFAULT.tracking, short_gaps_per_100_frames=5.0,
+                                   long_gap_probability=1.0)
+    out = drop_frames(hand, np.random.default_rng(0), tracking, fps=30.0)
     lost = np.isnan(out[:, 0, 0])
     assert 15 <= lost.sum() < 100 and np.isnan(out[lost]).all() and (out[~lost] == 1).all()
     runs = np.diff(np.flatnonzero(np.diff(np.concatenate([[0], lost.astype(int), [0]]))))[::2]
@@ -221,9 +228,9 @@ def test_drop_frames_blanks_whole_frames_and_keeps_one() -> None:
 
 
 def test_rendered_videos_read_back(tmp_path: Path) -> None:
-    cfg = SyntheticConfig(n_subjects=1, visits_max=1, min_frames=24, max_frames=30,
-                          resolutions=("320x240", "400x224"), render_videos=True,
-                          long_gap_probability=1.0, seed=5)
+    cfg = load_synthetic_config(["n_subjects=1", "visits_max=1", "min_frames=24", "max_frames=30",
+                                 "resolutions=[320x240,400x224]", "render_videos=true",
+                                 "tracking.long_gap_probability=1.0", "seed=5"])
     videos = generate_dataset(tmp_path, cfg)
     assert len(videos) == 2
     for v in videos:
@@ -252,17 +259,36 @@ def test_rendered_videos_read_back(tmp_path: Path) -> None:
 
 def test_cli_parses_key_value_and_writes(tmp_path: Path, capsys) -> None:
     out, cfg = parse_overrides([f"out={tmp_path}", "n_subjects=2", "render_videos=false",
-                                "resolutions=640x480", "fps=25", "score_probs=0.2,0.2,0.2,0.2,0.2"])
+                                "resolutions=[640x480]", "fps=25",
+                                "score_probs=[0.2,0.2,0.2,0.2,0.2]", "kinematics.severity_sd=0"])
     assert out == tmp_path and cfg.n_subjects == 2 and cfg.fps == 25.0
     assert cfg.resolutions == ("640x480",) and cfg.score_probs == (0.2,) * 5
+    assert cfg.kinematics.severity_sd == 0.0
     assert main([f"out={tmp_path / 'demo'}", "n_subjects=2", "visits_max=1", "min_frames=30",
                  "max_frames=40"]) == 0
     assert "wrote 4 trials of 2 subjects" in capsys.readouterr().out
     assert (tmp_path / "demo" / "Annotations" / TASK / "test.csv").exists()
-    for bad, message in (("nope=1", "unknown key 'nope'"), ("n_subjects=many", "expected int"),
-                         ("render_videos=maybe", "expected bool"), ("n_subjects=1000", "1..999")):
+    for bad, message in (("nope=1", "synthetic.nope"), ("n_subjects=many", "expected int"),
+                         ("render_videos=maybe", "expected bool"), ("n_subjects=1000", "1..999"),
+                         ("kinematics.frequency_hz=[3,2]", "5 values"),
+                         ("resolutions=[big]", "1920x1080")):
         with pytest.raises(ValueError, match=message):
             parse_overrides([f"out={tmp_path}", bad])
     assert main([f"out={tmp_path}", "nope=1"]) == 2
     with pytest.raises(ValueError, match="missing out=DIR"):
         parse_overrides(["n_subjects=2"])
+
+
+def test_config_group_is_the_one_source_of_defaults() -> None:
+    """Every field comes from conf/synthetic/default.yaml: a section missing a key or carrying an
+    unknown one is refused naming it, and the dataclasses have no defaults of their own."""
+    assert all(f.default is dataclasses.MISSING for f in dataclasses.fields(SyntheticConfig))
+    plain = dataclasses.asdict(DEFAULT)
+    del plain["kinematics"]["freeze_s"]
+    with pytest.raises(ValueError, match=r"kinematics: missing keys \['freeze_s'\]"):
+        build_section(SyntheticConfig, plain, WHERE)
+    plain = dataclasses.asdict(DEFAULT)
+    plain["camera"]["zoom"] = 2.0
+    with pytest.raises(ValueError, match=r"camera: missing keys \[\], unknown keys \['zoom'\]"):
+        build_section(SyntheticConfig, plain, WHERE)
+    assert build_section(SyntheticConfig, dataclasses.asdict(DEFAULT), WHERE) == DEFAULT
