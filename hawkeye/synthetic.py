@@ -15,24 +15,31 @@ MediaPipe's normalised image coordinates (x / width, y / height, z relative dept
 wrist at 0), NaN where the hand is lost, plus ``fps``, ``width`` and ``height``
 (see docs/architecture.md, "Precomputed landmark files").
 
-The kinematic model (:func:`simulate_tapping`) follows the wording of MDS-UPDRS item 3.4 (finger
-tapping), where each step of the score 0..4 adds slowing, interruptions or hesitations, and an
-amplitude decrement that starts earlier in the sequence:
+The kinematic model (:func:`simulate_tapping`) follows the criteria of MDS-UPDRS item 3.4 (finger
+tapping): speed, amplitude, hesitations and halts, decrementing amplitude. Its per-score tables
+(``kinematics`` in ``conf/synthetic/default.yaml``) are fitted so that Hawkeye's features of the
+generated trials match, score by score, what PARK's 489 real home-webcam videos show
+(``docs/synthetic.md``, ``scripts/calibrate_synthetic.py``): the amplitude shrinks steadily with the
+score (the wrist angle at the widest opening, from about 37 to 11 degrees), taps become less
+uniform (amplitude variation, rhythm) and more often interrupted, while the tapping rate hardly
+changes (3.3-3.6 taps/s at every score). Scores overlap as much as in the real data: each subject
+has their own speed, amplitude and rhythm, each trial its own variation, and patients differ most
+at scores 2-3.
 
-* 0 normal: fast, large, regular taps; no interruptions.
-* 1 slight: one or two interruptions or hesitations; slight slowing; decrement near the end.
-* 2 mild: 3 to 5 interruptions; mild slowing; decrement midway through the taps.
-* 3 moderate: more than 5 interruptions or a longer arrest (freeze); moderate slowing; decrement
-  starting after the first tap.
-* 4 severe: can barely perform the task (tiny, slow taps, frequent arrests).
+Labels are noisy the way real ratings are: a trial is simulated at a continuous severity (its
+score plus a normal spread), three simulated raters each read that severity with their own bias and
+error (``raters``; fitted so that one rater disagrees with the consensus as often as PARK's experts
+do, MAE 0.28, two raters with each other MAE 0.56), and the annotated score is their median, as
+PARK's ground truth is the median of its three experts. ``synthetic.json`` keeps each rater's
+score and the true severity.
 
 A 21-point hand (MediaPipe landmark order) with plausible bone lengths opens and closes the thumb
 and index finger in the image plane (a lateral view, as in clinical recordings); the other fingers
-stay curled. Every subject has their own speed, amplitude and bone proportions; each trial is then
-placed in a frame of its own size (1920x1080, 640x480) with a random hand scale, rotation and
-position, camera jitter and landmark noise; the left hand is the mirror image of the right. Frames
-where the tracker loses the hand (short and occasional long gaps) are NaN. Scores are imbalanced as
-in the real PD4T data (most 1, then 0 and 2, few 3 and 4) and correlated within a subject.
+stay curled. Each trial is then placed in a frame of its own size (1920x1080, 640x480) with a
+random hand scale, rotation and position, camera jitter and landmark noise; the left hand is the
+mirror image of the right. Frames where the tracker loses the hand (short and occasional long gaps)
+are NaN. Scores are imbalanced as in PARK and PD4T (most 1, then 2 and 0, few 3 and 4) and
+correlated within a subject.
 
 Everything is drawn from ``numpy.random.default_rng`` seeded by ``seed`` (each trial from its own
 stream), and ``.npz`` files are written with fixed zip timestamps, so the same seed gives
@@ -61,6 +68,7 @@ from hawkeye.io import atomic_path, write_json_atomic, write_text_atomic
 from hawkeye.synthetic_config import (
     Camera,
     Kinematics,
+    Raters,
     SubjectVariation,
     SyntheticConfig,
     Tracking,
@@ -89,6 +97,7 @@ class HandStyle:
 
     speed: float                 # multiplies the tapping frequency
     amplitude: float             # multiplies the opening amplitude
+    rhythm: float                # multiplies the cycle-to-cycle irregularity of duration
     bone_scale: tuple[float, ...]  # per-bone length factors (20 bones), about 1
 
 
@@ -96,10 +105,12 @@ class HandStyle:
 class TappingParams:
     """The true parameters of one simulated trial (also written to synthetic.json)."""
 
-    score: int              # the rating written to the annotation
-    severity: float         # the continuous impairment simulated (score +- rater uncertainty)
+    score: int              # the score the trial was drawn for (raters then read its severity)
+    severity: float         # the continuous impairment simulated (score + N(0, severity_sd))
     frequency_hz: float
     amplitude: float
+    closed_dwell: float
+    opening_share: float
     rhythm_cv: float
     amplitude_cv: float
     decrement: float
@@ -113,6 +124,7 @@ def draw_style(rng: np.random.Generator, subjects: SubjectVariation) -> HandStyl
     return HandStyle(speed=float(rng.lognormal(0.0, subjects.speed_sd)),
                      amplitude=float(np.clip(rng.lognormal(0.0, subjects.amplitude_sd),
                                              *subjects.amplitude_range)),
+                     rhythm=float(rng.lognormal(0.0, subjects.rhythm_sd)),
                      bone_scale=tuple(float(v) for v in np.clip(
                          rng.normal(1.0, subjects.bone_sd, 20), *subjects.bone_range)))
 
@@ -122,9 +134,10 @@ def tapping_params(score: int, style: HandStyle, rng: np.random.Generator,
     """The MDS-UPDRS 3.4 severity table for ``score``, scaled by the subject and a trial's noise.
 
     With ``kinematics.severity_sd > 0`` the trial's true severity is ``score + N(0, severity_sd)``
-    (clipped to 0..4) and the table is interpolated there: a rating is a rounded, slightly
-    uncertain reading of a continuous impairment, so neighbouring scores overlap as they do between
-    real raters.
+    (clipped to 0..4) and the tables are interpolated there; the raters (:func:`rate`) then read
+    that severity, so neighbouring scores overlap as they do in real data. Frequency and amplitude
+    are the table's times the subject's factor times the trial's own lognormal factor; rhythm and
+    amplitude variation, the pause chances and the decrement vary per trial as well.
     """
     if score not in SCORES:
         raise ValueError(f"score must be one of {SCORES}, got {score}")
@@ -136,15 +149,23 @@ def tapping_params(score: int, style: HandStyle, rng: np.random.Generator,
     def table(values: Sequence[float]) -> float:
         return float(np.interp(severity, SCORES, values))
 
+    frequency = table(k.frequency_hz) * style.speed * float(rng.lognormal(0.0, k.trial_speed_sd))
+    amplitude = (table(k.amplitude) * style.amplitude
+                 * float(rng.lognormal(0.0, table(k.amplitude_sd))))
+    rhythm = table(k.rhythm_cv) * style.rhythm * float(rng.lognormal(0.0, k.trial_rhythm_sd))
+    amplitude_cv = table(k.amplitude_cv) * float(rng.lognormal(0.0, k.trial_amplitude_cv_sd))
+    pauses = float(rng.lognormal(0.0, k.trial_pause_sd))  # some trials pause more than others
+    # A negative decrement is an amplitude that grows over the trial (warming up), as seen in
+    # real recordings; it stays within what the amplitude clip allows.
+    decrement = float(np.clip(table(k.decrement) + rng.normal(0.0, k.trial_decrement_sd),
+                              -0.5, 0.95))
     return TappingParams(
-        score=score, severity=severity,
-        frequency_hz=table(k.frequency_hz) * style.speed
-        * float(rng.lognormal(0.0, k.trial_speed_sd)),
-        amplitude=float(min(1.0, table(k.amplitude) * style.amplitude
-                            * rng.lognormal(0.0, k.trial_amplitude_sd))),
-        rhythm_cv=table(k.rhythm_cv), amplitude_cv=table(k.amplitude_cv),
-        decrement=table(k.decrement), decrement_onset=table(k.decrement_onset),
-        hesitation_per_tap=table(k.hesitation_per_tap), freeze_per_tap=table(k.freeze_per_tap))
+        score=score, severity=severity, frequency_hz=frequency, amplitude=min(1.0, amplitude),
+        closed_dwell=table(k.closed_dwell), opening_share=table(k.opening_share),
+        rhythm_cv=rhythm, amplitude_cv=amplitude_cv,
+        decrement=decrement, decrement_onset=table(k.decrement_onset),
+        hesitation_per_tap=min(1.0, table(k.hesitation_per_tap) * pauses),
+        freeze_per_tap=min(1.0, table(k.freeze_per_tap) * pauses))
 
 
 def aperture_trace(params: TappingParams, n_frames: int, fps: float, rng: np.random.Generator,
@@ -153,7 +174,11 @@ def aperture_trace(params: TappingParams, n_frames: int, fps: float, rng: np.ran
 
     A tapping phase advances one unit per cycle; cycles have jittered durations (rhythm), their own
     amplitude (variation, and the decrement after its onset), and a pause may hold the phase
-    mid-cycle (hesitation, or a freeze). The opening within a cycle is ``A_k (1 - cos 2 pi u) / 2``.
+    mid-cycle (hesitation, or a freeze). Each cycle starts with the fingers resting closed for a
+    share ``d`` of it (``closed_dwell``), then opens during a share ``p`` (``opening_share``) of
+    the rest and closes, faster when ``p > 0.5``: with ``v = max(0, u - d) / (1 - d)`` at phase
+    ``u`` within the cycle, the opening is ``A_k (1 - cos(pi v / p)) / 2`` while ``v < p`` and
+    ``A_k (1 + cos(pi (v - p) / (1 - p))) / 2`` after.
     """
     k = kinematics
     duration = n_frames / fps
@@ -190,7 +215,12 @@ def aperture_trace(params: TappingParams, n_frames: int, fps: float, rng: np.ran
     phase = np.interp(frame_t, knot_t, knot_phase)
     index = np.minimum(phase.astype(np.int64), len(amplitudes) - 1)
     amplitude = np.asarray(amplitudes)[np.maximum(index, 0)]
-    return amplitude * 0.5 * (1.0 - np.cos(2.0 * np.pi * (phase - np.floor(phase))))
+    moving = np.clip((phase - np.floor(phase) - params.closed_dwell)
+                     / (1.0 - params.closed_dwell), 0.0, 1.0)
+    p = params.opening_share
+    shape = np.where(moving < p, 1.0 - np.cos(np.pi * moving / p),
+                     1.0 + np.cos(np.pi * (moving - p) / (1.0 - p)))
+    return amplitude * 0.5 * shape
 
 
 # Right hand, lateral view, in palm lengths (wrist -> middle MCP = 1); x towards the thumb, y up,
@@ -203,8 +233,10 @@ _FINGER_DEPTH = (0.0, 0.06, 0.12, 0.18)
 # Joint angles (degrees) of the thumb and index at full opening and when the tips touch; the closed
 # pose was solved so that the two tips meet (distance < 0.01 palm lengths with unit bones).
 # The thumb: direction of its first bone, then three flexions; the index: three flexions.
-_THUMB_OPEN, _THUMB_CLOSED = (20.0, 0.0, 5.0, 5.0), (34.78, 0.0, 10.0, 10.0)
-_INDEX_OPEN, _INDEX_CLOSED = (-5.0, -8.0, -5.0), (-56.06, -67.27, -44.85)
+# At full opening the thumb-index angle at the wrist is 64.5 degrees (PARK's widest taps reach
+# about 60), the index slightly extended.
+_THUMB_OPEN, _THUMB_CLOSED = (16.3, 0.0, 3.75, 3.75), (34.78, 0.0, 10.0, 10.0)
+_INDEX_OPEN, _INDEX_CLOSED = (7.77, 6.82, 4.96), (-56.06, -67.27, -44.85)
 _CURLED = (-75.0, -85.0, -50.0)  # middle, ring, little finger: curled towards the palm
 
 
@@ -269,6 +301,13 @@ def simulate_tapping(score: int, n_frames: int, fps: float, rng: np.random.Gener
     style = draw_style(rng, cfg.subjects) if style is None else style
     params = tapping_params(score, style, rng, cfg.kinematics)
     return hand_pose(aperture_trace(params, n_frames, fps, rng, cfg.kinematics), style)
+
+
+def rate(severity: float, rng: np.random.Generator, raters: Raters) -> tuple[int, ...]:
+    """Each rater's score 0..4 of a trial of continuous ``severity``: their reading (severity +
+    bias + N(0, sd)) rounded and clipped to the scale. The annotated score is their median."""
+    readings = severity + np.asarray(raters.bias) + rng.normal(0.0, raters.sd, len(raters.bias))
+    return tuple(int(v) for v in np.clip(np.round(readings), SCORES[0], SCORES[-1]))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -352,7 +391,8 @@ class SyntheticVideo:
     subject: str
     visit: str
     hand: str               # l or r
-    score: int
+    score: int              # the annotated score: the median of the raters' ratings
+    ratings: tuple[int, ...]  # each simulated rater's score of this trial
     n_frames: int
     fps: float
     width: int
@@ -468,6 +508,7 @@ def generate_dataset(out_dir: str | os.PathLike[str], cfg: SyntheticConfig
     for k, item in enumerate(plan):
         rng = np.random.default_rng([cfg.seed, 2, k])  # one stream per trial
         params = tapping_params(item["score"], styles[item["subject"]], rng, cfg.kinematics)
+        ratings = rate(params.severity, np.random.default_rng([cfg.seed, 3, k]), cfg.raters)
         hand = hand_pose(aperture_trace(params, item["n_frames"], cfg.fps, rng, cfg.kinematics),
                          styles[item["subject"]])
         landmarks = place_in_frame(hand, item["width"], item["height"], item["hand"] == "l", rng,
@@ -485,7 +526,8 @@ def generate_dataset(out_dir: str | os.PathLike[str], cfg: SyntheticConfig
             render_video(video_path, landmarks, cfg.fps, item["width"], item["height"])
         videos.append(SyntheticVideo(
             id=f"{stem}_{item['subject']}", subject=item["subject"], visit=item["visit"],
-            hand=item["hand"], score=item["score"], n_frames=item["n_frames"], fps=cfg.fps,
+            hand=item["hand"], score=int(np.median(ratings)), ratings=ratings,
+            n_frames=item["n_frames"], fps=cfg.fps,
             width=item["width"], height=item["height"], official_split=item["official_split"],
             split=item["split"], landmarks_path=landmarks_path, video_path=video_path,
             params=params))
@@ -509,6 +551,7 @@ def _write_annotations(root: Path, cfg: SyntheticConfig, videos: list[SyntheticV
         "generator": "hawkeye.synthetic",
         "config": dataclasses.asdict(cfg),
         "videos": [{"id": v.id, "subject": v.subject, "hand": v.hand, "score": v.score,
+                    "ratings": list(v.ratings),
                     "n_frames": v.n_frames, "width": v.width, "height": v.height,
                     "official_split": v.official_split, "split": v.split,
                     "params": dataclasses.asdict(v.params)} for v in videos]})

@@ -35,6 +35,7 @@ class SubjectVariation:
     hand_score_change: tuple[float, float, float]  # P(hand score = subject's -1, same, +1)
     speed_sd: float                    # log-sd of the subject's tapping-frequency factor
     amplitude_sd: float                # log-sd of the subject's opening-amplitude factor
+    rhythm_sd: float                   # log-sd of the subject's rhythm-irregularity factor
     amplitude_range: tuple[float, float]  # the amplitude factor is clipped to this range
     bone_sd: float                     # sd of each bone's length factor (about 1)
     bone_range: tuple[float, float]    # bone length factors are clipped to this range
@@ -44,7 +45,7 @@ class SubjectVariation:
         if min(probs) < 0 or not math.isclose(sum(probs), 1.0, abs_tol=1e-6):
             raise ValueError(f"subjects.hand_score_change must be 3 probabilities summing to 1, "
                              f"got {list(probs)}")
-        for name in ("speed_sd", "amplitude_sd", "bone_sd"):
+        for name in ("speed_sd", "amplitude_sd", "rhythm_sd", "bone_sd"):
             if getattr(self, name) < 0:
                 raise ValueError(f"subjects.{name} must be >= 0, got {getattr(self, name)}")
         _check_range("subjects.amplitude_range", self.amplitude_range)
@@ -57,9 +58,15 @@ class Kinematics:
 
     severity_sd: float                 # sd of a trial's continuous impairment around its score
     trial_speed_sd: float              # log-sd of a trial's own frequency factor
-    trial_amplitude_sd: float          # log-sd of a trial's own amplitude factor
+    trial_rhythm_sd: float             # log-sd of a trial's own factor on rhythm_cv
+    trial_amplitude_cv_sd: float       # log-sd of a trial's own factor on amplitude_cv
+    trial_pause_sd: float              # log-sd of a trial's own factor on the pause chances
+    trial_decrement_sd: float          # sd of a trial's own change of the decrement (share)
     frequency_hz: tuple[float, ...]    # tapping frequency per score, Hz
     amplitude: tuple[float, ...]       # opening per score, share of the hand model's full opening
+    amplitude_sd: tuple[float, ...]    # log-sd of a trial's own amplitude factor, per score
+    closed_dwell: tuple[float, ...]    # share of each cycle the fingers rest closed
+    opening_share: tuple[float, ...]   # share of the movement spent opening (> 0.5: closing faster)
     rhythm_cv: tuple[float, ...]       # log-sd of each cycle's duration per score
     amplitude_cv: tuple[float, ...]    # log-sd of each cycle's amplitude per score
     decrement: tuple[float, ...]       # share of the amplitude lost by the end of the trial
@@ -73,13 +80,20 @@ class Kinematics:
     start_delay_s: tuple[float, float]  # the tapping starts this long after the recording, s
 
     def __post_init__(self) -> None:
-        tables = ("frequency_hz", "amplitude", "rhythm_cv", "amplitude_cv", "decrement",
-                  "decrement_onset", "hesitation_per_tap", "freeze_per_tap")
+        tables = ("frequency_hz", "amplitude", "amplitude_sd", "closed_dwell", "opening_share",
+                  "rhythm_cv", "amplitude_cv", "decrement", "decrement_onset",
+                  "hesitation_per_tap", "freeze_per_tap")
         for name in tables:
             table = getattr(self, name)
             if len(table) != N_SCORES or min(table) < 0:
                 raise ValueError(f"kinematics.{name} must hold {N_SCORES} values >= 0 (one per "
                                  f"score 0..4), got {list(table)}")
+        if max(self.closed_dwell) >= 1:
+            raise ValueError(f"kinematics.closed_dwell must be < 1 (a cycle must move), got "
+                             f"{list(self.closed_dwell)}")
+        if not 0 < min(self.opening_share) <= max(self.opening_share) < 1:
+            raise ValueError(f"kinematics.opening_share must lie in (0, 1), got "
+                             f"{list(self.opening_share)}")
         for name in ("amplitude", "decrement", "decrement_onset", "hesitation_per_tap",
                      "freeze_per_tap"):
             if max(getattr(self, name)) > 1:
@@ -87,7 +101,9 @@ class Kinematics:
                                  f"{list(getattr(self, name))}")
         if min(self.frequency_hz) <= 0:
             raise ValueError(f"kinematics.frequency_hz must be > 0, got {list(self.frequency_hz)}")
-        for name in ("severity_sd", "trial_speed_sd", "trial_amplitude_sd", "sequence_slowing"):
+        for name in ("severity_sd", "trial_speed_sd", "trial_rhythm_sd",
+                     "trial_amplitude_cv_sd", "trial_pause_sd", "trial_decrement_sd",
+                     "sequence_slowing"):
             if getattr(self, name) < 0:
                 raise ValueError(f"kinematics.{name} must be >= 0, got {getattr(self, name)}")
         for name in ("hesitation_s", "freeze_s", "pause_position", "start_delay_s"):
@@ -95,6 +111,26 @@ class Kinematics:
         if self.pause_position[1] > 1:
             raise ValueError(f"kinematics.pause_position is a share of a cycle, got "
                              f"{list(self.pause_position)}")
+
+
+@dataclass(frozen=True)
+class Raters:
+    """Label noise: the annotated score is the median of several raters' readings of a trial.
+
+    Each rater reads the trial's continuous severity with their own bias and a normal error and
+    rounds it to 0..4; the annotation is the median of their ratings, as PARK's ground truth is the
+    median of its three experts (see scripts/calibrate_synthetic.py).
+    """
+
+    bias: tuple[float, ...]            # each rater's mean offset, score units (one per rater)
+    sd: float                          # sd of a rater's reading error, score units
+
+    def __post_init__(self) -> None:
+        if len(self.bias) % 2 != 1:
+            raise ValueError(f"raters.bias needs an odd number of raters (their median is the "
+                             f"annotated score), got {len(self.bias)}")
+        if self.sd < 0:
+            raise ValueError(f"raters.sd must be >= 0, got {self.sd}")
 
 
 @dataclass(frozen=True)
@@ -164,6 +200,7 @@ class SyntheticConfig:
     task: str                          # PD4T task folder name
     subjects: SubjectVariation
     kinematics: Kinematics
+    raters: Raters
     camera: Camera
     tracking: Tracking
 
