@@ -43,8 +43,8 @@ from hawkeye.synthetic import aperture_trace, draw_style, tapping_params
 from hawkeye.synthetic_config import load_synthetic_config
 
 REPO = Path(__file__).resolve().parents[1]
-# The demo generator's kinematics, each trial exactly at its score (no severity spread).
-TAPPING = load_synthetic_config(["kinematics.severity_sd=0"])
+# The demo generator's easy variant (learnable in a few epochs), each trial exactly at its score.
+TAPPING = load_synthetic_config(["synthetic=easy", "kinematics.severity_sd=0"])
 MODELS = ("attention_lstm", "transformer", "conv_lstm", "tcn", "lstm_ae")
 CV_MODELS = ("attention_lstm", "transformer", "conv_lstm")
 
@@ -192,9 +192,10 @@ def make_pd4t_sized_store(work: Path) -> Path:
     root, store = work / "PD4T", work / "pd4t_806.h5"
     if store.exists():
         return store
-    # 200 subjects x 1-3 visits x 2 hands: 806 videos with this generator and seed (PD4T's count).
-    subprocess.run([sys.executable, "-m", "hawkeye.synthetic", f"out={root}", "n_subjects=200",
-                    "seed=1"], check=True, cwd=REPO, capture_output=True)
+    # 200 subjects x 1-3 visits x 2 hands: 806 videos with this generator and seed (PD4T's count),
+    # of the easy variant's PD4T-like 200-500 frames.
+    subprocess.run([sys.executable, "-m", "hawkeye.synthetic", f"out={root}", "synthetic=easy",
+                    "n_subjects=200", "seed=1"], check=True, cwd=REPO, capture_output=True)
     subprocess.run([sys.executable, "-m", "hawkeye.prepare", f"data_root={root}",
                     "prepare.landmark_source=precomputed", f"paths.store={store}"], check=True,
                    cwd=REPO, capture_output=True)

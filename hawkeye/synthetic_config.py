@@ -134,6 +134,37 @@ class Raters:
 
 
 @dataclass(frozen=True)
+class ParkTargets:
+    """What the generator was fitted to: PARK's per-score medians of the matched measures.
+
+    Names and definitions are those of :data:`hawkeye.calibration.MEASURES`. Not used to generate:
+    they record the targets, so tests can check the generator without PARK's file.
+    """
+
+    frequency_hz: tuple[float, ...]           # per score 0..4, Hz
+    rhythm_cv: tuple[float, ...]              # per score, ratio
+    amplitude_deg: tuple[float, ...]          # per score, degrees
+    amplitude_cv: tuple[float, ...]           # per score, ratio
+    speed_deg_s: tuple[float, ...]            # per score, degrees / s
+    interruptions_per_tap: tuple[float, ...]  # per score, count per tap
+    decrement_deg: tuple[float, ...]          # per score, degrees
+    rater_vs_consensus_mae: float             # one rater vs the consensus, score units
+    rater_pairwise_mae: float                 # two raters vs each other, score units
+
+    def __post_init__(self) -> None:
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, tuple) and len(value) != N_SCORES:
+                raise ValueError(f"park.{field.name} must hold {N_SCORES} medians (scores 0..4), "
+                                 f"got {list(value)}")
+
+    def medians(self) -> dict[str, tuple[float, ...]]:
+        """``{measure: per-score medians}`` for the seven matched measures."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                if isinstance(getattr(self, f.name), tuple)}
+
+
+@dataclass(frozen=True)
 class Camera:
     """How a trial is filmed: hand size, rotation and movement in the frame, tracker noise."""
 
@@ -201,6 +232,7 @@ class SyntheticConfig:
     subjects: SubjectVariation
     kinematics: Kinematics
     raters: Raters
+    park: ParkTargets
     camera: Camera
     tracking: Tracking
 

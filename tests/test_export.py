@@ -42,8 +42,8 @@ from hawkeye.synthetic_config import load_synthetic_config
 from hawkeye.train import train
 
 REPO = Path(__file__).resolve().parents[1]
-# The demo generator's kinematics, each trial exactly at its score (no severity spread).
-TAPPING = load_synthetic_config(["kinematics.severity_sd=0"])
+# The demo generator's easy variant (learnable in a few epochs), each trial exactly at its score.
+TAPPING = load_synthetic_config(["synthetic=easy", "kinematics.severity_sd=0"])
 # Tiny sizes of each exportable model, and the head each one is exported with (all three heads
 # are covered between them).
 TINY = {

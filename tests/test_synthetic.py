@@ -8,6 +8,7 @@ the tapping amplitude and its peaks are the taps.
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from pathlib import Path
 
@@ -26,10 +27,17 @@ from hawkeye.synthetic import (
     hand_pose,
     main,
     parse_overrides,
+    rate,
     simulate_tapping,
     tapping_params,
 )
-from hawkeye.synthetic_config import WHERE, SyntheticConfig, build_section, load_synthetic_config
+from hawkeye.synthetic_config import (
+    WHERE,
+    Raters,
+    SyntheticConfig,
+    build_section,
+    load_synthetic_config,
+)
 
 TASK = "Finger tapping"
 ROW = re.compile(r"^(\d{2}-\d{6})_([lr])_(\d{3}),(\d+),([0-4])$")
@@ -120,13 +128,13 @@ def test_same_seed_gives_byte_identical_files(tmp_path: Path) -> None:
 
 def test_default_size_and_imbalanced_scores() -> None:
     plan = _plan(DEFAULT)
-    assert 250 <= len(plan) <= 300
+    assert 430 <= len(plan) <= 520  # about PARK's 489 videos
     assert len({p["subject"] for p in plan}) == DEFAULT.n_subjects
     counts = np.bincount([p["score"] for p in plan], minlength=5)
-    # Like PD4T: most 1, then 0 and 2, few 3 and 4.
+    # Like PARK and PD4T: most 1, then 0 and 2, few 3 and 4.
     assert counts[1] == counts.max()
     assert min(counts[0], counts[2]) > counts[3] >= counts[4] > 0
-    assert {p["n_frames"] for p in plan} <= set(range(200, 501))
+    assert {p["n_frames"] for p in plan} <= set(range(100, 241))
     assert {(p["width"], p["height"]) for p in plan} == {(1920, 1080), (640, 480)}
 
 
@@ -144,13 +152,13 @@ def _trial_measures(score: int, trial: int) -> tuple[float, float]:
     return amplitude, len(taps) / 10.0  # 300 frames at 30 fps = 10 s
 
 
-def test_amplitude_and_tap_rate_fall_with_score() -> None:
+def test_amplitude_falls_with_score_and_the_rate_stays() -> None:
+    """As in PARK: the opening shrinks with every step of the score, the tapping rate does not."""
     measures = np.array([[_trial_measures(s, k) for k in range(16)] for s in SCORES])
     amplitude, rate = measures[..., 0].mean(axis=1), measures[..., 1].mean(axis=1)
     assert np.all(np.diff(amplitude) < 0), amplitude
-    assert np.all(np.diff(rate) < 0), rate
-    assert amplitude[0] > 1.0 and amplitude[4] < 0.3  # 4: barely any tapping
-    assert 2.5 < rate[0] < 4.5
+    assert amplitude[0] > 1.2 and amplitude[4] < 0.6  # 4: small taps
+    assert np.all((rate > 2.5) & (rate < 4.5)), rate
 
 
 def _holds_per_tap(aperture: np.ndarray, min_frames: int = 6) -> float:
@@ -163,25 +171,40 @@ def _holds_per_tap(aperture: np.ndarray, min_frames: int = 6) -> float:
     return holds / max(1, len(taps))
 
 
-def test_rhythm_decrement_and_interruptions_worsen_with_score() -> None:
-    interruptions, decrement, irregularity = np.zeros((5, 12)), [], []
+def test_rhythm_amplitude_variation_and_interruptions_worsen_with_score() -> None:
+    interruptions, variation, irregularity = np.zeros((5, 40)), np.zeros((5, 40)), []
     for score in SCORES:
-        ratios, cvs = [], []
-        for k in range(12):
+        cvs = []
+        for k in range(40):
             rng = np.random.default_rng([7, score, k])
             params = tapping_params(score, draw_style(rng, EXACT.subjects), rng, EXACT.kinematics)
             aperture = aperture_trace(params, 450, 30.0, rng, EXACT.kinematics)
             interruptions[score, k] = _holds_per_tap(aperture)
             peaks, _ = find_peaks(aperture, prominence=0.02)
-            third = len(peaks) // 3
-            ratios.append(aperture[peaks[-third:]].mean() / aperture[peaks[:third]].mean())
+            variation[score, k] = aperture[peaks].std() / aperture[peaks].mean()
             cvs.append(np.diff(peaks).std() / np.diff(peaks).mean())
-        decrement.append(np.median(ratios))  # few taps at score 4: the median is steadier
-        irregularity.append(np.mean(cvs))
-    assert interruptions[0].max() == 0  # 0: no interruptions at all
+        irregularity.append(np.median(cvs))
     assert np.all(np.diff(interruptions.mean(axis=1)) > 0), interruptions.mean(axis=1)
-    assert np.all(np.diff(decrement) < 0), decrement  # last third vs first third of the taps
+    assert np.all(np.diff(variation.mean(axis=1)) > 0), variation.mean(axis=1)
     assert irregularity[0] < min(irregularity[1:]), irregularity
+
+
+def test_cycle_shape_rests_closed_then_opens_slower_than_it_closes() -> None:
+    """A noise-free trace: every cycle rests closed for ``closed_dwell`` of it, then spends
+    ``opening_share`` of the movement opening; peaks reach the amplitude exactly."""
+    steady = dataclasses.replace(EXACT.kinematics, start_delay_s=(0.0, 0.0))
+    params = dataclasses.replace(
+        tapping_params(0, draw_style(np.random.default_rng(0), EXACT.subjects),
+                       np.random.default_rng(1), steady),
+        frequency_hz=2.0, amplitude=0.8, rhythm_cv=0.0, amplitude_cv=0.0, decrement=0.0,
+        hesitation_per_tap=0.0, freeze_per_tap=0.0, closed_dwell=0.25, opening_share=0.75)
+    fps = 600.0  # 300 samples per 0.5 s cycle: shares are exact to a few samples
+    aperture = aperture_trace(params, 3000, fps, np.random.default_rng(2), steady)
+    cycle = aperture[600:900]  # the third cycle
+    assert np.mean(cycle == 0.0) == pytest.approx(0.25, abs=0.01)
+    top = int(np.argmax(cycle))
+    assert cycle[top] == pytest.approx(0.8, abs=1e-3)
+    assert top / 300 == pytest.approx(0.25 + 0.75 * 0.75, abs=0.01)  # opening ends at 81 %
 
 
 def test_simulate_tapping_is_pure_and_checks_score() -> None:
@@ -292,3 +315,38 @@ def test_config_group_is_the_one_source_of_defaults() -> None:
     with pytest.raises(ValueError, match=r"camera: missing keys \[\], unknown keys \['zoom'\]"):
         build_section(SyntheticConfig, plain, WHERE)
     assert build_section(SyntheticConfig, dataclasses.asdict(DEFAULT), WHERE) == DEFAULT
+
+
+def test_raters_read_the_severity_and_their_median_is_the_label(small_dataset) -> None:
+    """Without error a rater rounds severity + bias; the annotation is the raters' median, so it
+    follows the simulated severity, not the score the trial was drawn for."""
+    exact = Raters(bias=(0.0, 0.4, -0.4), sd=0.0)
+    assert rate(1.3, np.random.default_rng(0), exact) == (1, 2, 1)
+    assert rate(3.8, np.random.default_rng(0), exact) == (4, 4, 3)
+    assert rate(0.1, np.random.default_rng(0), Raters(bias=(-2.0,), sd=0.0)) == (0,)  # clipped
+    root, videos = small_dataset
+    truth = {v["id"]: v for v in json.loads((root / "synthetic.json").read_text())["videos"]}
+    for v in videos:
+        assert v.score == int(np.median(v.ratings)) and len(v.ratings) == len(SMALL.raters.bias)
+        assert truth[v.id]["ratings"] == list(v.ratings) and truth[v.id]["score"] == v.score
+    # Label noise: some annotations differ from the score the trial was drawn for, most do not.
+    agree = np.array([v.score == v.params.score for v in videos])
+    assert 0.4 < agree.mean() < 1.0, agree.mean()
+    with pytest.raises(ValueError, match="odd number of raters"):
+        Raters(bias=(0.0, 0.0), sd=0.5)
+
+
+def test_every_option_of_the_group_builds_a_checked_config() -> None:
+    folder = Path(__file__).resolve().parents[1] / "conf" / "synthetic"
+    options = sorted(p.stem for p in folder.glob("*.yaml"))
+    assert options == ["default", "easy"]
+    for option in options:
+        assert isinstance(load_synthetic_config([f"synthetic={option}"]), SyntheticConfig)
+
+
+def test_easy_variant_has_exact_raters_and_slowing_taps(tmp_path: Path) -> None:
+    easy = load_synthetic_config(["synthetic=easy", "n_subjects=6", "visits_max=1",
+                                  "min_frames=40", "max_frames=50"])
+    assert easy.raters.sd == 0 and easy.kinematics.frequency_hz[0] > easy.kinematics.frequency_hz[4]
+    for v in generate_dataset(tmp_path, easy):
+        assert v.score == round(v.params.severity) and len(set(v.ratings)) == 1

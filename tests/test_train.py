@@ -31,8 +31,8 @@ from hawkeye.synthetic_config import load_synthetic_config
 from hawkeye.train import TrainTask, fold_dir, halve_batch_on_oom, train
 
 REPO = Path(__file__).resolve().parents[1]
-# The demo generator's kinematics, each trial exactly at its score (no severity spread).
-TAPPING = load_synthetic_config(["kinematics.severity_sd=0"])
+# The demo generator's easy variant (learnable in a few epochs), each trial exactly at its score.
+TAPPING = load_synthetic_config(["synthetic=easy", "kinematics.severity_sd=0"])
 # Tiny model sizes (seconds per run on 2 CPU cores) for each model config.
 TINY = {
     "attention_lstm": ["model.hidden=16", "model.attention_dim=16", "model.num_layers=1"],
