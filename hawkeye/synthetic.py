@@ -120,7 +120,7 @@ class TappingParams:
 
 
 def draw_style(rng: np.random.Generator, subjects: SubjectVariation) -> HandStyle:
-    """A random subject: speed and amplitude factors and slightly different bone lengths."""
+    """A random subject: speed, amplitude and rhythm factors and slightly different bones."""
     return HandStyle(speed=float(rng.lognormal(0.0, subjects.speed_sd)),
                      amplitude=float(np.clip(rng.lognormal(0.0, subjects.amplitude_sd),
                                              *subjects.amplitude_range)),
