@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hawkeye.features import (
+from hawkeye.prepare.features import (
     SERIES_NAMES,
     SUMMARY_NAMES,
     FeatureConfig,

@@ -38,8 +38,8 @@ from hawkeye.calibration import (
     score_quartiles,
 )
 from hawkeye.config import compose
-from hawkeye.features import FeatureConfig
 from hawkeye.io import atomic_path
+from hawkeye.prepare.features import FeatureConfig
 from hawkeye.synthetic import SCORES, generate_dataset
 from hawkeye.synthetic_config import load_synthetic_config
 

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hawkeye.features import FeatureConfig, compute_features, validate_landmarks
 
 from hawkeye.calibration import (
     EXPERT_RATERS,
@@ -31,6 +30,7 @@ from hawkeye.calibration import (
     score_quartiles,
 )
 from hawkeye.config import compose
+from hawkeye.prepare.features import FeatureConfig, compute_features, validate_landmarks
 from hawkeye.synthetic import generate_dataset, hand_pose
 from hawkeye.synthetic_config import ParkTargets, load_synthetic_config
 
