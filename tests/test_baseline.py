@@ -226,8 +226,6 @@ def test_the_comparison_figure_draws_the_baseline(tmp_path) -> None:
 
 
 def test_nominal_classes_get_the_training_majority_class() -> None:
-    from hawkeye.baseline import trivial_outputs, trivial_value
-
     assert trivial_value("nominal", np.array([2, 0, 2, 1, 2, 0])) == 2.0
     assert trivial_value("nominal", np.array([1, 0, 0, 1])) == 0.0  # a tie: the lowest class
     pred, raw = trivial_outputs("nominal", 2.0, 3, 4)
