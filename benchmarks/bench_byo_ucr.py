@@ -142,7 +142,7 @@ def main(argv: list[str]) -> int:
               "(make install brings aeon)")
         return 0
     logging.basicConfig(level=logging.WARNING)
-    from hawkeye.store import main as store_main
+    from hawkeye.store_cli import main as store_main
 
     models = QUICK_MODELS if args.quick else tuple(MODELS)
     with tempfile.TemporaryDirectory(prefix="hawkeye-byo-ucr-") as scratch:

@@ -5,6 +5,7 @@ Each kind of target has one constant predictor, fitted on a fold's training labe
 - severity scores (``ordinal`` rows): the training **median** score, the constant with the
   smallest MAE (prediction: the median rounded half-to-even and clipped to the levels; continuous
   output: the median itself);
+- nominal classes (``nominal`` rows): the training **majority class** (ties: the lowest index);
 - 0/1 classes (``anomaly`` rows): the training **majority class** (ties: normal), as a constant
   anomaly score of +-0.5 around the decision threshold 0, so it never ranks one video above another;
 - a real-valued target (``regression`` rows): the training **mean**.
@@ -29,8 +30,8 @@ from collections.abc import Sequence
 import numpy as np
 
 BASELINE_MODEL = "baseline"  # the label of a summary's baseline row
-RULES = {"ordinal": "training median", "anomaly": "training majority class",
-         "regression": "training mean"}
+RULES = {"ordinal": "training median", "nominal": "training majority class",
+         "anomaly": "training majority class", "regression": "training mean"}
 
 
 def trivial_value(kind: str, training_true: np.ndarray) -> float:
@@ -43,6 +44,9 @@ def trivial_value(kind: str, training_true: np.ndarray) -> float:
         raise ValueError("the baseline needs at least one training label")
     if kind == "ordinal":
         return float(np.median(labels))
+    if kind == "nominal":  # the most frequent class (a tie goes to the lowest class index)
+        classes, counts = np.unique(labels, return_counts=True)
+        return float(classes[np.argmax(counts)])
     if kind == "anomaly":
         return float(np.mean(labels) > 0.5)  # a tie goes to the normal class
     if kind == "regression":

@@ -96,6 +96,7 @@ from hawkeye.metrics import (
     bootstrap_regression_metrics,
     bootstrap_score_metrics,
     class_metrics,
+    class_metrics_weighted,
     regression_metrics,
     regression_metrics_weighted,
     score_metrics,
@@ -536,10 +537,7 @@ def _fill_metrics(result: ModelResult, ok: Sequence[FoldResult], options: Collec
         row["cv"][key] = {"mean": float(np.mean(values)),
                           "std": float(np.std(values, ddof=1)) if values.size > 1 else math.nan,
                           "folds": values.tolist()}
-    heads = {f.metrics.get("head") for f in ok}
-    if len(heads) > 1:
-        raise ValueError(f"folds were trained with different heads ({sorted(map(str, heads))})")
-    decide = _decision_rule(heads.pop(), n_levels) if n_levels else None
+    decide = _fold_decision(ok, n_levels)
     true, pred, score, subjects, test_parts = _pooled_arrays(ok, kind, decide)
     _check_grouping(ok)
     point, cis = _scored(kind, keys, true, pred, score, subjects, n_levels, options)
@@ -570,6 +568,15 @@ def _n_levels(ok: Sequence[FoldResult]) -> int:
         return max(stated)
     seen = max(max(f.predictions.true.max(), f.predictions.pred.max()) for f in ok)
     return max(2, int(seen) + 1)
+
+
+def _fold_decision(ok: Sequence[FoldResult], n_levels: int | None):
+    """The decision rule of the folds' head (one head for every fold), or None for rows without
+    score levels."""
+    heads = {f.metrics.get("head") for f in ok}
+    if len(heads) > 1:
+        raise ValueError(f"folds were trained with different heads ({sorted(map(str, heads))})")
+    return _decision_rule(heads.pop(), n_levels) if n_levels else None
 
 
 def _decision_rule(head: str | None, n_levels: int):
@@ -695,6 +702,8 @@ def _point_metrics(kind: str, true: np.ndarray, pred: np.ndarray, score: np.ndar
     """The kind's metrics of one set of rows (units of :func:`_target_view`)."""
     if kind == "ordinal":
         return score_metrics(true, pred, score, n_levels)
+    if kind == "nominal":
+        return class_metrics(true, pred, n_levels)
     if kind == "anomaly":
         return anomaly_metrics(true.astype(bool), score, 0.0)
     return regression_metrics(true, score)
@@ -705,6 +714,8 @@ def _weighted_metrics(kind: str, true: np.ndarray, pred: np.ndarray, score: np.n
     """``weights (b, n) -> {metric: (b,)}``: :func:`_point_metrics` on many resamples at once."""
     if kind == "ordinal":
         return lambda w: score_metrics_weighted(true, pred, score, n_levels, w)
+    if kind == "nominal":
+        return lambda w: class_metrics_weighted(true, pred, n_levels, w)
     if kind == "anomaly":
         return lambda w: anomaly_metrics_weighted(true.astype(bool), score, 0.0, w)
     return lambda w: regression_metrics_weighted(true, score, w)
@@ -718,7 +729,8 @@ def baseline_folds(ok: Sequence[FoldResult], kind: str,
                    n_levels: int | None) -> list[FoldResult]:
     """The trivial predictor of ``kind`` as fold results on exactly the rows of ``ok`` (every
     fold of a complete row): fold k's constant is fitted on the other folds' held-out labels."""
-    held_out = [_target_view(f.predictions.part("cv"), f, kind)[0] for f in ok]
+    decide = _fold_decision(ok, n_levels)
+    held_out = [_target_view(f.predictions.part("cv"), f, kind, decide)[0] for f in ok]
     folds = []
     for f, value in zip(ok, fold_values(kind, held_out), strict=True):
         p = f.predictions
@@ -729,7 +741,7 @@ def baseline_folds(ok: Sequence[FoldResult], kind: str,
         fold = FoldResult(f.fold, True, metrics=metrics,
                           predictions=Predictions(p.split, p.ids, p.subjects, p.true, pred, raw))
         metrics["cv"] = _point_metrics(
-            kind, *_target_view(fold.predictions.part("cv"), fold, kind)[:3], n_levels)
+            kind, *_target_view(fold.predictions.part("cv"), fold, kind, decide)[:3], n_levels)
         folds.append(fold)
     return folds
 
@@ -740,11 +752,12 @@ def compare_to_baseline(ok: Sequence[FoldResult], baseline: Sequence[FoldResult]
     ensemble, each with a paired subject-bootstrap interval and the yes/no verdict."""
     key, higher_is_better = _RANK_BY[kind]
     comparison: dict[str, Any] = {"metric": key, "rule": RULES[kind]}
-    model_cv, base_cv = _pooled_arrays(ok, kind), _pooled_arrays(baseline, kind)
+    decide = _fold_decision(ok, n_levels)
+    model_cv, base_cv = _pooled_arrays(ok, kind, decide), _pooled_arrays(baseline, kind, decide)
     sides = {"cv": (model_cv[:4], base_cv[:4])}
     if model_cv[4]:
-        sides["test"] = (_test_ensemble(model_cv[4], kind, n_levels),
-                         _test_ensemble(base_cv[4], kind, n_levels))
+        sides["test"] = (_test_ensemble(model_cv[4], kind, decide),
+                         _test_ensemble(base_cv[4], kind, decide))
     for split, (model, base) in sides.items():
         (true, pred, score, subjects), (_, base_pred, base_score, _) = model, base
         point = _point_metrics(kind, true, pred, score, n_levels)[key]

@@ -4,8 +4,10 @@
 :mod:`hawkeye.synthetic`'s dataset, unchanged; the other tasks get landmark files of the shape
 their landmark model gives, in the same PD4T layout (``Annotations*/<task>/``,
 ``Videos/<task>/<subject>/<visit>_<l|r>.landmarks.npz``, ``synthetic_<TASK>.json``) with the same
-``key=value`` settings (:class:`hawkeye.synthetic.SyntheticConfig`; its ``task`` folder is set from
-``TASK``):
+``key=value`` settings (``conf/synthetic/``, :class:`hawkeye.synthetic_config.SyntheticConfig`; its
+``task`` folder is set from ``TASK``). These tasks have no real data to calibrate against, so they
+start from ``synthetic=easy`` (the generator before its PARK calibration of finger tapping:
+movements slow down as the score rises); ``synthetic=default`` picks the PARK-calibrated tables:
 
 - ``pd4t_hand_movement``: a 21-point hand seen from the front opens and closes all five fingers;
 - ``pd4t_leg_agility``: a 33-point seated body lifts the annotated leg's heel;
@@ -15,8 +17,9 @@ their landmark model gives, in the same PD4T layout (``Annotations*/<task>/``,
 Each repeated movement follows finger tapping's severity model
 (:func:`hawkeye.synthetic.aperture_trace` of :func:`~hawkeye.synthetic.tapping_params`: slowing,
 smaller and decrementing movements, hesitations and freezes as the score rises), at the task's
-pace (:data:`PACE`), so a model can learn the score from the features. Seeded and deterministic
-like :mod:`hawkeye.synthetic`; frames the tracker loses are NaN (:func:`hawkeye.synthetic.
+pace (:data:`PACE`), so a model can learn the score from the features; the annotated score is the
+median of the simulated raters' (:func:`hawkeye.synthetic.rate`). Seeded and deterministic like
+:mod:`hawkeye.synthetic`; frames the tracker loses are NaN (:func:`hawkeye.synthetic.
 drop_frames`).
 """
 
@@ -28,17 +31,20 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+from omegaconf.errors import OmegaConfBaseException
 
 from hawkeye import synthetic as syn
-from hawkeye.io import write_json_atomic, write_text_atomic
+from hawkeye.io import write_json_atomic, write_npz_deterministic, write_text_atomic
 from hawkeye.prepare import hand_movement, pose
+from hawkeye.synthetic_config import SyntheticConfig, parse_resolution
 
 # PD4T folder of each task and how many times faster or slower than finger tapping its movement
-# is (finger tapping at score 0: 3.4 taps/s; hand movement ~2.4 cycles/s, heel lifts ~2 per s,
-# steps ~1.9 per s).
+# is (finger tapping at score 0 in conf/synthetic/easy.yaml: 3.4 taps/s; hand movement ~2.4
+# cycles/s, heel lifts ~2 per s, steps ~1.9 per s).
 FOLDERS = {"pd4t_hand_movement": "Hand movement", "pd4t_leg_agility": "Leg agility",
            "pd4t_gait": "Gait"}
 PACE = {"pd4t_hand_movement": 0.7, "pd4t_leg_agility": 0.6, "pd4t_gait": 0.55}
+DEFAULT_SETTINGS = "synthetic=easy"  # conf/synthetic/easy.yaml unless synthetic=... is given
 
 # (opening trace (T,) in [0, 1], side "l"/"r", amplitude factor, rng) -> (T, K, 2) positions in
 # units of the body (hand: palm sizes; body: leg lengths), origin at the body's centre, y down.
@@ -129,12 +135,7 @@ def place(points: np.ndarray, width: int, height: int, rng: np.random.Generator)
     return out
 
 
-def _resolution(text: str) -> tuple[int, int]:
-    width, height = (int(v) for v in text.lower().split("x"))
-    return width, height
-
-
-def generate_task(task: str, out_dir: str | Path, cfg: syn.SyntheticConfig) -> list[dict]:
+def generate_task(task: str, out_dir: str | Path, cfg: SyntheticConfig) -> list[dict]:
     """Write the demo dataset of ``task`` (not finger tapping) under ``out_dir``; its trials."""
     figure, _ = FIGURES[task]
     folder = FOLDERS[task]
@@ -148,31 +149,34 @@ def generate_task(task: str, out_dir: str | Path, cfg: syn.SyntheticConfig) -> l
              for k, s in enumerate(order)}
     trials, serial = [], 1000
     for subject in subjects:
-        style = syn.draw_style(rng)
+        style = syn.draw_style(rng, cfg.subjects)
         severity = int(rng.choice(len(syn.SCORES), p=np.asarray(cfg.score_probs)))
         for _ in range(int(rng.integers(cfg.visits_min, cfg.visits_max + 1))):
             serial += int(rng.integers(1, 400))
             visit = f"{int(rng.integers(15, 24)):02d}-{serial:06d}"
             for side in (("l",) if task == "pd4t_gait" else ("l", "r")):  # gait: one walk
                 trial_rng = np.random.default_rng([cfg.seed, 2, len(trials)])
-                score = int(np.clip(severity + trial_rng.choice([-1, 0, 1], p=[0.12, 0.76, 0.12]),
-                                    0, 4))
-                params = syn.tapping_params(score, style, trial_rng, cfg.severity_sd)
+                drawn = int(np.clip(severity + trial_rng.choice(
+                    [-1, 0, 1], p=np.asarray(cfg.subjects.hand_score_change)), 0, 4))
+                params = syn.tapping_params(drawn, style, trial_rng, cfg.kinematics)
                 params = dataclasses.replace(params, frequency_hz=params.frequency_hz * PACE[task])
+                ratings = syn.rate(params.severity, np.random.default_rng(
+                    [cfg.seed, 3, len(trials)]), cfg.raters)
+                score = int(np.median(ratings))
                 n_frames = int(trial_rng.integers(cfg.min_frames, cfg.max_frames + 1))
-                opening = syn.aperture_trace(params, n_frames, cfg.fps, trial_rng)
-                width, height = _resolution(cfg.resolutions[int(trial_rng.integers(
+                opening = syn.aperture_trace(params, n_frames, cfg.fps, trial_rng, cfg.kinematics)
+                width, height = parse_resolution(cfg.resolutions[int(trial_rng.integers(
                     len(cfg.resolutions)))])
                 landmarks = place(figure(opening, side, params.amplitude, trial_rng), width,
                                   height, trial_rng)
-                landmarks = syn.drop_frames(landmarks, trial_rng, cfg.short_gaps_per_100_frames,
-                                            cfg.long_gap_probability, cfg.fps)
+                landmarks = syn.drop_frames(landmarks, trial_rng, cfg.tracking, cfg.fps)
                 path = root / "Videos" / folder / subject / f"{visit}_{side}.landmarks.npz"
-                syn.write_npz_deterministic(path, {
+                write_npz_deterministic(path, {
                     "landmarks": landmarks.astype(np.float32), "fps": np.float64(cfg.fps),
                     "width": np.int64(width), "height": np.int64(height)})
                 trials.append({"id": f"{visit}_{side}_{subject}", "subject": subject,
-                               "score": score, "n_frames": n_frames, "split": split[subject],
+                               "score": score, "ratings": list(ratings), "n_frames": n_frames,
+                               "split": split[subject],
                                "official_split": "train" if split[subject] != "test" else "test",
                                "params": dataclasses.asdict(params)})
     _write_annotations(root, folder, trials, cfg.write_split)
@@ -207,8 +211,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if task == "pd4t_finger_tapping":
         return syn.main(rest)
     try:
-        out, cfg = syn.parse_overrides(rest)
-    except ValueError as err:
+        out, cfg = syn.parse_overrides([DEFAULT_SETTINGS, *rest])  # a later synthetic=... wins
+    except (ValueError, OmegaConfBaseException) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     trials = generate_task(task, out, dataclasses.replace(cfg, task=FOLDERS[task]))

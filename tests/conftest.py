@@ -15,8 +15,11 @@ from omegaconf import DictConfig
 from hawkeye.config import compose
 from hawkeye.store import write_sequences
 from hawkeye.synthetic import aperture_trace, draw_style, tapping_params
+from hawkeye.synthetic_config import load_synthetic_config
 
 REPO = Path(__file__).resolve().parents[1]
+# The demo generator's easy variant (learnable in a few epochs), each trial exactly at its score.
+TAPPING = load_synthetic_config(["synthetic=easy", "kinematics.severity_sd=0"])
 
 # ----------------------------------------------------------------------------------------------
 # Tiny models: the real conf/model/*.yaml composed with these overrides (seconds per training run
@@ -71,10 +74,11 @@ def tapping_store(
     rng = np.random.default_rng(seed)
     ids, sequences, scores, subjects, splits, summary = [], [], [], [], [], []
     for s in range(n_subjects):
-        style = draw_style(rng)
+        style = draw_style(rng, TAPPING.subjects)
         for v in range(videos_per_subject):
             score = int(np.clip(s % 5 + rng.choice([-1, 0, 1], p=[0.1, 0.8, 0.1]), 0, 4))
-            aperture = aperture_trace(tapping_params(score, style, rng), n_frames, 30.0, rng)
+            params = tapping_params(score, style, rng, TAPPING.kinematics)
+            aperture = aperture_trace(params, n_frames, 30.0, rng, TAPPING.kinematics)
             velocity = np.gradient(aperture) * 30.0
             series = np.stack([aperture, velocity], axis=1) + rng.normal(0, 0.02, (n_frames, 2))
             video_id = f"{v}_{s:03d}"

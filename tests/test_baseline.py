@@ -223,3 +223,10 @@ def test_the_comparison_figure_draws_the_baseline(tmp_path) -> None:
     run = write_run(tmp_path / "run", {"perfect": perfect})
     assert collect(run, CollectOptions(n_boot=50, alpha=0.05, seed=0, figures=True)) == 0
     assert json.loads((run / "summary.json").read_text())["notes"] == []  # every figure drawn
+
+
+def test_nominal_classes_get_the_training_majority_class() -> None:
+    assert trivial_value("nominal", np.array([2, 0, 2, 1, 2, 0])) == 2.0
+    assert trivial_value("nominal", np.array([1, 0, 0, 1])) == 0.0  # a tie: the lowest class
+    pred, raw = trivial_outputs("nominal", 2.0, 3, 4)
+    assert pred.tolist() == [2.0, 2.0, 2.0] and raw.tolist() == [2.0, 2.0, 2.0]

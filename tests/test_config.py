@@ -23,6 +23,7 @@ from hawkeye.prepare.pd4t import Pd4tConfig
 from hawkeye.prepare.pose import PoseSettings
 from hawkeye.prepare.tasks import task_spec_from_config
 from hawkeye.prepare.worker import PrepareSettings
+from hawkeye.synthetic_config import SyntheticConfig, build_section
 from hawkeye.telemetry.csv_import import ImportConfig
 from hawkeye.telemetry.generate import GeneratorConfig
 
@@ -75,6 +76,9 @@ def _instantiate(group: str, cfg, tmp_path: Path) -> object:
         return Pd4tConfig.from_config(cfg.task), task_spec_from_config(cfg.task)
     if group == "experiment":
         return _instantiate("model", cfg, tmp_path), CollectOptions.from_config(cfg.collect)
+    if group == "synthetic":
+        return build_section(SyntheticConfig, OmegaConf.to_container(cfg.synthetic, resolve=True),
+                             "conf/synthetic")
     # cv, train, export: read key by key by the code (folds, loop, export); all must resolve
     return OmegaConf.to_container(cfg[group], resolve=True, throw_on_missing=True)
 
@@ -90,8 +94,9 @@ def test_every_group_option_composes_and_instantiates(group, option, tmp_path):
     if group == "experiment":  # experiments are @package _global_: they override other sections
         cfg = compose([f"+experiment={option}"])
         assert cfg != compose()
-    else:
-        cfg = compose([f"{group}={option}"])
+    else:  # a group outside the primary defaults (synthetic: its own entry point) is appended
+        prefix = "" if group in compose() else "+"
+        cfg = compose([f"{prefix}{group}={option}"])
     assert _instantiate(group, cfg, tmp_path) is not None
 
 

@@ -32,15 +32,16 @@ from hawkeye.collect import collect
 from hawkeye.config import compose
 from hawkeye.export import ONNX_NAME, export_run
 from hawkeye.export import main as export_main
-from hawkeye.io import write_json_atomic
+from hawkeye.io import write_json_atomic, write_npz_deterministic
 from hawkeye.predict import PredictError, load_ensemble, run_predict
 from hawkeye.prepare.__main__ import main as prepare_main
 from hawkeye.prepare.pipeline import prepare
 from hawkeye.prepare.qc import OK, qc_paths, read_qc_csv
 from hawkeye.sbatch import job_parameters, sbatch_options
 from hawkeye.store import StoreError, load_store, write_sequences
-from hawkeye.store import main as store_main
-from hawkeye.synthetic import SyntheticConfig, generate_dataset, write_npz_deterministic
+from hawkeye.store_cli import main as store_main
+from hawkeye.synthetic import generate_dataset
+from hawkeye.synthetic_config import load_synthetic_config
 from hawkeye.telemetry.__main__ import main as telemetry_main
 from hawkeye.train import TrainTask, train
 
@@ -59,8 +60,8 @@ ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: mounts a t
 def demo(tmp_path_factory) -> Path:
     """4 subjects, one visit, both hands: 8 trials of 40-60 frames with landmark files."""
     root = tmp_path_factory.mktemp("demo") / "PD4T"
-    generate_dataset(root, SyntheticConfig(n_subjects=4, visits_min=1, visits_max=1,
-                                           min_frames=40, max_frames=60))
+    generate_dataset(root, load_synthetic_config(["n_subjects=4", "visits_min=1", "visits_max=1",
+        "min_frames=40", "max_frames=60"]))
     return root
 
 
@@ -69,8 +70,8 @@ def pd4t_run(tmp_path_factory) -> dict:
     """Synthetic PD4T (36 subjects) -> store -> 2 tiny TCN folds, each exported by training."""
     root = tmp_path_factory.mktemp("pd4t_run")
     data = root / "PD4T"
-    generate_dataset(data, SyntheticConfig(n_subjects=36, visits_min=1, visits_max=1,
-                                           min_frames=70, max_frames=90))
+    generate_dataset(data, load_synthetic_config(["n_subjects=36", "visits_min=1", "visits_max=1",
+        "min_frames=70", "max_frames=90"]))
     training = [f"data_root={data}", f"paths.store={root / 'store.h5'}", *SMALL, "cv.n_folds=2",
                 "train.epochs=2", "train.num_threads=1", "model=tcn", "model.channels=[8,8]"]
     cfg = compose([*training, f"run_dir={root / 'run'}"])
@@ -204,8 +205,8 @@ def test_a_second_prepare_into_a_busy_store_refuses_and_loses_nothing(demo, tmp_
     try:
         assert holder.stdout.readline().strip() == "held"
         other = tmp_path / "other"
-        generate_dataset(other, SyntheticConfig(n_subjects=3, visits_min=1, visits_max=1, seed=5,
-                                                min_frames=40, max_frames=50))
+        generate_dataset(other, load_synthetic_config(["n_subjects=3", "visits_min=1",
+            "visits_max=1", "seed=5", "min_frames=40", "max_frames=50"]))
         assert run_cli(prepare_main, prepare_argv(other, store), monkeypatch) == 2
     finally:
         holder.kill()
@@ -578,8 +579,8 @@ def test_pipeline_runs_end_to_end_on_the_local_cluster(slurm_cluster, tmp_path) 
     """prepare (2 shards) -> 1 model x 2 folds -> collect, on the CPU partition, with --wait;
     then a prepare that fails stops the rest with a message."""
     data = tmp_path / "PD4T"
-    generate_dataset(data, SyntheticConfig(n_subjects=36, visits_min=1, visits_max=1,
-                                           min_frames=60, max_frames=80))
+    generate_dataset(data, load_synthetic_config(["n_subjects=36", "visits_min=1", "visits_max=1",
+        "min_frames=60", "max_frames=80"]))
     store = tmp_path / "store.h5"
     env = {**os.environ, "HAWKEYE_PREPARE_SHARDS": "2", "HAWKEYE_PREPARE_CPUS": "1",
            "HAWKEYE_PREPARE_MEM": "1G", "HAWKEYE_PREPARE_TIME": "00:10:00",

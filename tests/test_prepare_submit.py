@@ -21,7 +21,8 @@ from hawkeye.config import compose
 from hawkeye.prepare.pipeline import prepare_from_config, shard_path
 from hawkeye.prepare.qc import qc_paths, read_qc_csv
 from hawkeye.store import load_store
-from hawkeye.synthetic import SyntheticConfig, generate_dataset
+from hawkeye.synthetic import generate_dataset
+from hawkeye.synthetic_config import load_synthetic_config
 
 REPO = Path(__file__).resolve().parents[1]
 TASK_DIR = "Finger tapping"
@@ -39,8 +40,8 @@ def configure(root: Path, store: Path, *overrides: str):
 def demo(tmp_path_factory) -> Path:
     """4 subjects, one visit, both hands: 8 trials of 40-60 frames with landmark files."""
     root = tmp_path_factory.mktemp("demo") / "PD4T"
-    generate_dataset(root, SyntheticConfig(n_subjects=4, visits_min=1, visits_max=1,
-                                           min_frames=40, max_frames=60))
+    generate_dataset(root, load_synthetic_config(["n_subjects=4", "visits_min=1", "visits_max=1",
+                                                  "min_frames=40", "max_frames=60"]))
     return root
 
 
