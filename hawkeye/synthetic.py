@@ -1,7 +1,9 @@
 """A PD4T-shaped demo dataset: simulated finger-tapping hands in the real PD4T directory layout.
 
-``python -m hawkeye.synthetic out=DIR [n_subjects=64 seed=0 ...]`` (settings: ``conf/synthetic/``;
-any key of ``conf/synthetic/default.yaml`` is an override, nested ones dotted) writes::
+``python -m hawkeye.synthetic out=DIR [n_subjects=64 seed=0 ...]`` (``hawkeye-synthetic``, a
+Hydra app on ``conf/synthetic.yaml``: ``--help``, ``--cfg job``, ``--info``; settings:
+``conf/synthetic/``, any key of ``conf/synthetic/default.yaml`` is an override, nested ones dotted)
+writes::
 
     DIR/Annotations/Finger tapping/{train,test}.csv              official split, by subject
     DIR/Annotations_split/Finger tapping/{train,valid,test}.csv  train/valid/test split, by subject
@@ -60,8 +62,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf import DictConfig
 
+from hawkeye.cli import SYNTHETIC_HELP, hydra_app, info_flags, run_app
+from hawkeye.faults import os_error_message
 from hawkeye.io import atomic_path, write_json_atomic, write_npz_deterministic, write_text_atomic
 from hawkeye.synthetic_config import (
     Camera,
@@ -72,6 +76,7 @@ from hawkeye.synthetic_config import (
     Tracking,
     load_synthetic_config,
     parse_resolution,
+    synthetic_config_from,
 )
 
 N_LANDMARKS = 21
@@ -546,44 +551,37 @@ def _write_annotations(root: Path, cfg: SyntheticConfig, videos: list[SyntheticV
 
 
 # ---------------------------------------------------------------------------------------------
-# command line: python -m hawkeye.synthetic out=DIR key=value ...
+# command line: python -m hawkeye.synthetic out=DIR key=value ... (Hydra, conf/synthetic.yaml)
 
 
-def parse_overrides(args: Sequence[str]) -> tuple[Path, SyntheticConfig]:
-    """``["out=DIR", "n_subjects=10", "resolutions=[640x480]"]`` -> the folder and the config.
-
-    ``out=DIR`` is the PD4T root to write; every other ``key=value`` is a Hydra override of
-    ``conf/synthetic/default.yaml`` (nested keys dotted: ``kinematics.severity_sd=0``).
-    """
-    out, rest = None, []
-    for arg in args:
-        key, sep, value = arg.partition("=")
-        if key == "out" and sep:
-            out = Path(value)
-        else:
-            rest.append(arg)
-    if out is None or not str(out):
-        raise ValueError("missing out=DIR (the PD4T root to write)")
-    return out, load_synthetic_config(rest)
+@hydra_app(SYNTHETIC_HELP)
+def _synthetic_app(cfg: DictConfig) -> None:
+    if not cfg.out:
+        print("error: pass out=DIR (the PD4T root to write); see hawkeye-synthetic --help",
+              file=sys.stderr)
+        sys.exit(2)
+    settings = synthetic_config_from(cfg)  # main has checked the overrides
+    try:
+        videos = generate_dataset(cfg.out, settings)
+    except OSError as err:  # full disk, read-only or forbidden folder
+        print(f"error: {os_error_message(err, f'demo dataset {cfg.out}')}", file=sys.stderr)
+        sys.exit(2)
+    counts = np.bincount([v.score for v in videos], minlength=len(SCORES))
+    print(f"wrote {len(videos)} trials of {settings.n_subjects} subjects to {cfg.out} "
+          f"(scores 0..4: {counts.tolist()}; videos: {'yes' if settings.render_videos else 'no'})")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m hawkeye.synthetic out=DIR ...``."""
+    """``hawkeye-synthetic out=DIR [key=value ...]`` (``python -m hawkeye.synthetic``); returns
+    the exit code: 0 written, 2 for a bad setting (named) or a folder that cannot be written."""
     args = list(sys.argv[1:] if argv is None else argv)
-    if not args or args[0] in ("-h", "--help"):
-        print(__doc__)
-        print("keys and their defaults: conf/synthetic/default.yaml")
-        return 0 if args else 2
-    try:
-        out, cfg = parse_overrides(args)
-    except (ValueError, OmegaConfBaseException) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    videos = generate_dataset(out, cfg)
-    counts = np.bincount([v.score for v in videos], minlength=len(SCORES))
-    print(f"wrote {len(videos)} trials of {cfg.n_subjects} subjects to {out} "
-          f"(scores 0..4: {counts.tolist()}; videos: {'yes' if cfg.render_videos else 'no'})")
-    return 0
+    if not info_flags(args):
+        try:  # checked here first: a bad key is exit 2 with its name, not Hydra's exit 1
+            load_synthetic_config([a for a in args if not a.startswith("-")])
+        except ValueError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+    return run_app(_synthetic_app, args)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Typed settings of the demo generator (:mod:`hawkeye.synthetic`), read from ``conf/synthetic/``.
 
 ``conf/synthetic/default.yaml`` is the one place the defaults live; :func:`load_synthetic_config`
-composes it (with Hydra overrides such as ``"n_subjects=10"`` or ``"kinematics.fps=25"``) and
+composes it through the generator's primary config ``conf/synthetic.yaml`` (with Hydra overrides
+such as ``"n_subjects=10"`` or ``"kinematics.severity_sd=0"``) and
 returns a frozen :class:`SyntheticConfig`. Every key must be present and have the right type: a
 typo or a wrong value fails here naming the key, instead of silently keeping a default.
 """
@@ -15,9 +16,9 @@ from dataclasses import dataclass
 from typing import Any, get_args, get_origin, get_type_hints
 
 from hydra.errors import HydraException
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
-from hawkeye.config import compose, section_values
+from hawkeye.config import SYNTHETIC_CONFIG_NAME, compose, section_values
 
 N_SCORES = 5  # MDS-UPDRS 3.4 scores 0..4: every per-score table has one entry per score
 WHERE = "conf/synthetic/default.yaml"
@@ -319,31 +320,20 @@ def build_section(cls: type, section: Mapping[str, Any], where: str) -> Any:
     return cls(**built)
 
 
-def synthetic_overrides(args: Sequence[str]) -> list[str]:
-    """Command-line ``key=value`` -> Hydra overrides of the ``synthetic`` group.
-
-    ``synthetic=NAME`` picks another file of ``conf/synthetic/``; any other key is a key of that
-    file (``n_subjects=10``, ``kinematics.severity_sd=0``).
-    """
-    choice, rest = "default", []
-    for arg in args:
-        key, sep, value = arg.partition("=")
-        if not sep or not key:
-            raise ValueError(f"arguments are key=value, got {arg!r}")
-        if key == "synthetic":
-            choice = value
-        else:
-            rest.append(f"synthetic.{key.removeprefix('synthetic.')}={value}")
-    return [f"+synthetic={choice}", *rest]
+def synthetic_config_from(cfg: DictConfig) -> SyntheticConfig:
+    """The checked :class:`SyntheticConfig` of a composed ``conf/synthetic.yaml`` (its ``out``,
+    the folder to write, is not a generator setting and is left out)."""
+    section = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(section, dict)
+    section.pop("out", None)
+    return build_section(SyntheticConfig, section, WHERE)
 
 
 def load_synthetic_config(overrides: Sequence[str] = ()) -> SyntheticConfig:
-    """Compose ``conf/synthetic/default.yaml`` with ``overrides`` (``["n_subjects=10"]``)."""
+    """Compose ``conf/synthetic.yaml`` with ``overrides`` (``["n_subjects=10"]``; ``synthetic=easy``
+    picks another file of ``conf/synthetic/``), as ``python -m hawkeye.synthetic`` does."""
     try:
-        cfg = compose(synthetic_overrides(overrides))
+        cfg = compose(overrides, config_name=SYNTHETIC_CONFIG_NAME)
     except HydraException as err:  # an unknown key or a malformed value: say which file
         raise ValueError(f"{WHERE}: {err}") from None
-    section = OmegaConf.to_container(cfg.synthetic, resolve=True)
-    assert isinstance(section, dict)
-    return build_section(SyntheticConfig, section, WHERE)
-
+    return synthetic_config_from(cfg)

@@ -31,12 +31,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
-from omegaconf.errors import OmegaConfBaseException
 
 from hawkeye import synthetic as syn
 from hawkeye.io import write_json_atomic, write_npz_deterministic, write_text_atomic
 from hawkeye.prepare import hand_movement, pose
-from hawkeye.synthetic_config import SyntheticConfig, parse_resolution
+from hawkeye.synthetic_config import SyntheticConfig, load_synthetic_config, parse_resolution
 
 # PD4T folder of each task and how many times faster or slower than finger tapping its movement
 # is (finger tapping at score 0 in conf/synthetic/easy.yaml: 3.4 taps/s; hand movement ~2.4
@@ -199,6 +198,16 @@ def _write_annotations(root: Path, folder: str, trials: list[dict], write_split:
                               rows([t for t in trials if t["split"] == name]))
 
 
+def parse_settings(args: Sequence[str]) -> tuple[Path, SyntheticConfig]:
+    """``out=DIR`` and the generator's ``key=value`` overrides (``conf/synthetic.yaml``), from
+    ``synthetic=easy`` unless ``synthetic=...`` is given; ValueError names a bad one."""
+    out = next((a.split("=", 1)[1] for a in args if a.startswith("out=")), "")
+    if not out:
+        raise ValueError("missing out=DIR (the PD4T root to write)")
+    chosen = any(a.startswith("synthetic=") for a in args)
+    return Path(out), load_synthetic_config(list(args) if chosen else [DEFAULT_SETTINGS, *args])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m hawkeye.synthetic_tasks TASK out=DIR ...``."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -211,8 +220,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if task == "pd4t_finger_tapping":
         return syn.main(rest)
     try:
-        out, cfg = syn.parse_overrides([DEFAULT_SETTINGS, *rest])  # a later synthetic=... wins
-    except (ValueError, OmegaConfBaseException) as err:
+        out, cfg = parse_settings(rest)
+    except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     trials = generate_task(task, out, dataclasses.replace(cfg, task=FOLDERS[task]))

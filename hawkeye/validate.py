@@ -42,6 +42,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from hawkeye.config import CONF_DIR, compose
 from hawkeye.families import FAMILIES
+from hawkeye.faults import os_error_message
 from hawkeye.prepare.tasks import FEATURE_SETS, FINGER_TAPPING, LANDMARK_MODELS, task_spec
 
 if TYPE_CHECKING:
@@ -452,7 +453,7 @@ def check_writable(folder: str | os.PathLike[str], what: str,
         with tempfile.NamedTemporaryFile(dir=base, prefix=".hawkeye-write-check-"):
             pass
     except OSError as error:
-        return [f"{what} {folder}: cannot write in {base} ({error.strerror or error})"]
+        return [f"{what} {folder}: {os_error_message(error, f'in {base}')}"]
     free = shutil.disk_usage(base).free
     if free < min_free:
         return [f"{what} {folder}: only {free / 2**20:.0f} MiB free in {base} (at least "

@@ -14,7 +14,7 @@ from omegaconf import DictConfig
 
 from hawkeye.config import compose
 from hawkeye.store import write_sequences
-from hawkeye.synthetic import aperture_trace, draw_style, tapping_params
+from hawkeye.synthetic import aperture_trace, draw_style, generate_dataset, tapping_params
 from hawkeye.synthetic_config import load_synthetic_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,6 +39,16 @@ TINY_MODELS: dict[str, list[str]] = {
     "gbm": ["model.max_iter=20", "model.min_samples_leaf=3"],
     "minirocket": ["model.n_kernels=168", "model.max_dilations_per_kernel=4"],
 }
+
+
+@pytest.fixture(scope="session")
+def small_pd4t(tmp_path_factory) -> Path:
+    """A tiny PD4T root: 4 subjects, one visit, both hands = 8 trials of 40-60 frames with
+    precomputed landmark files (no videos). Shared by the session: copy it before changing it."""
+    root = tmp_path_factory.mktemp("demo") / "PD4T"
+    generate_dataset(root, load_synthetic_config(["n_subjects=4", "visits_min=1", "visits_max=1",
+                                                  "min_frames=40", "max_frames=60"]))
+    return root
 
 
 def tiny_model(model: str) -> list[str]:

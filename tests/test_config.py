@@ -13,7 +13,7 @@ from torch import nn
 
 from hawkeye.cluster import executor_parameters, launcher_backend, make_executor
 from hawkeye.collect import CollectOptions
-from hawkeye.config import CONF_DIR, compose, config_hash
+from hawkeye.config import CONF_DIR, SYNTHETIC_CONFIG_NAME, compose, config_hash
 from hawkeye.families import family_of
 from hawkeye.fold_data import sequence_shape
 from hawkeye.models import build_model, count_parameters
@@ -23,7 +23,7 @@ from hawkeye.prepare.pd4t import Pd4tConfig
 from hawkeye.prepare.pose import PoseSettings
 from hawkeye.prepare.tasks import task_spec_from_config
 from hawkeye.prepare.worker import PrepareSettings
-from hawkeye.synthetic_config import SyntheticConfig, build_section
+from hawkeye.synthetic_config import synthetic_config_from
 from hawkeye.telemetry.csv_import import ImportConfig
 from hawkeye.telemetry.generate import GeneratorConfig
 
@@ -77,8 +77,7 @@ def _instantiate(group: str, cfg, tmp_path: Path) -> object:
     if group == "experiment":
         return _instantiate("model", cfg, tmp_path), CollectOptions.from_config(cfg.collect)
     if group == "synthetic":
-        return build_section(SyntheticConfig, OmegaConf.to_container(cfg.synthetic, resolve=True),
-                             "conf/synthetic")
+        return synthetic_config_from(cfg)
     # cv, train, export: read key by key by the code (folds, loop, export); all must resolve
     return OmegaConf.to_container(cfg[group], resolve=True, throw_on_missing=True)
 
@@ -94,9 +93,10 @@ def test_every_group_option_composes_and_instantiates(group, option, tmp_path):
     if group == "experiment":  # experiments are @package _global_: they override other sections
         cfg = compose([f"+experiment={option}"])
         assert cfg != compose()
-    else:  # a group outside the primary defaults (synthetic: its own entry point) is appended
-        prefix = "" if group in compose() else "+"
-        cfg = compose([f"{prefix}{group}={option}"])
+    elif group == "synthetic":  # the demo generator's own primary config, conf/synthetic.yaml
+        cfg = compose([f"synthetic={option}"], config_name=SYNTHETIC_CONFIG_NAME)
+    else:
+        cfg = compose([f"{group}={option}"])
     assert _instantiate(group, cfg, tmp_path) is not None
 
 

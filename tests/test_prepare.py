@@ -73,24 +73,11 @@ def annotated_ids(root: Path, layout: str = "Annotations_split") -> list[str]:
     )
 
 
-@pytest.fixture(scope="module")
-def demo_master(tmp_path_factory) -> Path:
-    """A tiny demo dataset (4 subjects, one visit each, both hands: 8 videos of 40-60 frames) in
-    the PD4T layout with precomputed landmark files; every split of Annotations_split non-empty."""
-    root = tmp_path_factory.mktemp("demo") / "PD4T"
-    generate_dataset(
-        root,
-        load_synthetic_config(["n_subjects=4", "visits_min=1", "visits_max=1", "min_frames=40",
-                               "max_frames=60"]),
-    )
-    return root
-
-
 @pytest.fixture
-def demo(demo_master, tmp_path) -> Path:
+def demo(small_pd4t, tmp_path) -> Path:
     """A private copy of the demo dataset, free to damage."""
     root = tmp_path / "PD4T"
-    shutil.copytree(demo_master, root)
+    shutil.copytree(small_pd4t, root)
     return root
 
 

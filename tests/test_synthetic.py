@@ -26,7 +26,6 @@ from hawkeye.synthetic import (
     generate_dataset,
     hand_pose,
     main,
-    parse_overrides,
     rate,
     simulate_tapping,
     tapping_params,
@@ -280,26 +279,37 @@ def test_rendered_videos_read_back(tmp_path: Path) -> None:
     assert not [p for p in tmp_path.rglob("*") if p.name.startswith(".")]  # no temp files left
 
 
-def test_cli_parses_key_value_and_writes(tmp_path: Path, capsys) -> None:
-    out, cfg = parse_overrides([f"out={tmp_path}", "n_subjects=2", "render_videos=false",
-                                "resolutions=[640x480]", "fps=25",
-                                "score_probs=[0.2,0.2,0.2,0.2,0.2]", "kinematics.severity_sd=0"])
-    assert out == tmp_path and cfg.n_subjects == 2 and cfg.fps == 25.0
+def test_cli_takes_bare_keys_and_writes(tmp_path: Path, capsys) -> None:
+    cfg = load_synthetic_config(["n_subjects=2", "render_videos=false", "resolutions=[640x480]",
+                                 "fps=25", "score_probs=[0.2,0.2,0.2,0.2,0.2]",
+                                 "kinematics.severity_sd=0", f"out={tmp_path}"])
+    assert cfg.n_subjects == 2 and cfg.fps == 25.0
     assert cfg.resolutions == ("640x480",) and cfg.score_probs == (0.2,) * 5
     assert cfg.kinematics.severity_sd == 0.0
     assert main([f"out={tmp_path / 'demo'}", "n_subjects=2", "visits_max=1", "min_frames=30",
                  "max_frames=40"]) == 0
     assert "wrote 4 trials of 2 subjects" in capsys.readouterr().out
     assert (tmp_path / "demo" / "Annotations" / TASK / "test.csv").exists()
-    for bad, message in (("nope=1", "synthetic.nope"), ("n_subjects=many", "expected int"),
+    for bad, message in (("nope=1", "override 'nope'"), ("n_subjects=many", "expected int"),
                          ("render_videos=maybe", "expected bool"), ("n_subjects=1000", "1..999"),
                          ("kinematics.frequency_hz=[3,2]", "5 values"),
                          ("resolutions=[big]", "1920x1080")):
         with pytest.raises(ValueError, match=message):
-            parse_overrides([f"out={tmp_path}", bad])
-    assert main([f"out={tmp_path}", "nope=1"]) == 2
-    with pytest.raises(ValueError, match="missing out=DIR"):
-        parse_overrides(["n_subjects=2"])
+            load_synthetic_config([bad])
+        assert main([f"out={tmp_path / 'bad'}", bad]) == 2
+        assert message.split("'")[0] in capsys.readouterr().err
+    assert main(["n_subjects=2"]) == 2
+    assert "pass out=DIR" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
+
+
+def test_cli_names_a_folder_it_cannot_write(tmp_path: Path, capsys) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert main([f"out={blocker / 'PD4T'}", "n_subjects=1", "visits_max=1", "min_frames=20",
+                 "max_frames=24"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "file" in err and "Traceback" not in err
 
 
 def test_config_group_is_the_one_source_of_defaults() -> None:

@@ -4,6 +4,8 @@ movement slows with the score as the severity model says."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -11,6 +13,7 @@ from hawkeye import synthetic_tasks
 from hawkeye.config import compose
 from hawkeye.prepare.pipeline import prepare_from_config
 from hawkeye.store import load_store
+from hawkeye.synthetic_config import load_synthetic_config
 
 SMALL = ["n_subjects=10", "min_frames=240", "max_frames=300"]
 # task -> (landmark points, the summary feature that falls as the score rises)
@@ -41,6 +44,13 @@ def test_demo_data_is_deterministic_and_the_command_line_names_the_tasks(tmp_pat
     files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*.npz"))
     assert files and all((tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes()
                          for f in files)
+    # the uncalibrated tables (movements slow with the score) unless synthetic=... picks others
+    assert synthetic_tasks.main(["pd4t_gait", f"out={tmp_path / 'c'}", "n_subjects=3",
+                                 "synthetic=default"]) == 0
+    tables = {out: tuple(json.loads((tmp_path / out / "synthetic_pd4t_gait.json").read_text())
+                         ["config"]["kinematics"]["frequency_hz"]) for out in ("a", "c")}
+    assert tables["a"] == load_synthetic_config(["synthetic=easy"]).kinematics.frequency_hz
+    assert tables["c"] == load_synthetic_config().kinematics.frequency_hz != tables["a"]
     assert synthetic_tasks.main(["pd4t_toe_tapping", "out=x"]) == 2
     assert "pd4t_leg_agility" in capsys.readouterr().err
     assert synthetic_tasks.main(["pd4t_gait", "n_subjects=3"]) == 2  # no out=
