@@ -28,9 +28,10 @@ of any float output must stay within ``export.parity_tol``, or the export fails 
 ``model.onnx`` is left behind (the file is written under a temporary name and renamed only after
 the check). The fold's ``metrics.json`` gets ``onnx_mb`` and ``onnx_parity_max_abs``.
 
-A family that is not exported (the tree baseline ``gbm``, family ``tabular``) is skipped with the
-family's reason: a scikit-learn estimator that the training job deliberately does not save (no
-pickle), and converting it would need ``skl2onnx``, which Hawkeye does not depend on.
+A family that is not exported is skipped with the family's reason. The tree models (family
+``tabular``) keep no estimator after their training job (no pickle), so that job writes their
+``model.onnx`` (skl2onnx, :mod:`hawkeye.tree_export`, same outputs and parity rule); here such a
+fold is only checked to hold a readable file.
 
 Command line: ``python -m hawkeye.export run_dir=runs/<run>`` exports every finished fold of every
 model in the run (``export.models=[tcn]`` to restrict, ``export.force=true`` to redo).
@@ -372,6 +373,8 @@ def export_fold(fold_dir: Path, cfg: DictConfig) -> dict[str, Any]:
         reason = family.export_skip_reason(str(metrics.get("model", fold_dir.parent.name)))
         log.info("%s: skipped, %s", fold_dir, reason)
         return {"fold_dir": str(fold_dir), "status": "skipped", "reason": reason}
+    if family is not None and family.exported_when_fitted:
+        return _fitted_export(fold_dir, metrics)
     started = time.perf_counter()
     fold_model = load_fold_model(fold_dir)
     path = fold_dir / ONNX_NAME
@@ -385,6 +388,27 @@ def export_fold(fold_dir: Path, cfg: DictConfig) -> dict[str, Any]:
     log.info("%s: %.3f MB, parity max |diff| %.2e (%.1f s)", path, result["onnx_mb"], worst,
              result["export_seconds"])
     return {"fold_dir": str(fold_dir), "status": "ok", **result}
+
+
+def _fitted_export(fold_dir: Path, metrics: dict[str, Any]) -> dict[str, Any]:
+    """A fold whose training job wrote (and parity-checked) ``model.onnx`` when it fitted the
+    model (the tree family, :mod:`hawkeye.tree_export`): nothing is left to export from."""
+    path = fold_dir / ONNX_NAME
+    if not path.exists():
+        why = (f"its export failed: {metrics['onnx_error']}" if metrics.get("onnx_error")
+               else "it was trained with export.onnx=false")
+        raise ExportError(f"{path}: missing; a {metrics.get('model', fold_dir.parent.name)} fold "
+                          f"is exported when it is fitted (the estimator is not kept) and {why}; "
+                          "retrain the fold (launch.force=true) to export it")
+    try:
+        read_metadata(path)
+    except Exception as error:  # ONNX Runtime's load errors share no base class
+        raise ExportError(f"{path}: not a readable Hawkeye export ({error}); retrain the fold "
+                          "(launch.force=true)") from None
+    if metrics.get("status") == EXPORTING:
+        write_json_atomic(fold_dir / "metrics.json", {**metrics, "status": "ok"})
+    return {"fold_dir": str(fold_dir), "status": "ok", "onnx_mb": metrics.get("onnx_mb", 0.0),
+            "onnx_parity_max_abs": metrics.get("onnx_parity_max_abs", float("nan"))}
 
 
 def export_after_training(fold_dir: Path, cfg: DictConfig) -> dict[str, Any]:

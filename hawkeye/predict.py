@@ -6,7 +6,8 @@
 what ``hawkeye.synthetic`` writes), a folder of them, or a CSV with a ``video`` column (paths
 relative to the CSV; optional ``hand`` column). It may also be sequences the model's family
 takes directly (:mod:`hawkeye.sequence_inputs`): a ``.npz`` in the ``store write`` layout (one
-row per sequence) or a telemetry CSV without a ``video`` column (one row per window). Each video
+row per sequence) or a telemetry CSV without a ``video`` column (one row per window); a tree
+model scores a feature table's rows (:mod:`hawkeye.table_inputs`). Each video
 goes through exactly the preparation a training video went through —
 :func:`hawkeye.prepare.pipeline.process_video` (decode, MediaPipe, hand choice, gap filling,
 :func:`hawkeye.prepare.features.compute_features`), then
@@ -138,7 +139,7 @@ def load_ensemble(run_dir: Path, model: str, threads: int,
     if not paths:
         trained = sorted(model_dir.glob("fold_*/best.pt"))
         hint = (f"run python -m hawkeye.export run_dir={run_dir}" if trained else
-                "no fold has best.pt either (tree models are not exported: pick a network)")
+                "no fold has best.pt either (a tree model's is written when it is fitted)")
         raise PredictError(f"{model_dir}: no fold has {ONNX_NAME}; {hint}")
     folds, left_out = [], fold_problems(run_dir, model_dir)
     for path in paths:
@@ -416,9 +417,11 @@ class Prediction:
     trace_png: str = ""
 
 
-def score_ensemble(ensemble: Ensemble, x: np.ndarray, mask: np.ndarray) -> dict[str, Any]:
-    """Run every fold on one padded video; return the per-fold values and the ensemble summary."""
-    return ensemble.kind.score_folds(ensemble.folds, {"x": x, "mask": mask}, ensemble.score_levels)
+def score_ensemble(ensemble: Ensemble, x: np.ndarray,
+                   mask: np.ndarray | None = None) -> dict[str, Any]:
+    """Every fold run on one padded video (no ``mask``: a table row): values and summary."""
+    feeds = {"x": x} if mask is None else {"x": x, "mask": mask}
+    return ensemble.kind.score_folds(ensemble.folds, feeds, ensemble.score_levels)
 
 
 def check_duration(entry: VideoEntry, source: Path, min_seconds: float) -> None:
@@ -542,21 +545,23 @@ class PredictRun:
 
 def run_predict(video: str | os.PathLike[str], run_dir: str | os.PathLike[str], model: str,
                 prepare_cfg: Any, out: str | os.PathLike[str], hand: str | None = None,
-                threads: int = 1, min_seconds: float = 0.0,
-                allow_missing_folds: bool = False) -> PredictRun:
+                threads: int = 1, min_seconds: float = 0.0, allow_missing_folds: bool = False,
+                id_column: str | None = None) -> PredictRun:
     """Score ``video`` with the folds of ``<run_dir>/<model>``, write to ``out``.
 
     A single input that fails raises :class:`PredictError` and nothing is written. Several
-    inputs: the CSV lists every one (failed ones with their reason).
+    inputs: the CSV lists every one (failed ones with their reason). Tree models: table rows.
     """
+    ensemble = load_ensemble(Path(run_dir), model, threads, allow_missing_folds)
+    if ensemble.kind.scores_tables:
+        from hawkeye.table_inputs import predict_table  # it builds on this module's Prediction
+        predictions = predict_table(Path(video), ensemble, id_column)
+        return PredictRun(ensemble, predictions, write_outputs(predictions, ensemble, Path(out)))
     if is_sequence_file(Path(video)) and Path(video).is_file():
-        ensemble = load_ensemble(Path(run_dir), model, threads)
         with tempfile.TemporaryDirectory(prefix="hawkeye-predict-") as scratch:
             predictions = predict_sequence_file(Path(video), ensemble, Path(scratch))
-            csv_path = write_outputs(predictions, ensemble, Path(out))
-        return PredictRun(ensemble, predictions, csv_path)
+        return PredictRun(ensemble, predictions, write_outputs(predictions, ensemble, Path(out)))
     inputs = resolve_inputs(video, hand)
-    ensemble = load_ensemble(Path(run_dir), model, threads, allow_missing_folds)
     with tempfile.TemporaryDirectory(prefix="hawkeye-predict-") as scratch:
         predictions = predict_inputs(inputs, ensemble, prepare_cfg, Path(scratch), min_seconds)
         if len(inputs) == 1 and predictions[0].status != OK:
@@ -575,7 +580,8 @@ def main(cfg: DictConfig) -> None:
     try:
         run = run_predict(cfg.video, cfg.run_dir, str(cfg.model.name), cfg.prepare,
                           cfg.predict.out, cfg.predict.hand, int(cfg.export.ort_threads),
-                          float(cfg.predict.min_seconds), bool(cfg.predict.allow_missing_folds))
+                          float(cfg.predict.min_seconds), bool(cfg.predict.allow_missing_folds),
+                          cfg.predict.id_column)
     except PredictError as error:
         sys.exit(f"hawkeye.predict: {error}")
     for problem in run.ensemble.left_out:  # only with predict.allow_missing_folds=true
