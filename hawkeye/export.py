@@ -394,12 +394,14 @@ def _fitted_export(fold_dir: Path, metrics: dict[str, Any]) -> dict[str, Any]:
     """A fold whose training job wrote (and parity-checked) ``model.onnx`` when it fitted the
     model (the tree family, :mod:`hawkeye.tree_export`): nothing is left to export from."""
     path = fold_dir / ONNX_NAME
+    model = metrics.get("model", fold_dir.parent.name)
     if not path.exists():
-        why = (f"its export failed: {metrics['onnx_error']}" if metrics.get("onnx_error")
-               else "it was trained with export.onnx=false")
-        raise ExportError(f"{path}: missing; a {metrics.get('model', fold_dir.parent.name)} fold "
-                          f"is exported when it is fitted (the estimator is not kept) and {why}; "
-                          "retrain the fold (launch.force=true) to export it")
+        how = (f"a {model} fold (scikit-learn trees) is exported when it is fitted (the estimator "
+               "is not kept): retrain the fold (launch.force=true) to export it")
+        if "onnx_error" in metrics or "onnx_mb" in metrics:  # its export failed, or was lost
+            raise ExportError(f"{path}: missing ({metrics.get('onnx_error', 'deleted')}); {how}")
+        return {"fold_dir": str(fold_dir), "status": "skipped",
+                "reason": f"trained with export.onnx=false; {how}"}
     try:
         read_metadata(path)
     except Exception as error:  # ONNX Runtime's load errors share no base class
