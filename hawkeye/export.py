@@ -53,7 +53,6 @@ from typing import Any
 
 import h5py
 import numpy as np
-import onnx
 import onnxruntime as ort
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -65,14 +64,13 @@ from hawkeye.data import Normalization, apply_normalization
 from hawkeye.families import FAMILIES, ExportedFamily, Family, family_of
 from hawkeye.io import atomic_path, write_json_atomic
 from hawkeye.models.heads import Head, build_head
+from hawkeye.onnx_files import META_PREFIX, ONNX_NAME, ort_session, write_metadata
 
 log = logging.getLogger("hawkeye.export")
 
-ONNX_NAME = "model.onnx"
 # metrics.json status of a trained fold whose export is due (hawkeye.train); "ok" once it is done
 EXPORTING = "exporting"
 INPUT_NAMES = ("x", "mask")
-META_PREFIX = "hawkeye."
 
 
 class ExportError(Exception):
@@ -240,19 +238,6 @@ def export_onnx(module: ScoringModule, n_features: int, path: Path, opset: int, 
     program.save(str(path), external_data=False)
 
 
-def write_metadata(path: Path, meta: dict[str, Any]) -> None:
-    """Store ``meta`` in the ONNX file's ``metadata_props`` as ``hawkeye.<key>`` = JSON value."""
-    model = onnx.load(str(path))
-    kept = [p for p in model.metadata_props if not p.key.startswith(META_PREFIX)]
-    del model.metadata_props[:]
-    model.metadata_props.extend(kept)
-    for key, value in meta.items():
-        entry = model.metadata_props.add()
-        entry.key, entry.value = META_PREFIX + key, json.dumps(value)
-    model.producer_name, model.producer_version = "hawkeye", __version__
-    onnx.save(model, str(path))
-
-
 def read_metadata(path: str | Path) -> dict[str, Any]:
     """The ``hawkeye.*`` metadata of an exported file, JSON-decoded (ONNX Runtime alone)."""
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -268,16 +253,6 @@ def metadata_of(session: ort.InferenceSession, path: str | Path) -> dict[str, An
         raise ValueError(f"{path}: not a Hawkeye export (no hawkeye.input_names metadata); "
                          "export it with python -m hawkeye.export run_dir=...")
     return meta
-
-
-def ort_session(path: str | Path, threads: int) -> ort.InferenceSession:
-    """A CPU ONNX Runtime session with ``threads`` intra-op threads (0 = runtime default)."""
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = int(threads)
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3  # errors only: the runtime's warnings are not actionable here
-    return ort.InferenceSession(str(path), sess_options=options,
-                                providers=["CPUExecutionProvider"])
 
 
 def parity_inputs(normalization: Normalization, lengths: Sequence[int], batches: Sequence[int],

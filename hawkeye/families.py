@@ -48,8 +48,8 @@ from hawkeye.models import build_model
 from hawkeye.models.heads import Head, head_class
 from hawkeye.models.minirocket import MiniRocketRidge
 
-if TYPE_CHECKING:  # types only: hawkeye.predict imports this module
-    from hawkeye.predict import Prediction
+if TYPE_CHECKING:  # types only: the record predict fills
+    from hawkeye.scoring import Prediction
 
 def ensemble_levels(head: str, probabilities: np.ndarray | None,
                     expected: np.ndarray, n_levels: int) -> np.ndarray:

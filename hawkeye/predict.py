@@ -39,7 +39,6 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import math
 import os
 import shutil
 import sys
@@ -63,6 +62,7 @@ from hawkeye.prepare import landmarks as lm
 from hawkeye.prepare.features import SERIES_NAMES
 from hawkeye.prepare.pd4t import VideoItem
 from hawkeye.prepare.pipeline import PrepareSettings, process_video
+from hawkeye.scoring import OK, PredictError, Prediction, score_ensemble, scored
 from hawkeye.sequence_inputs import (
     SequenceInput,
     is_sequence_file,
@@ -70,17 +70,13 @@ from hawkeye.sequence_inputs import (
     sequence_model_inputs,
 )
 from hawkeye.store import VideoEntry
+from hawkeye.table_inputs import predict_table
 
 log = logging.getLogger("hawkeye.predict")
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm")
 LANDMARKS_SUFFIX = lm.PRECOMPUTED_SUFFIX
 SCORES_NAME = "scores.csv"
-OK, FAILED = "ok", "failed"
-
-
-class PredictError(Exception):
-    """An input or a run that cannot be scored; the message names the file and what to do."""
 
 
 # ----------------------------------------------------------------------------------------------
@@ -399,31 +395,6 @@ def _short(names: Sequence[str], n: int = 4) -> str:
 # Scoring
 
 
-@dataclass
-class Prediction:
-    """One input's result; ``fold_values`` keyed by fold index."""
-
-    input: VideoInput | SequenceInput
-    status: str = FAILED
-    reason: str = ""
-    frames: int = 0
-    fps: float = math.nan
-    score: int | None = None             # ensemble level (sequence models)
-    mean: float = math.nan               # mean over folds of expected score / reconstruction error
-    std: float = math.nan                # their standard deviation over folds (ddof 0)
-    flagged: int | None = None           # autoencoder: folds whose threshold the error exceeds
-    fold_values: dict[int, float] = field(default_factory=dict)
-    fold_levels: dict[int, int] = field(default_factory=dict)
-    trace_png: str = ""
-
-
-def score_ensemble(ensemble: Ensemble, x: np.ndarray,
-                   mask: np.ndarray | None = None) -> dict[str, Any]:
-    """Every fold run on one padded video (no ``mask``: a table row): values and summary."""
-    feeds = {"x": x} if mask is None else {"x": x, "mask": mask}
-    return ensemble.kind.score_folds(ensemble.folds, feeds, ensemble.score_levels)
-
-
 def check_duration(entry: VideoEntry, source: Path, min_seconds: float) -> None:
     """PredictError unless the video lasts at least ``min_seconds``."""
     seconds = len(entry.series) / entry.fps
@@ -451,17 +422,6 @@ def predict_one(inp: VideoInput, ensemble: Ensemble, settings: PrepareSettings,
     trace = plot_dir / f"{inp.id}.png"
     return scored(prediction, result, len(entry.series), entry.fps,
                   str(trace) if trace.exists() else "")
-
-
-def scored(prediction: Prediction, result: dict[str, Any], frames: int, fps: float,
-           trace_png: str = "") -> Prediction:
-    """``prediction`` filled with the ensemble's ``result`` (:func:`score_ensemble`)."""
-    prediction.status, prediction.frames, prediction.fps = OK, frames, fps
-    prediction.mean, prediction.std = result["mean"], result["std"]
-    prediction.score, prediction.flagged = result.get("score"), result.get("flagged")
-    prediction.fold_values, prediction.fold_levels = result["fold_values"], result["fold_levels"]
-    prediction.trace_png = trace_png
-    return prediction
 
 
 def predict_sequence_file(path: Path, ensemble: Ensemble, scratch: Path) -> list[Prediction]:
@@ -554,7 +514,6 @@ def run_predict(video: str | os.PathLike[str], run_dir: str | os.PathLike[str], 
     """
     ensemble = load_ensemble(Path(run_dir), model, threads, allow_missing_folds)
     if ensemble.kind.scores_tables:
-        from hawkeye.table_inputs import predict_table  # it builds on this module's Prediction
         predictions = predict_table(Path(video), ensemble, id_column)
         return PredictRun(ensemble, predictions, write_outputs(predictions, ensemble, Path(out)))
     if is_sequence_file(Path(video)) and Path(video).is_file():

@@ -13,13 +13,17 @@ or an infinite value in a feature cell fails that row, naming line and column.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hawkeye.predict import Ensemble, PredictError, Prediction, score_ensemble, scored
+from hawkeye.scoring import PredictError, Prediction, score_ensemble, scored
 from hawkeye.sequence_inputs import SequenceInput
 from hawkeye.store import load_store
 from hawkeye.tables import MISSING_TOKENS, XLSX_SUFFIXES, TableError, number_or_problem, read_table
+
+if TYPE_CHECKING:  # types only: hawkeye.predict imports this module
+    from hawkeye.predict import Ensemble
 
 TABLE_SUFFIXES = (".csv", *XLSX_SUFFIXES)
 STORE_SUFFIXES = (".h5", ".hdf5")

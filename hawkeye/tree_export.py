@@ -47,6 +47,7 @@ from hawkeye import __version__
 from hawkeye.io import atomic_path
 from hawkeye.models.heads import Head
 from hawkeye.models.trees import _EPS, TreeEnsemble
+from hawkeye.onnx_files import ONNX_NAME, ort_session, write_metadata
 
 OPSET = {"": 18, "ai.onnx.ml": 3}   # ai.onnx.ml 3: TreeEnsembleRegressor/Classifier of ORT
 INPUT = "x"
@@ -269,9 +270,6 @@ def export_trees(model: TreeEnsemble, head: Head, rows: np.ndarray, path: Path,
                  meta: dict[str, Any], tolerance: float, threads: int = 1) -> float:
     """Write ``path`` (atomic) with ``meta`` as ``hawkeye.*`` metadata once ONNX Runtime matches
     the in-memory model within ``tolerance`` on :func:`parity_rows`; the parity's max abs."""
-    # hawkeye.export imports the families, which fit (and so export) trees through this module
-    from hawkeye.export import ort_session, write_metadata
-
     try:
         graph = tree_model(model, head)
     except (RuntimeError, ValueError, TypeError, NameError, onnx.checker.ValidationError) as err:
@@ -293,8 +291,6 @@ def export_fitted_fold(model: TreeEnsemble, head: Head, rows: np.ndarray, out: P
     """The training job's export of a tree fold to ``<out>/model.onnx``: metrics.json's
     ``onnx_mb`` and ``onnx_parity_max_abs``, or ``onnx_error`` (never raises: a failed export
     does not fail a finished fit; the fold is retrained to retry)."""
-    from hawkeye.export import ONNX_NAME  # (import at call time: see export_trees)
-
     path = out / ONNX_NAME
     try:
         worst = export_trees(model, head, parity_rows(rows, int(export_cfg.parity_seed)), path,
