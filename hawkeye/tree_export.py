@@ -50,7 +50,7 @@ from onnx import TensorProto, helper, numpy_helper
 from hawkeye import __version__
 from hawkeye.io import atomic_path
 from hawkeye.models.heads import Head
-from hawkeye.models.trees import _EPS, TreeEnsemble
+from hawkeye.models.trees import EPS, TreeEnsemble
 from hawkeye.onnx_files import ONNX_NAME, ort_session, write_metadata
 
 OPSET = {"": 18, "ai.onnx.ml": 3}   # ai.onnx.ml 3: TreeEnsembleRegressor/Classifier of ORT
@@ -178,16 +178,16 @@ class _Graph:
         columns, ``eps`` where a level was never seen (TreeEnsemble's classification raw)."""
         placement = np.zeros((len(classes), n_levels), np.float32)
         placement[np.arange(len(classes)), classes] = 1.0
-        unseen = np.where(placement.any(axis=0), 0.0, _EPS).astype(np.float32)
+        unseen = np.where(placement.any(axis=0), 0.0, EPS).astype(np.float32)
         placed = self.node("Add", [self.node("MatMul", [probabilities, self.const(placement)]),
                                    self.const(unseen)])
-        clipped = self.node("Clip", [placed, self.const(_EPS), self.const(1.0)])
+        clipped = self.node("Clip", [placed, self.const(EPS), self.const(1.0)])
         return self.node("Log", [clipped])
 
     def logit(self, p: str) -> str:
         """``log(p / (1 - p))`` of ``p`` clipped to ``[eps, 1 - eps]``, in float64 as numpy."""
         p = self.node("Cast", [p], to=TensorProto.DOUBLE)
-        p = self.node("Clip", [p, self.const(_EPS, np.float64), self.const(1 - _EPS, np.float64)])
+        p = self.node("Clip", [p, self.const(EPS, np.float64), self.const(1 - EPS, np.float64)])
         odds = self.node("Div", [p, self.node("Sub", [self.const(1.0, np.float64), p])])
         return self.node("Cast", [self.node("Log", [odds])], to=TensorProto.FLOAT)
 

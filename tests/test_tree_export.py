@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+import openpyxl
 import pytest
 import torch
 
@@ -214,3 +215,22 @@ def test_the_export_command_checks_tree_folds_and_names_a_missing_file(trained, 
     with pytest.raises(ExportError, match=r"model.onnx: missing \(deleted\); a forest fold "
                                           r"\(scikit-learn trees\) is exported when it is fitted"):
         export_fold(fold, cfg)
+
+
+def test_an_xlsx_table_scores_like_the_csv_with_ids_from_a_named_column(table, trained,
+                                                                        tmp_path) -> None:
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["video", "noise", "variability", "speed"])  # any column order
+    rows = table_rows()[:5]
+    for r in rows:
+        sheet.append([f"clip-{r[0]}", r[5], r[4], None if r[3] == "" else r[3]])
+    book.save(tmp_path / "t.xlsx")
+    run = run_predict(tmp_path / "t.xlsx", trained["gbm-ordinal"], "gbm", None,
+                      tmp_path / "x", id_column="video")
+    from_csv = {r["id"]: r for r in read_csv(run_predict(table[0], trained["gbm-ordinal"], "gbm",
+                                                         None, tmp_path / "c").csv)}
+    for row in read_csv(run.csv):
+        same = from_csv[row["id"].removeprefix("clip-")]
+        assert (row["score"], row["expected_mean"]) == (same["score"], same["expected_mean"])
+    assert len(read_csv(run.csv)) == 5
