@@ -149,7 +149,8 @@ RULES: dict[str, Rule] = {
     "collect.seed": integer(), "collect.figures": FLAG,
     # predict
     "predict.out": PATH, "predict.hand": choice("l", "r", nullable=True),
-    "predict.min_seconds": number(low=0),
+    "predict.min_seconds": number(low=0), "predict.allow_missing_folds": FLAG,
+    "predict.id_column": optional(TEXT),
     # train
     "train.epochs": integer(low=1), "train.batch_size": integer(low=1), "train.lr": POSITIVE,
     "train.weight_decay": number(low=0), "train.lr_schedule": choice("cosine", "constant"),
