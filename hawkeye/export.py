@@ -28,9 +28,10 @@ of any float output must stay within ``export.parity_tol``, or the export fails 
 ``model.onnx`` is left behind (the file is written under a temporary name and renamed only after
 the check). The fold's ``metrics.json`` gets ``onnx_mb`` and ``onnx_parity_max_abs``.
 
-A family that is not exported (the tree baseline ``gbm``, family ``tabular``) is skipped with the
-family's reason: a scikit-learn estimator that the training job deliberately does not save (no
-pickle), and converting it would need ``skl2onnx``, which Hawkeye does not depend on.
+A family that is not exported is skipped with the family's reason. The tree models (family
+``tabular``) keep no estimator after their training job (no pickle), so that job writes their
+``model.onnx`` (skl2onnx, :mod:`hawkeye.tree_export`, same outputs and parity rule); here such a
+fold is only checked to hold a readable file.
 
 Command line: ``python -m hawkeye.export run_dir=runs/<run>`` exports every finished fold of every
 model in the run (``export.models=[tcn]`` to restrict, ``export.force=true`` to redo).
@@ -52,7 +53,6 @@ from typing import Any
 
 import h5py
 import numpy as np
-import onnx
 import onnxruntime as ort
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -64,14 +64,13 @@ from hawkeye.data import Normalization, apply_normalization
 from hawkeye.families import FAMILIES, ExportedFamily, Family, family_of
 from hawkeye.io import atomic_path, write_json_atomic
 from hawkeye.models.heads import Head, build_head
+from hawkeye.onnx_files import META_PREFIX, ONNX_NAME, ort_session, write_metadata
 
 log = logging.getLogger("hawkeye.export")
 
-ONNX_NAME = "model.onnx"
 # metrics.json status of a trained fold whose export is due (hawkeye.train); "ok" once it is done
 EXPORTING = "exporting"
 INPUT_NAMES = ("x", "mask")
-META_PREFIX = "hawkeye."
 
 
 class ExportError(Exception):
@@ -239,19 +238,6 @@ def export_onnx(module: ScoringModule, n_features: int, path: Path, opset: int, 
     program.save(str(path), external_data=False)
 
 
-def write_metadata(path: Path, meta: dict[str, Any]) -> None:
-    """Store ``meta`` in the ONNX file's ``metadata_props`` as ``hawkeye.<key>`` = JSON value."""
-    model = onnx.load(str(path))
-    kept = [p for p in model.metadata_props if not p.key.startswith(META_PREFIX)]
-    del model.metadata_props[:]
-    model.metadata_props.extend(kept)
-    for key, value in meta.items():
-        entry = model.metadata_props.add()
-        entry.key, entry.value = META_PREFIX + key, json.dumps(value)
-    model.producer_name, model.producer_version = "hawkeye", __version__
-    onnx.save(model, str(path))
-
-
 def read_metadata(path: str | Path) -> dict[str, Any]:
     """The ``hawkeye.*`` metadata of an exported file, JSON-decoded (ONNX Runtime alone)."""
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -267,16 +253,6 @@ def metadata_of(session: ort.InferenceSession, path: str | Path) -> dict[str, An
         raise ValueError(f"{path}: not a Hawkeye export (no hawkeye.input_names metadata); "
                          "export it with python -m hawkeye.export run_dir=...")
     return meta
-
-
-def ort_session(path: str | Path, threads: int) -> ort.InferenceSession:
-    """A CPU ONNX Runtime session with ``threads`` intra-op threads (0 = runtime default)."""
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = int(threads)
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3  # errors only: the runtime's warnings are not actionable here
-    return ort.InferenceSession(str(path), sess_options=options,
-                                providers=["CPUExecutionProvider"])
 
 
 def parity_inputs(normalization: Normalization, lengths: Sequence[int], batches: Sequence[int],
@@ -372,6 +348,8 @@ def export_fold(fold_dir: Path, cfg: DictConfig) -> dict[str, Any]:
         reason = family.export_skip_reason(str(metrics.get("model", fold_dir.parent.name)))
         log.info("%s: skipped, %s", fold_dir, reason)
         return {"fold_dir": str(fold_dir), "status": "skipped", "reason": reason}
+    if family is not None and family.exported_when_fitted:
+        return _fitted_export(fold_dir, metrics)
     started = time.perf_counter()
     fold_model = load_fold_model(fold_dir)
     path = fold_dir / ONNX_NAME
@@ -385,6 +363,29 @@ def export_fold(fold_dir: Path, cfg: DictConfig) -> dict[str, Any]:
     log.info("%s: %.3f MB, parity max |diff| %.2e (%.1f s)", path, result["onnx_mb"], worst,
              result["export_seconds"])
     return {"fold_dir": str(fold_dir), "status": "ok", **result}
+
+
+def _fitted_export(fold_dir: Path, metrics: dict[str, Any]) -> dict[str, Any]:
+    """A fold whose training job wrote (and parity-checked) ``model.onnx`` when it fitted the
+    model (the tree family, :mod:`hawkeye.tree_export`): nothing is left to export from."""
+    path = fold_dir / ONNX_NAME
+    model = metrics.get("model", fold_dir.parent.name)
+    if not path.exists():
+        how = (f"a {model} fold (scikit-learn trees) is exported when it is fitted (the estimator "
+               "is not kept): retrain the fold (launch.force=true) to export it")
+        if "onnx_error" in metrics or "onnx_mb" in metrics:  # its export failed, or was lost
+            raise ExportError(f"{path}: missing ({metrics.get('onnx_error', 'deleted')}); {how}")
+        return {"fold_dir": str(fold_dir), "status": "skipped",
+                "reason": f"trained with export.onnx=false; {how}"}
+    try:
+        read_metadata(path)
+    except Exception as error:  # ONNX Runtime's load errors share no base class
+        raise ExportError(f"{path}: not a readable Hawkeye export ({error}); retrain the fold "
+                          "(launch.force=true)") from None
+    if metrics.get("status") == EXPORTING:
+        write_json_atomic(fold_dir / "metrics.json", {**metrics, "status": "ok"})
+    return {"fold_dir": str(fold_dir), "status": "ok", "onnx_mb": metrics.get("onnx_mb", 0.0),
+            "onnx_parity_max_abs": metrics.get("onnx_parity_max_abs", float("nan"))}
 
 
 def export_after_training(fold_dir: Path, cfg: DictConfig) -> dict[str, Any]:

@@ -12,7 +12,8 @@ on it. Train, export and predict ask the family; none of them tests a family or 
   ensemble reports the mean error and how many folds flag the video; scores.csv ``error_mean,
   error_std, folds_flagging, fold_<k>_error``.
 - ``tabular`` (:class:`Tabular`): tree ensembles on the summary features (:func:`fit_tabular`);
-  not exported.
+  exported by the fit itself (:mod:`hawkeye.tree_export`), then ensembled and tabulated as
+  ``sequence``; prediction scores the rows of a feature table.
 - ``rocket`` (:class:`Rocket`): MiniRocket + ridge on the sequences, one closed-form fit
   (:func:`fit_rocket`); exported, ensembled and tabulated as ``sequence``, its network rebuilt
   from the fold's ``minirocket.npz``.
@@ -47,8 +48,8 @@ from hawkeye.models import build_model
 from hawkeye.models.heads import Head, head_class
 from hawkeye.models.minirocket import MiniRocketRidge
 
-if TYPE_CHECKING:  # types only: hawkeye.predict imports this module
-    from hawkeye.predict import Prediction
+if TYPE_CHECKING:  # types only: the record predict fills
+    from hawkeye.scoring import Prediction
 
 def ensemble_levels(head: str, probabilities: np.ndarray | None,
                     expected: np.ndarray, n_levels: int) -> np.ndarray:
@@ -74,6 +75,8 @@ class Family(ABC):
     learns_anomalies = False           # trains on anomalous videos too (target_windows ignored)
     needs_sequences = True             # reads per-frame series (refuses a summary-only store)
     exported = False                   # training's ONNX export and prediction apply
+    exported_when_fitted = False       # the fit itself writes model.onnx (nothing else could)
+    scores_tables = False              # prediction reads feature-table rows, not videos
 
     @abstractmethod
     def fit(self, cfg: DictConfig, data: FoldData, device: torch.device, out: Path,
@@ -270,18 +273,25 @@ class Rocket(SequenceNetwork):
         return MiniRocketRidge.load(fold_dir / str(ckpt["weights_file"])).scoring_network()
 
 
-class Tabular(Family):
-    """Boosted trees on the per-video summary features (``gbm``)."""
+class Tabular(SequenceNetwork):
+    """Tree ensembles on the per-video summary features (``gbm``, ``gbm_tuned``, ``forest``).
+
+    Exported when fitted: the estimator exists only inside the training job (never pickled), so
+    :func:`fit_tabular` writes ``model.onnx`` (:mod:`hawkeye.tree_export`) with the sequence
+    family's outputs; ensembled and tabulated exactly as ``sequence`` folds, one feature-table
+    row per input."""
 
     name = "tabular"
     needs_sequences = False
+    exported_when_fitted = True
+    scores_tables = True
 
     def fit(self, cfg, data, device, out, meta):
         return fit_tabular(cfg, data, device, out, meta)
 
-    def export_skip_reason(self, model):
-        return (f"{model} is a scikit-learn tree model: not exported to ONNX (training keeps no "
-                "pickled estimator and skl2onnx is not a dependency)")
+    def network(self, model_cfg, head, n_features, n_levels):
+        raise ValueError(f"{model_cfg['name']} is a scikit-learn tree model, not a network: its "
+                         "fold's model.onnx is written when it is fitted (hawkeye.tree_export)")
 
 
 # The model config's `family` key picks one of these.

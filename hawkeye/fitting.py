@@ -24,7 +24,7 @@ from torch import nn
 from hawkeye.checkpoint import save_best, seed_everything
 from hawkeye.data import SequenceSet, class_weights, concat_sets
 from hawkeye.fold_data import FoldData
-from hawkeye.io import atomic_path, probability_columns
+from hawkeye.io import atomic_path, git_commit, probability_columns
 from hawkeye.loop import NetworkRun, fit_network, predict_outputs
 from hawkeye.metrics import (
     anomaly_metrics,
@@ -36,6 +36,7 @@ from hawkeye.metrics import (
 )
 from hawkeye.models import build_model, count_parameters
 from hawkeye.models.heads import Head, build_head
+from hawkeye.tree_export import export_fitted_fold, tree_metadata
 
 if TYPE_CHECKING:  # types only: hawkeye.predict imports this module
     pass
@@ -249,7 +250,9 @@ def fit_tabular(cfg: DictConfig, data: FoldData, device: torch.device, out: Path
     """Tree ensembles on the per-video clinical summary features, scored through the head.
 
     No epochs and no ``.pt`` files: a fit takes seconds, so a requeued task simply fits again, and a
-    scikit-learn estimator could only be saved by pickle, which the project never loads. With
+    scikit-learn estimator could only be saved by pickle, which the project never loads; with
+    ``export.onnx`` the fitted trees are written as ``model.onnx`` here, checked against the
+    estimator on the fold's rows (:mod:`hawkeye.tree_export`). With
     ``train.balance`` weights or sampling, the trees get balanced per-sample weights. The trees
     never early-stop on the validation slice, so they are fitted on the whole training side
     (training part + validation slice); a ``tune`` grid is chosen on inner subject-grouped folds
@@ -276,8 +279,12 @@ def fit_tabular(cfg: DictConfig, data: FoldData, device: torch.device, out: Path
     def outputs(part: SequenceSet) -> torch.Tensor:
         return torch.from_numpy(estimator.predict(part.summary.numpy()))
 
-    return _single_fit_result(cfg, data, head, outputs, fit_part, started, estimator,
-                              {**_target_stats(head_cfg), **estimator.fit_report()})
+    extra = {**_target_stats(head_cfg), **estimator.fit_report()}
+    if cfg.export.onnx:  # the estimator lives only in this job: its model.onnx is written now
+        rows = np.concatenate([p.summary.numpy() for p in (fit_part, data.cv, data.test)])
+        extra.update(export_fitted_fold(estimator, head, rows, out, tree_metadata(
+            meta, head, data.summary_names, int(cfg.fold), git_commit()), cfg.export))
+    return _single_fit_result(cfg, data, head, outputs, fit_part, started, estimator, extra)
 
 
 ROCKET_WEIGHTS = "minirocket.npz"  # a rocket fold's fitted model, beside its best.pt

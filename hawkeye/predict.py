@@ -6,7 +6,8 @@
 what ``hawkeye.synthetic`` writes), a folder of them, or a CSV with a ``video`` column (paths
 relative to the CSV; optional ``hand`` column). It may also be sequences the model's family
 takes directly (:mod:`hawkeye.sequence_inputs`): a ``.npz`` in the ``store write`` layout (one
-row per sequence) or a telemetry CSV without a ``video`` column (one row per window). Each video
+row per sequence) or a telemetry CSV without a ``video`` column (one row per window); a tree
+model scores a feature table's rows (:mod:`hawkeye.table_inputs`). Each video
 goes through exactly the preparation a training video went through —
 :func:`hawkeye.prepare.worker.process_video` (decode, MediaPipe, hand choice, gap filling,
 :func:`hawkeye.prepare.features.compute_features`), then
@@ -38,7 +39,6 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import math
 import os
 import shutil
 import sys
@@ -62,6 +62,7 @@ from hawkeye.prepare import landmarks as lm
 from hawkeye.prepare.features import SERIES_NAMES
 from hawkeye.prepare.pd4t import VideoItem
 from hawkeye.prepare.worker import PrepareSettings, process_video
+from hawkeye.scoring import OK, PredictError, Prediction, score_ensemble, scored
 from hawkeye.sequence_inputs import (
     SequenceInput,
     is_sequence_file,
@@ -69,17 +70,13 @@ from hawkeye.sequence_inputs import (
     sequence_model_inputs,
 )
 from hawkeye.store import VideoEntry
+from hawkeye.table_inputs import predict_table
 
 log = logging.getLogger("hawkeye.predict")
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm")
 LANDMARKS_SUFFIX = lm.PRECOMPUTED_SUFFIX
 SCORES_NAME = "scores.csv"
-OK, FAILED = "ok", "failed"
-
-
-class PredictError(Exception):
-    """An input or a run that cannot be scored; the message names the file and what to do."""
 
 
 # ----------------------------------------------------------------------------------------------
@@ -138,7 +135,7 @@ def load_ensemble(run_dir: Path, model: str, threads: int,
     if not paths:
         trained = sorted(model_dir.glob("fold_*/best.pt"))
         hint = (f"run python -m hawkeye.export run_dir={run_dir}" if trained else
-                "no fold has best.pt either (tree models are not exported: pick a network)")
+                "no fold has best.pt either (a tree model's is written when it is fitted)")
         raise PredictError(f"{model_dir}: no fold has {ONNX_NAME}; {hint}")
     folds, left_out = [], fold_problems(run_dir, model_dir)
     for path in paths:
@@ -402,29 +399,6 @@ def _short(names: Sequence[str], n: int = 4) -> str:
 # Scoring
 
 
-@dataclass
-class Prediction:
-    """One input's result; ``fold_values`` keyed by fold index."""
-
-    input: VideoInput | SequenceInput
-    status: str = FAILED
-    reason: str = ""
-    frames: int = 0
-    fps: float = math.nan
-    score: int | None = None             # ensemble level (sequence models)
-    mean: float = math.nan               # mean over folds of expected score / reconstruction error
-    std: float = math.nan                # their standard deviation over folds (ddof 0)
-    flagged: int | None = None           # autoencoder: folds whose threshold the error exceeds
-    fold_values: dict[int, float] = field(default_factory=dict)
-    fold_levels: dict[int, int] = field(default_factory=dict)
-    trace_png: str = ""
-
-
-def score_ensemble(ensemble: Ensemble, x: np.ndarray, mask: np.ndarray) -> dict[str, Any]:
-    """Run every fold on one padded video; return the per-fold values and the ensemble summary."""
-    return ensemble.kind.score_folds(ensemble.folds, {"x": x, "mask": mask}, ensemble.score_levels)
-
-
 def check_duration(entry: VideoEntry, source: Path, min_seconds: float) -> None:
     """PredictError unless the video lasts at least ``min_seconds``."""
     seconds = len(entry.series) / entry.fps
@@ -452,17 +426,6 @@ def predict_one(inp: VideoInput, ensemble: Ensemble, settings: PrepareSettings,
     trace = plot_dir / f"{inp.id}.png"
     return scored(prediction, result, len(entry.series), entry.fps,
                   str(trace) if trace.exists() else "")
-
-
-def scored(prediction: Prediction, result: dict[str, Any], frames: int, fps: float,
-           trace_png: str = "") -> Prediction:
-    """``prediction`` filled with the ensemble's ``result`` (:func:`score_ensemble`)."""
-    prediction.status, prediction.frames, prediction.fps = OK, frames, fps
-    prediction.mean, prediction.std = result["mean"], result["std"]
-    prediction.score, prediction.flagged = result.get("score"), result.get("flagged")
-    prediction.fold_values, prediction.fold_levels = result["fold_values"], result["fold_levels"]
-    prediction.trace_png = trace_png
-    return prediction
 
 
 def predict_sequence_file(path: Path, ensemble: Ensemble, scratch: Path) -> list[Prediction]:
@@ -546,21 +509,22 @@ class PredictRun:
 
 def run_predict(video: str | os.PathLike[str], run_dir: str | os.PathLike[str], model: str,
                 prepare_cfg: Any, out: str | os.PathLike[str], hand: str | None = None,
-                threads: int = 1, min_seconds: float = 0.0,
-                allow_missing_folds: bool = False) -> PredictRun:
+                threads: int = 1, min_seconds: float = 0.0, allow_missing_folds: bool = False,
+                id_column: str | None = None) -> PredictRun:
     """Score ``video`` with the folds of ``<run_dir>/<model>``, write to ``out``.
 
     A single input that fails raises :class:`PredictError` and nothing is written. Several
-    inputs: the CSV lists every one (failed ones with their reason).
+    inputs: the CSV lists every one (failed ones with their reason). Tree models: table rows.
     """
+    ensemble = load_ensemble(Path(run_dir), model, threads, allow_missing_folds)
+    if ensemble.kind.scores_tables:
+        predictions = predict_table(Path(video), ensemble, id_column)
+        return PredictRun(ensemble, predictions, write_outputs(predictions, ensemble, Path(out)))
     if is_sequence_file(Path(video)) and Path(video).is_file():
-        ensemble = load_ensemble(Path(run_dir), model, threads)
         with tempfile.TemporaryDirectory(prefix="hawkeye-predict-") as scratch:
             predictions = predict_sequence_file(Path(video), ensemble, Path(scratch))
-            csv_path = write_outputs(predictions, ensemble, Path(out))
-        return PredictRun(ensemble, predictions, csv_path)
+        return PredictRun(ensemble, predictions, write_outputs(predictions, ensemble, Path(out)))
     inputs = resolve_inputs(video, hand)
-    ensemble = load_ensemble(Path(run_dir), model, threads, allow_missing_folds)
     with tempfile.TemporaryDirectory(prefix="hawkeye-predict-") as scratch:
         predictions = predict_inputs(inputs, ensemble, prepare_cfg, Path(scratch), min_seconds)
         if len(inputs) == 1 and predictions[0].status != OK:
@@ -579,7 +543,8 @@ def main(cfg: DictConfig) -> None:
     try:
         run = run_predict(cfg.video, cfg.run_dir, str(cfg.model.name), cfg.prepare,
                           cfg.predict.out, cfg.predict.hand, int(cfg.export.ort_threads),
-                          float(cfg.predict.min_seconds), bool(cfg.predict.allow_missing_folds))
+                          float(cfg.predict.min_seconds), bool(cfg.predict.allow_missing_folds),
+                          cfg.predict.id_column)
     except PredictError as error:
         sys.exit(f"hawkeye.predict: {error}")
     for problem in run.ensemble.left_out:  # only with predict.allow_missing_folds=true

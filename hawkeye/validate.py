@@ -153,6 +153,7 @@ RULES: dict[str, Rule] = {
     # predict
     "predict.out": PATH, "predict.hand": choice("l", "r", nullable=True),
     "predict.min_seconds": number(low=0), "predict.allow_missing_folds": FLAG,
+    "predict.id_column": optional(TEXT),
     # train
     "train.epochs": integer(low=1), "train.batch_size": integer(low=1), "train.lr": POSITIVE,
     "train.weight_decay": number(low=0), "train.lr_schedule": choice("cosine", "constant"),

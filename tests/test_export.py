@@ -223,6 +223,7 @@ def test_failed_parity_keeps_the_previous_file_and_records_the_error(run, tmp_pa
 @pytest.mark.slow
 def test_export_run_skips_the_tree_baseline_and_exported_folds(run) -> None:
     results = {Path(r["fold_dir"]).parent.name: r for r in export_run(run["run_dir"], run["cfg"])}
+    # trained with export.onnx=false, and a tree fold is exported only when it is fitted
     assert results["gbm"]["status"] == "skipped" and "scikit-learn" in results["gbm"]["reason"]
     assert results["tcn"]["status"] == "skipped" and "exists" in results["tcn"]["reason"]
     assert not (run["run_dir"] / "gbm" / "fold_0" / ONNX_NAME).exists()

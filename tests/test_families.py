@@ -52,8 +52,9 @@ def test_every_model_config_names_a_registered_family() -> None:
 def test_an_unknown_family_is_refused_naming_the_known_ones() -> None:
     with pytest.raises(ValueError, match=r"'recurrent'.*autoencoder.*sequence.*tabular"):
         family_of("recurrent", "mine")
-    assert isinstance(family_of("tabular"), Tabular) and not family_of("tabular").exported
-    assert "skl2onnx" in family_of("tabular").export_skip_reason("gbm")
+    trees = family_of("tabular")
+    assert isinstance(trees, Tabular) and trees.exported and trees.exported_when_fitted
+    assert trees.scores_tables and not family_of("sequence").scores_tables
 
 
 def test_the_rocket_family_exports_like_a_sequence_network_from_its_fitted_file() -> None:
@@ -107,9 +108,9 @@ def test_an_autoencoder_module_decides_with_its_threshold() -> None:
     assert module.family.threshold(module.model) == pytest.approx(float(error[1]))
 
 
-def test_a_family_that_is_not_exported_has_no_scoring_module() -> None:
-    cfg = compose(tiny_model("gbm"))
-    with pytest.raises(ValueError, match="not exported"):
+def test_a_tree_family_has_no_scoring_module() -> None:
+    cfg = compose(tiny_model("gbm"))  # its model.onnx comes from the fit (hawkeye.tree_export)
+    with pytest.raises(ValueError, match="gbm is a scikit-learn tree model, not a network"):
         ScoringModule.build(cfg.model, cfg.head, "tabular", N_FEATURES, N_LEVELS,
                             Normalization(torch.zeros(3), torch.ones(3)))
 

@@ -34,7 +34,7 @@ import numpy as np
 from hawkeye.folds import subject_grouped_folds
 
 OBJECTIVES = ("regression", "classification", "ordinal")
-_EPS = 1e-7  # probabilities are clipped to [eps, 1 - eps] before logs/logits
+EPS = 1e-7  # probabilities are clipped to [eps, 1 - eps] before logs/logits
 
 # score_fn(raw outputs (N, output_dim), true scores (N,)) -> a loss, lower is better
 ScoreFn = Callable[[np.ndarray, np.ndarray], float]
@@ -177,15 +177,15 @@ class TreeEnsemble(ABC):
             return estimators[0].predict(features).astype(np.float32)[:, None]
         if self.objective == "classification":
             estimator = estimators[0]
-            proba = np.full((len(features), self.output_dim), _EPS)
+            proba = np.full((len(features), self.output_dim), EPS)
             proba[:, estimator.classes_] = estimator.predict_proba(features)
-            return np.log(np.clip(proba, _EPS, 1.0)).astype(np.float32)
+            return np.log(np.clip(proba, EPS, 1.0)).astype(np.float32)
         logits = np.empty((len(features), self.output_dim))
         for k, estimator in enumerate(estimators):
             if estimator is None:
                 logits[:, k] = constants[k]
             else:
-                p = np.clip(estimator.predict_proba(features)[:, 1], _EPS, 1 - _EPS)
+                p = np.clip(estimator.predict_proba(features)[:, 1], EPS, 1 - EPS)
                 logits[:, k] = np.log(p / (1 - p))
         return logits.astype(np.float32)
 
