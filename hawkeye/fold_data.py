@@ -22,6 +22,7 @@ from hawkeye.data import (
 )
 from hawkeye.folds import check_disjoint, ensure_folds, validation_split
 from hawkeye.store import load_store
+from hawkeye.timebase import TimeBase
 
 log = logging.getLogger("hawkeye.train")
 
@@ -71,7 +72,7 @@ def load_fold_data(cfg: DictConfig, keep_anomalous: bool = False) -> FoldData:
     log.info("cross-validating on %s (%d videos), testing on %r (%d videos)", train_splits,
              int(is_cv.sum()), task.test_split, int(is_test.sum()))
 
-    everything = sequence_set(store, task.input_features, task.max_len, task.frame_stride,
+    everything = sequence_set(store, task.input_features, TimeBase.from_task(task),
                               target=str(task.target),
                               anomalous=anomaly_flags(store, task.anomaly_label,
                                                       task.anomaly_min_score))

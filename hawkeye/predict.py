@@ -7,13 +7,21 @@ what ``hawkeye.synthetic`` writes), a folder of them, or a CSV with a ``video`` 
 relative to the CSV; optional ``hand`` column). Each input goes through exactly the preparation a
 training video went through — :func:`hawkeye.prepare.pipeline.process_video` (decode,
 MediaPipe, hand choice, gap filling, :func:`hawkeye.prepare.features.compute_features`), then
-:func:`hawkeye.data.frame_features` and :func:`hawkeye.data.pad_frames` with the stride and length
-the model was trained with — and then through every fold's ``model.onnx`` (which normalises
+:func:`hawkeye.data.model_frames`: resampled by the frame times to the rate and window the model
+was trained with (``sample_rate_hz``, ``max_seconds``; a 60 fps phone video gets the same steps
+as the same video at 30 fps) — and then through every fold's ``model.onnx`` (which normalises
 inside the graph). The preparation settings come from the exported file's metadata (the settings
 that built the training store) when it has them, else from the composed ``prepare`` config.
 
+Task-aware: the model records the task it rates (PD4T "Finger tapping"); an input given as
+another task (``predict.task``, a ``task`` column of the CSV, or a PD4T path
+``Videos/<task>/...``) is refused with the reason unless ``predict.allow_task_mismatch=true``.
+
 Output, in ``predict.out``: ``scores.csv`` (one row per input: the ensemble score, the mean and
-standard deviation of the folds' continuous scores, every fold's score) and ``<id>.trace.png``
+standard deviation of the folds' continuous scores, every fold's score, and what a clinician needs
+to trust the row: the hand taken and why, the preparation's QC status and reason, detection rate,
+tap count, native and model rate; a row whose preparation was flagged, e.g. a hand chosen by
+motion against its label, has status ``flagged``, not ``ok``) and ``<id>.trace.png``
 per video (the thumb-index distance with the detected taps; ``hawkeye.prepare``'s QC figure).
 The score is the mean of the folds' expected scores, rounded to the nearest level. For the LSTM
 autoencoder the row holds the reconstruction error instead and how many folds flag the video.
@@ -44,22 +52,25 @@ import onnxruntime as ort
 from omegaconf import DictConfig, OmegaConf
 
 from hawkeye.config import CONF_DIR
-from hawkeye.data import channel_names, frame_features, pad_frames
+from hawkeye.data import channel_names, model_frames
 from hawkeye.export import ONNX_NAME, metadata_of, ort_session
 from hawkeye.families import ExportedFamily, csv_number, family_of
 from hawkeye.io import atomic_path
 from hawkeye.prepare import landmarks as lm
 from hawkeye.prepare.features import SERIES_NAMES
 from hawkeye.prepare.pd4t import VideoItem
-from hawkeye.prepare.pipeline import PrepareSettings, process_video
+from hawkeye.prepare.pipeline import PrepareSettings, VideoResult, process_video
+from hawkeye.prepare.qc import FLAGGED as QC_FLAGGED
+from hawkeye.scoring_task import task_mismatch
 from hawkeye.store import VideoEntry
+from hawkeye.timebase import TimeBase
 
 log = logging.getLogger("hawkeye.predict")
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm")
 LANDMARKS_SUFFIX = lm.PRECOMPUTED_SUFFIX
 SCORES_NAME = "scores.csv"
-OK, FAILED = "ok", "failed"
+OK, FLAGGED, FAILED = "ok", "flagged", "failed"
 
 
 class PredictError(Exception):
@@ -89,10 +100,10 @@ class Ensemble:
     folds: list[ExportedFold]
     input_names: list[str]
     input_features: str         # series | landmarks | both
-    frame_stride: int
-    max_len: int
+    time_base: TimeBase         # the rate and window inputs are resampled to (as in training)
     score_levels: list[int]
     prepare: dict[str, Any] | None  # settings that built the training store (None: unknown)
+    task: dict[str, str] | None = None  # the task the model rates (None: not recorded)
 
     @property
     def kind(self) -> ExportedFamily:
@@ -123,8 +134,8 @@ def load_ensemble(run_dir: Path, model: str, threads: int) -> Ensemble:
         folds.append(ExportedFold(_fold_index(path.parent), path, session,
                                metadata_of(session, path)))
     first = folds[0].meta
-    shared = ("input_names", "family", "input_features", "frame_stride", "max_len",
-              "score_levels", "prepare")
+    shared = ("input_names", "family", "input_features", "sample_rate_hz", "max_seconds",
+              "score_levels", "prepare", "task")
     for fold in folds[1:]:
         differ = [k for k in shared if fold.meta.get(k) != first.get(k)]
         if differ:
@@ -133,9 +144,9 @@ def load_ensemble(run_dir: Path, model: str, threads: int) -> Ensemble:
     return Ensemble(model=model, family=str(first["family"]), folds=folds,
                     input_names=list(first["input_names"]),
                     input_features=str(first["input_features"]),
-                    frame_stride=int(first["frame_stride"]), max_len=int(first["max_len"]),
+                    time_base=TimeBase.from_task(first),
                     score_levels=[int(v) for v in first["score_levels"]],
-                    prepare=first.get("prepare"))
+                    prepare=first.get("prepare"), task=first.get("task"))
 
 
 def _fold_index(fold_dir: Path) -> int:
@@ -155,6 +166,7 @@ class VideoInput:
 
     path: Path
     hand: str   # "l", "r" or "" (unknown: fine for landmark files, needed for videos)
+    task: str = ""  # the clinical task the video shows, as given ("": not said)
 
     @property
     def id(self) -> str:
@@ -172,8 +184,29 @@ def hand_from_name(stem: str) -> str:
     return side if side in ("l", "r") else ""
 
 
-def resolve_inputs(video: str | os.PathLike[str], hand: str | None = None) -> list[VideoInput]:
+def task_from_path(path: Path) -> str:
+    """The PD4T task folder of ``.../Videos/<task>/<subject>/<file>``, else ``""``."""
+    parts = path.parts
+    if "Videos" in parts[:-1]:
+        index = len(parts) - 1 - parts[::-1].index("Videos")
+        if index + 2 < len(parts):
+            return parts[index + 1]
+    return ""
+
+
+def resolve_inputs(video: str | os.PathLike[str], hand: str | None = None,
+                   task: str | None = None) -> list[VideoInput]:
     """The inputs named by ``video``: a file, a folder (videos and landmark files in it), or a CSV.
+
+    Each input's task is ``task`` when given, else the CSV's ``task`` column, else the PD4T
+    folder its path lies in (:func:`task_from_path`), else unknown.
+"""
+    inputs = _resolve_paths(video, hand)
+    return [replace(inp, task=task or inp.task or task_from_path(inp.path)) for inp in inputs]
+
+
+def _resolve_paths(video: str | os.PathLike[str], hand: str | None) -> list[VideoInput]:
+    """The inputs of :func:`resolve_inputs`, tasks as the CSV gives them.
 
     In a folder, a ``.landmarks.npz`` beside a video of the same stem is not a second input (the
     video is; ``prepare.landmark_source=precomputed`` reads that file instead of running
@@ -216,7 +249,7 @@ def _inputs_from_csv(path: Path, hand: str | None) -> list[VideoInput]:
         rows = list(csv.DictReader(handle))
     if not rows or "video" not in rows[0]:
         raise PredictError(f"{path}: a CSV of inputs needs a header with a 'video' column "
-                           "(and optionally 'hand': l | r) and at least one row")
+                           "(and optionally 'hand': l | r, 'task') and at least one row")
     inputs = []
     for line, row in enumerate(rows, start=2):
         name = (row.get("video") or "").strip()
@@ -226,7 +259,7 @@ def _inputs_from_csv(path: Path, hand: str | None) -> list[VideoInput]:
         row_hand = (row.get("hand") or "").strip().lower() or hand
         if row_hand not in (None, "", "l", "r"):
             raise PredictError(f"{path}, line {line}: hand must be l or r, got {row_hand!r}")
-        inputs.append(_input(target, row_hand))
+        inputs.append(replace(_input(target, row_hand), task=(row.get("task") or "").strip()))
     return inputs
 
 
@@ -278,30 +311,39 @@ def video_item(inp: VideoInput, landmark_source: str) -> VideoItem:
                      landmarks_path=landmarks_path)
 
 
-def extract(inp: VideoInput, settings: PrepareSettings) -> VideoEntry:
-    """Features of one input through :func:`hawkeye.prepare.pipeline.process_video`;
-    PredictError if none."""
+def extract(inp: VideoInput, settings: PrepareSettings) -> VideoResult:
+    """Features and QC row of one input through :func:`hawkeye.prepare.pipeline.process_video`;
+    PredictError if no features."""
     landmark_source = "precomputed" if inp.is_landmarks else settings.landmark_source
     settings = replace(settings, landmark_source=landmark_source)
     result = process_video(video_item(inp, landmark_source), None, settings)
     if result.entry is None:
         raise PredictError(result.qc.reason or f"{inp.path}: not usable (no reason recorded)")
-    return result.entry
+    return result
 
 
 @dataclass(frozen=True)
 class _OneVideo:
-    """The fields of a store that :func:`hawkeye.data.frame_features` reads, for one video."""
+    """The fields of a store that :func:`hawkeye.data.model_frames` reads, for one video."""
 
     series: np.ndarray
     series_names: tuple[str, ...]
     landmarks: np.ndarray | None
+    times: np.ndarray       # (T,) seconds of each frame
+
+    @property
+    def offsets(self) -> np.ndarray:
+        return np.array([0, len(self.series)])
+
+    def frame_times(self) -> np.ndarray:
+        return self.times
 
 
 def model_inputs(entry: VideoEntry, ensemble: Ensemble,
                  source: Path) -> tuple[np.ndarray, np.ndarray]:
     """``x (1, L, F)`` float32 and ``mask (1, L)`` bool, built as training built them."""
-    video = _OneVideo(series=entry.series, series_names=SERIES_NAMES, landmarks=entry.landmarks)
+    video = _OneVideo(series=entry.series, series_names=SERIES_NAMES, landmarks=entry.landmarks,
+                      times=entry.frame_times())
     names = channel_names(video, ensemble.input_features)
     if names != ensemble.input_names:
         raise PredictError(
@@ -309,10 +351,7 @@ def model_inputs(entry: VideoEntry, ensemble: Ensemble,
             f"per frame ({_short(ensemble.input_names)}) but hawkeye.prepare computes "
             f"{len(names)} ({_short(names)}); it was trained on other features (a store of your "
             "own sequences?): score such data with the same tool that made them")
-    frames = frame_features(video, ensemble.input_features)
-    x, mask = pad_frames(frames, np.array([0, len(frames)]), ensemble.max_len,
-                         ensemble.frame_stride)
-    return x, mask
+    return model_frames(video, ensemble.input_features, ensemble.time_base)
 
 
 def _short(names: Sequence[str], n: int = 4) -> str:
@@ -331,7 +370,17 @@ class Prediction:
     status: str = FAILED
     reason: str = ""
     frames: int = 0
-    fps: float = math.nan
+    fps: float = math.nan                # native rate the features used (frames' median rate)
+    timing: str = ""                     # where the frame times came from (QC ``timing``)
+    model_rate_hz: float = math.nan      # rate the model's inputs were resampled to
+    rate_note: str = ""                  # says when the native rate differs from the model's
+    hand_choice: str = ""                # how the hand was chosen (QC ``hand_choice``)
+    hand_detail: str = ""                # why
+    qc_status: str = ""                  # preparation QC: ok | flagged
+    qc_reason: str = ""                  # why flagged (hand chosen by motion, implausible fps ...)
+    detection_rate: float = math.nan     # share of frames with a detected hand
+    taps: int | None = None              # tap cycles detected
+    task_note: str = ""                  # task given differs but allowed, or not recorded
     score: int | None = None             # ensemble level (sequence models)
     mean: float = math.nan               # mean over folds of expected score / reconstruction error
     std: float = math.nan                # their standard deviation over folds (ddof 0)
@@ -355,19 +404,41 @@ def check_duration(entry: VideoEntry, source: Path, min_seconds: float) -> None:
                            "too few taps to score (the task asks for 10 taps)")
 
 
+def rate_note(native_fps: float, model_rate_hz: float, variable: bool) -> str:
+    """Says how a video at ``native_fps`` reached the model's rate: any camera rate is fine, the
+    inputs are resampled by frame time ("" when the rates agree and the rate is constant)."""
+    if math.isclose(native_fps, model_rate_hz, rel_tol=1e-3) and not variable:
+        return ""
+    how = "its frame timestamps (variable frame rate)" if variable else "frame time"
+    return f"resampled from {native_fps:.4g} fps to the model's {model_rate_hz:g} Hz by {how}"
+
+
 def predict_one(inp: VideoInput, ensemble: Ensemble, settings: PrepareSettings,
-                plot_dir: Path, min_seconds: float) -> Prediction:
+                plot_dir: Path, min_seconds: float, allow_task_mismatch: bool = False
+                ) -> Prediction:
     """Prepare and score one input; a problem becomes ``status="failed"`` with its reason."""
-    prediction = Prediction(input=inp)
+    prediction = Prediction(input=inp, model_rate_hz=ensemble.time_base.sample_rate_hz)
+    refusal, prediction.task_note = task_mismatch(ensemble.task, inp.task, allow_task_mismatch)
+    if refusal is not None:
+        prediction.reason = f"{inp.path}: {refusal}"
+        return prediction
     try:
-        entry = extract(inp, settings)
+        prepared = extract(inp, settings)
+        entry, qc = prepared.entry, prepared.qc
+        assert entry is not None  # extract raises otherwise
         check_duration(entry, inp.path, min_seconds)
         x, mask = model_inputs(entry, ensemble, inp.path)
         result = score_ensemble(ensemble, x, mask)
     except (PredictError, ValueError) as error:
         prediction.reason = str(error)
         return prediction
-    prediction.status, prediction.frames, prediction.fps = OK, len(entry.series), entry.fps
+    prediction.frames, prediction.fps, prediction.timing = len(entry.series), entry.fps, qc.timing
+    prediction.rate_note = rate_note(entry.fps, prediction.model_rate_hz, qc.fps_spread > 0.1)
+    prediction.hand_choice, prediction.hand_detail = qc.hand_choice, qc.hand_detail
+    prediction.qc_status, prediction.qc_reason = qc.status, qc.reason
+    prediction.detection_rate, prediction.taps = qc.detection_rate, qc.taps
+    prediction.status = FLAGGED if qc.status == QC_FLAGGED else OK
+    prediction.reason = "; ".join(filter(None, [qc.reason, prediction.task_note]))
     prediction.mean, prediction.std = result["mean"], result["std"]
     prediction.score, prediction.flagged = result.get("score"), result.get("flagged")
     prediction.fold_values, prediction.fold_levels = result["fold_values"], result["fold_levels"]
@@ -377,12 +448,14 @@ def predict_one(inp: VideoInput, ensemble: Ensemble, settings: PrepareSettings,
 
 
 def predict_inputs(inputs: Sequence[VideoInput], ensemble: Ensemble, prepare_cfg: Any,
-                   plot_dir: Path, min_seconds: float) -> list[Prediction]:
+                   plot_dir: Path, min_seconds: float,
+                   allow_task_mismatch: bool = False) -> list[Prediction]:
     """Score every input (trace figures go to ``plot_dir``)."""
     base = prepare_settings(prepare_cfg, ensemble, _plain(prepare_cfg)["landmark_source"],
                             plot_dir)
     try:
-        return [predict_one(inp, ensemble, base, plot_dir, min_seconds) for inp in inputs]
+        return [predict_one(inp, ensemble, base, plot_dir, min_seconds, allow_task_mismatch)
+                for inp in inputs]
     finally:
         lm.close_process_detector()
 
@@ -394,8 +467,14 @@ def predict_inputs(inputs: Sequence[VideoInput], ensemble: Ensemble, prepare_cfg
 def csv_columns(ensemble: Ensemble) -> list[str]:
     """Columns of scores.csv for this ensemble's family and folds."""
     main, per_fold = ensemble.kind.csv_columns([f.fold for f in ensemble.folds])
-    return ["input", "id", "model", "status", "reason", *main, "n_folds", *per_fold, "frames",
-            "fps", "trace_png"]
+    return ["input", "id", "model", "status", "reason", *main, "n_folds", *per_fold, *TRUST_COLUMNS,
+            "trace_png"]
+
+
+# What a clinician needs to trust a row, after the scores (Prediction field -> column).
+TRUST_COLUMNS = ("task", "hand", "hand_choice", "hand_detail", "qc_status", "qc_reason",
+                 "detection_rate", "taps", "frames", "fps", "timing", "model_rate_hz",
+                 "rate_note")
 
 
 def csv_row(p: Prediction, ensemble: Ensemble) -> dict[str, Any]:
@@ -403,7 +482,14 @@ def csv_row(p: Prediction, ensemble: Ensemble) -> dict[str, Any]:
     row: dict[str, Any] = {"input": str(p.input.path), "id": p.input.id, "model": ensemble.model,
                            "status": p.status, "reason": p.reason,
                            "n_folds": len(p.fold_values), "frames": p.frames or "",
-                           "fps": csv_number(p.fps), "trace_png": p.trace_png}
+                           "fps": csv_number(p.fps), "trace_png": p.trace_png,
+                           "task": p.input.task, "hand": p.input.hand,
+                           "hand_choice": p.hand_choice, "hand_detail": p.hand_detail,
+                           "qc_status": p.qc_status, "qc_reason": p.qc_reason,
+                           "detection_rate": csv_number(p.detection_rate),
+                           "taps": "" if p.taps is None else p.taps, "timing": p.timing,
+                           "model_rate_hz": csv_number(p.model_rate_hz),
+                           "rate_note": p.rate_note}
     return {**row, **ensemble.kind.csv_fields(p)}
 
 
@@ -426,9 +512,12 @@ def write_outputs(predictions: Sequence[Prediction], ensemble: Ensemble, out: Pa
 
 def describe(p: Prediction, ensemble: Ensemble) -> str:
     """One line for the console."""
-    if p.status != OK:
+    if p.status == FAILED:
         return f"{p.input.path}: FAILED: {p.reason}"
-    return f"{p.input.path}: {ensemble.kind.describe(p)}"
+    line = f"{p.input.path}: {ensemble.kind.describe(p)}"
+    notes = "; ".join(filter(None, [p.rate_note, p.reason]))
+    return f"{line} -- {p.status.upper()}: {notes}" if p.status == FLAGGED else (
+        f"{line} ({notes})" if notes else line)
 
 
 @dataclass(frozen=True)
@@ -442,17 +531,20 @@ class PredictRun:
 
 def run_predict(video: str | os.PathLike[str], run_dir: str | os.PathLike[str], model: str,
                 prepare_cfg: Any, out: str | os.PathLike[str], hand: str | None = None,
-                threads: int = 1, min_seconds: float = 0.0) -> PredictRun:
+                threads: int = 1, min_seconds: float = 0.0, task: str | None = None,
+                allow_task_mismatch: bool = False) -> PredictRun:
     """Score ``video`` with the folds of ``<run_dir>/<model>``, write to ``out``.
 
-    A single input that fails raises :class:`PredictError` and nothing is written. Several
-    inputs: the CSV lists every one (failed ones with their reason).
+    A single input that fails (a task mismatch included, unless ``allow_task_mismatch``) raises
+    :class:`PredictError` and nothing is written. Several inputs: the CSV lists every one (failed
+    ones with their reason).
     """
-    inputs = resolve_inputs(video, hand)
+    inputs = resolve_inputs(video, hand, task)
     ensemble = load_ensemble(Path(run_dir), model, threads)
     with tempfile.TemporaryDirectory(prefix="hawkeye-predict-") as scratch:
-        predictions = predict_inputs(inputs, ensemble, prepare_cfg, Path(scratch), min_seconds)
-        if len(inputs) == 1 and predictions[0].status != OK:
+        predictions = predict_inputs(inputs, ensemble, prepare_cfg, Path(scratch), min_seconds,
+                                     allow_task_mismatch)
+        if len(inputs) == 1 and predictions[0].status == FAILED:
             raise PredictError(predictions[0].reason)
         csv_path = write_outputs(predictions, ensemble, Path(out))
     return PredictRun(ensemble, predictions, csv_path)
@@ -468,13 +560,14 @@ def main(cfg: DictConfig) -> None:
     try:
         run = run_predict(cfg.video, cfg.run_dir, str(cfg.model.name), cfg.prepare,
                           cfg.predict.out, cfg.predict.hand, int(cfg.export.ort_threads),
-                          float(cfg.predict.min_seconds))
+                          float(cfg.predict.min_seconds), cfg.predict.task,
+                          bool(cfg.predict.allow_task_mismatch))
     except PredictError as error:
         sys.exit(f"hawkeye.predict: {error}")
     for p in run.predictions:
         print(describe(p, run.ensemble))
     print(f"wrote {run.csv}")
-    failed = sum(p.status != OK for p in run.predictions)
+    failed = sum(p.status == FAILED for p in run.predictions)
     if failed:
         sys.exit(f"hawkeye.predict: {failed} of {len(run.predictions)} input(s) failed (see the "
                  f"reason column of {run.csv})")

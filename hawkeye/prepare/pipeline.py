@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
+import math
 import multiprocessing
 import os
 import time
@@ -63,7 +64,9 @@ from hawkeye.prepare.qc import (
     read_qc_csv,
     write_qc,
 )
-from hawkeye.prepare.video import VideoError, iter_frames, probe_video
+from hawkeye.prepare.timing import container_timing, file_timing
+from hawkeye.prepare.traces import draw_stored_traces
+from hawkeye.prepare.video import VideoError, iter_timed_frames, probe_video
 from hawkeye.store import VideoEntry, load_store, merge_stores, stored_hashes, write_store
 
 log = logging.getLogger(__name__)
@@ -160,30 +163,31 @@ class PrepareReport:
 
 
 def _mediapipe_landmarks(item: VideoItem, settings: PrepareSettings, qc: QcRow
-                         ) -> tuple[np.ndarray, float, int, int, lm.HandChoice, list[str]]:
-    """Decode + detect + choose the hand; fills the timing fields of ``qc``."""
+                         ) -> tuple[np.ndarray, np.ndarray, float, int, int, lm.HandChoice,
+                                    list[str]]:
+    """Decode + detect + choose the hand; fills the timing fields of ``qc``. Returns the
+    landmarks, the frame times (s), the rate features use, the frame size, the hand choice and
+    notes that flag the video."""
     video_cfg = settings.video
     info = probe_video(item.video_path, video_cfg["fps_fallback"], video_cfg["fps_min"],
                        video_cfg["fps_max"])
-    notes = []
-    if info.fps_fallback_used:
-        qc.fps_note = (f"container fps {info.fps_reported!r} implausible; "
-                       f"used prepare.video.fps_fallback={info.fps}")
     detector = lm.process_detector(**settings.detector_settings())
     detector.reset()  # one video's tracking state must not leak into the next
-    detections = []
-    frames = iter_frames(item.video_path, video_cfg["resize_max_side"])
+    detections, stamps = [], []
+    frames = iter_timed_frames(item.video_path, video_cfg["resize_max_side"])
     while True:
         start = time.perf_counter()
-        frame = next(frames, None)
+        frame, seconds = next(frames, (None, math.nan))
         qc.decode_s += time.perf_counter() - start
         if frame is None:
             break
+        stamps.append(seconds)
         start = time.perf_counter()
         detections.append(detector.detect(frame))
         qc.detect_s += time.perf_counter() - start
     if not detections:
         raise VideoError(item.video_path, "no frame could be decoded")
+    times, fps, notes = container_timing(np.array(stamps), info, video_cfg, qc)
     if info.frame_count and len(detections) < info.frame_count:
         notes.append(f"decoded {len(detections)} of the {info.frame_count} frames the container "
                      f"announces (truncated file?)")
@@ -193,18 +197,20 @@ def _mediapipe_landmarks(item: VideoItem, settings: PrepareSettings, qc: QcRow
     choice = lm.choose_hand(tracks, item.hand, width=info.width, height=info.height,
                             **settings.choice_settings())
     qc.features_s += time.perf_counter() - start
-    return lm.select_track(tracks, choice), info.fps, info.width, info.height, choice, notes
+    return lm.select_track(tracks, choice), times, fps, info.width, info.height, choice, notes
 
 
-def _precomputed_landmarks(item: VideoItem, qc: QcRow
-                           ) -> tuple[np.ndarray, float, int, int, lm.HandChoice, list[str]]:
+def _precomputed_landmarks(item: VideoItem, settings: PrepareSettings, qc: QcRow
+                           ) -> tuple[np.ndarray, np.ndarray, float, int, int, lm.HandChoice,
+                                      list[str]]:
     start = time.perf_counter()
     data = lm.load_precomputed(item.landmarks_path)
     qc.decode_s += time.perf_counter() - start
     choice = lm.HandChoice(
         track=0, n_tracks=1, label="", reason="precomputed",
         detail=f"landmarks of the task hand read from {item.landmarks_path.name}")
-    return data.landmarks, data.fps, data.width, data.height, choice, []
+    times, fps, notes = file_timing(len(data.landmarks), data.fps, settings.video, qc)
+    return data.landmarks, times, fps, data.width, data.height, choice, notes
 
 
 def _checks(item: VideoItem, raw: np.ndarray, choice: lm.HandChoice, settings: PrepareSettings
@@ -249,10 +255,8 @@ def process_video(item: VideoItem, stored_hash: str | None, settings: PrepareSet
         if stored_hash == source_hash:
             qc.status = CACHED
             return VideoResult(qc)
-        if mediapipe:
-            raw, fps, width, height, choice, notes = _mediapipe_landmarks(item, settings, qc)
-        else:
-            raw, fps, width, height, choice, notes = _precomputed_landmarks(item, qc)
+        read = _mediapipe_landmarks if mediapipe else _precomputed_landmarks
+        raw, times, fps, width, height, choice, notes = read(item, settings, qc)
         qc.frames, qc.fps, qc.width, qc.height = len(raw), fps, width, height
         qc.hand_choice, qc.hand_detail = choice.reason, choice.detail
 
@@ -281,13 +285,13 @@ def process_video(item: VideoItem, stored_hash: str | None, settings: PrepareSet
             return VideoResult(qc)
         qc.status = FLAGGED if notes else OK
         if settings.plot_dir is not None:
-            plot_video(settings.plot_dir / f"{item.id}.png", features, fps, qc)
+            plot_video(settings.plot_dir / f"{item.id}.png", features, times, qc)
         return VideoResult(qc, VideoEntry(
             id=item.id, subject=item.subject, score=item.score, split=item.split,
             series=features.series, summary=features.summary, hand=item.hand, fps=float(fps),
             source=str(source), source_hash=source_hash,
             landmarks=filled if settings.keep_landmarks else None,
-            presence=presence if settings.keep_landmarks else None))
+            presence=presence if settings.keep_landmarks else None, timestamps=times))
     except (VideoError, lm.LandmarkError) as err:
         qc.reason = str(err)
         return VideoResult(qc)
@@ -446,6 +450,8 @@ class _RunLog:
                      qc.total_s, f" -- {qc.reason}" if qc.reason else "")
             if qc.status == SKIPPED:
                 log.warning("skipped %s: %s", qc.id, qc.reason)
+            elif qc.status == FLAGGED:
+                log.warning("flagged %s: %s", qc.id, qc.reason)
         if result.entry is not None:
             self.pending.append(result.entry)
             if len(self.pending) >= self.flush_every:
@@ -527,6 +533,9 @@ def prepare(data_root: str | os.PathLike[str], store: str | os.PathLike[str],
             filter(None, ["annotation labels changed; stored features kept", row.reason])))
     run.pending.extend(relabelled)
     run.flush()
+    if settings.plot_dir is not None and run.cached:
+        drawn = draw_stored_traces(out, run.cached, settings.plot_dir, settings.features)
+        log.info("drew %d trace figure(s) of stored videos in %s", len(drawn), settings.plot_dir)
     overlap_note = ""
     if annotations.overlap:
         overlap_note = ("**Subject overlap between splits:** " + ", ".join(
