@@ -26,6 +26,9 @@ import numpy as np
 # A step that lands within this many steps of the last frame still counts (float round-off of
 # k / rate against frame times i / fps must not drop the last step).
 _STEP_TOLERANCE = 1e-6
+# A step within this fraction of a frame interval of a frame takes that frame as it is: 10 Hz
+# steps of a 30 fps video are exactly every 3rd frame, not a 1e-15 blend with its neighbour.
+_ON_FRAME = 1e-6
 
 
 @dataclass(frozen=True)
@@ -108,17 +111,17 @@ def resample(frames: np.ndarray, offsets: np.ndarray, times: np.ndarray,
     for i, (start, end) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
         video_times = times[start:end]
         query = video_times[0] + np.arange(steps_per_video[i]) / rate
-        j = np.clip(np.searchsorted(video_times, query + 1e-9 / rate, side="right") - 1, 0,
-                    end - start - 1)
+        j = np.clip(np.searchsorted(video_times, query, side="right") - 1, 0, end - start - 1)
         upper = np.minimum(j + 1, end - start - 1)
         gap = video_times[upper] - video_times[j]
         w = np.where(gap > 0, (query - video_times[j]) / np.where(gap > 0, gap, 1.0), 0.0)
-        lower[i, :len(j)], weight[i, :len(j)] = start + j, np.clip(w, 0.0, 1.0)
+        w = np.where(w < _ON_FRAME, 0.0, np.where(w > 1 - _ON_FRAME, 1.0, w))
+        lower[i, :len(j)], weight[i, :len(j)] = start + j, w
     upper_rows = np.minimum(lower + 1, (ends - 1)[:, None])
     below, above = frames[lower], frames[upper_rows]                                # (N, L, F)
-    w = weight[..., None]
-    # Where a step falls on a frame (w == 0) take it as is: a NaN neighbour must not leak in.
-    x = np.where(w == 0, below, below + (above - below) * w)
+    w = weight[..., None].astype(frames.dtype)
+    # Where a step falls on a frame take it as is: a NaN neighbour must not leak in.
+    x = np.where(w == 0, below, np.where(w == 1, above, below + (above - below) * w))
     x[~mask] = 0.0
     return x.astype(np.float32, copy=False), mask
 

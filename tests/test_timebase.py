@@ -123,3 +123,12 @@ def test_implausible_rates_and_unusable_timestamps_are_named() -> None:
     assert times_are_usable(np.array([0.0, 0.03, 0.07]))
     assert not times_are_usable(np.zeros(5))                # a backend that reports 0 throughout
     assert not times_are_usable(np.array([0.0, 0.5, 0.2]))  # going back in time
+
+
+def test_a_rate_dividing_the_frame_rate_takes_every_kth_frame_bit_for_bit() -> None:
+    """10 Hz of a 30 fps video is every 3rd frame, exactly as the frame-stride models took it."""
+    frames = np.random.default_rng(1).normal(size=(384, 5)).astype(np.float32)
+    x, mask = resample(frames, np.array([0, 384]), uniform_times(384, 30.0),
+                       TimeBase(sample_rate_hz=10.0, max_seconds=12.8))
+    assert mask.sum() == 128
+    np.testing.assert_array_equal(x[0], frames[::3][:128])
