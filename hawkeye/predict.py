@@ -59,11 +59,12 @@ from hawkeye.io import atomic_path
 from hawkeye.prepare import landmarks as lm
 from hawkeye.prepare.features import SERIES_NAMES
 from hawkeye.prepare.pd4t import VideoItem
-from hawkeye.prepare.pipeline import PrepareSettings, VideoResult, process_video
+from hawkeye.prepare.pipeline import PrepareSettings, process_video
 from hawkeye.prepare.qc import FLAGGED as QC_FLAGGED
+from hawkeye.prepare.qc import QcRow
 from hawkeye.scoring_task import task_mismatch
 from hawkeye.store import VideoEntry
-from hawkeye.timebase import TimeBase
+from hawkeye.timebase import VARIABLE_SPREAD, TimeBase
 
 log = logging.getLogger("hawkeye.predict")
 
@@ -311,7 +312,7 @@ def video_item(inp: VideoInput, landmark_source: str) -> VideoItem:
                      landmarks_path=landmarks_path)
 
 
-def extract(inp: VideoInput, settings: PrepareSettings) -> VideoResult:
+def extract(inp: VideoInput, settings: PrepareSettings) -> tuple[VideoEntry, QcRow]:
     """Features and QC row of one input through :func:`hawkeye.prepare.pipeline.process_video`;
     PredictError if no features."""
     landmark_source = "precomputed" if inp.is_landmarks else settings.landmark_source
@@ -319,7 +320,7 @@ def extract(inp: VideoInput, settings: PrepareSettings) -> VideoResult:
     result = process_video(video_item(inp, landmark_source), None, settings)
     if result.entry is None:
         raise PredictError(result.qc.reason or f"{inp.path}: not usable (no reason recorded)")
-    return result
+    return result.entry, result.qc
 
 
 @dataclass(frozen=True)
@@ -423,9 +424,7 @@ def predict_one(inp: VideoInput, ensemble: Ensemble, settings: PrepareSettings,
         prediction.reason = f"{inp.path}: {refusal}"
         return prediction
     try:
-        prepared = extract(inp, settings)
-        entry, qc = prepared.entry, prepared.qc
-        assert entry is not None  # extract raises otherwise
+        entry, qc = extract(inp, settings)
         check_duration(entry, inp.path, min_seconds)
         x, mask = model_inputs(entry, ensemble, inp.path)
         result = score_ensemble(ensemble, x, mask)
@@ -433,7 +432,8 @@ def predict_one(inp: VideoInput, ensemble: Ensemble, settings: PrepareSettings,
         prediction.reason = str(error)
         return prediction
     prediction.frames, prediction.fps, prediction.timing = len(entry.series), entry.fps, qc.timing
-    prediction.rate_note = rate_note(entry.fps, prediction.model_rate_hz, qc.fps_spread > 0.1)
+    prediction.rate_note = rate_note(entry.fps, prediction.model_rate_hz,
+                                     qc.fps_spread > VARIABLE_SPREAD)
     prediction.hand_choice, prediction.hand_detail = qc.hand_choice, qc.hand_detail
     prediction.qc_status, prediction.qc_reason = qc.status, qc.reason
     prediction.detection_rate, prediction.taps = qc.detection_rate, qc.taps
@@ -515,9 +515,11 @@ def describe(p: Prediction, ensemble: Ensemble) -> str:
     if p.status == FAILED:
         return f"{p.input.path}: FAILED: {p.reason}"
     line = f"{p.input.path}: {ensemble.kind.describe(p)}"
-    notes = "; ".join(filter(None, [p.rate_note, p.reason]))
-    return f"{line} -- {p.status.upper()}: {notes}" if p.status == FLAGGED else (
-        f"{line} ({notes})" if notes else line)
+    if p.status == FLAGGED:  # scored, but a person should look at the video first
+        line += f" -- FLAGGED: {p.reason}"
+    elif p.reason:
+        line += f" ({p.reason})"
+    return f"{line}; {p.rate_note}" if p.rate_note else line
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,8 @@ _STEP_TOLERANCE = 1e-6
 # A step within this fraction of a frame interval of a frame takes that frame as it is: 10 Hz
 # steps of a 30 fps video are exactly every 3rd frame, not a 1e-15 blend with its neighbour.
 _ON_FRAME = 1e-6
+# Frame intervals varying by more than this share of the median: a variable frame rate.
+VARIABLE_SPREAD = 0.1
 
 
 @dataclass(frozen=True)
@@ -141,8 +143,8 @@ class FrameTiming:
 
     @property
     def variable(self) -> bool:
-        """True when intervals vary by more than 10 % of the median (a variable frame rate)."""
-        return self.interval_spread > 0.1
+        """True when intervals vary by more than :data:`VARIABLE_SPREAD` of the median."""
+        return self.interval_spread > VARIABLE_SPREAD
 
 
 def measure_timing(times: np.ndarray) -> FrameTiming:

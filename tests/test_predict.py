@@ -325,7 +325,7 @@ def test_the_same_clip_at_60_and_30_fps_gives_the_same_inputs_and_score(run, tmp
     try:
         inputs = {}
         for clip in (fast, slow):
-            entry = extract(VideoInput(clip, "l"), settings).entry
+            entry, _ = extract(VideoInput(clip, "l"), settings)
             inputs[clip.stem] = model_inputs(entry, ensemble, clip)
     finally:
         close_process_detector()

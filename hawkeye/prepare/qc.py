@@ -21,6 +21,7 @@ import numpy as np
 
 from hawkeye.io import atomic_path, save_png, write_text_atomic
 from hawkeye.prepare.pd4t import Problem, VideoItem
+from hawkeye.timebase import VARIABLE_SPREAD
 
 # QC statuses: stored now (ok / flagged with a warning), kept from an earlier run (cached,
 # relabelled when only the annotation's labels changed), or not stored (skipped).
@@ -160,7 +161,7 @@ def timing_line(videos: Sequence[QcRow]) -> str:
     have a variable rate, dropped or duplicated frames."""
     rates = np.array([row.fps for row in videos], dtype=np.float64)
     sources = Counter(row.timing or "unknown" for row in videos)
-    variable = sum(1 for row in videos if row.fps_spread > 0.1)
+    variable = sum(1 for row in videos if row.fps_spread > VARIABLE_SPREAD)
     gaps = sum(1 for row in videos if row.dropped_frames or row.duplicated_frames)
     return (f"Frame rates: {np.nanmin(rates):.4g}-{np.nanmax(rates):.4g} fps (median "
             f"{np.nanmedian(rates):.4g}); times from " + ", ".join(
