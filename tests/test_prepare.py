@@ -266,6 +266,27 @@ def test_an_implausible_landmark_file_fps_is_flagged_everywhere(demo, tmp_path, 
     assert "Frame rates: 30-30 fps" in report.qc_md.read_text()
 
 
+def test_a_landmark_file_with_frame_timestamps_keeps_its_timing(demo, tmp_path):
+    """Another tracker's file with per-frame times (a variable-rate phone video) is stored with
+    those times; the QC row measures the rate from them."""
+    video_id = annotated_ids(demo)[0]
+    path = _landmark_file(demo, video_id)
+    original = load_precomputed(path)
+    n = len(original.landmarks)
+    times = 5.0 + np.cumsum(np.r_[0.0, np.random.default_rng(2).uniform(1 / 40, 1 / 20, n - 1)])
+    np.savez(path, landmarks=original.landmarks, fps=30.0, width=original.width,
+             height=original.height, timestamps=times)
+    store = tmp_path / "s.h5"
+    report = run(demo, store, "prepare.landmark_source=precomputed")
+    row = qc_by_id(report)[video_id]
+    assert row.status == OK and row.timing == "timestamps" and row.fps_spread > 0.1
+    assert 20 < row.fps < 40 and "variable frame rate" in row.fps_note
+    data = load_store(store)
+    k = int(np.flatnonzero(data.ids == video_id)[0])
+    np.testing.assert_allclose(data.frame_times()[data.offsets[k]:data.offsets[k + 1]],
+                               times - 5.0)
+
+
 # ------------------------------------------------------------------------------- bad input
 
 

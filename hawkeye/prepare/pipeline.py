@@ -209,7 +209,8 @@ def _precomputed_landmarks(item: VideoItem, settings: PrepareSettings, qc: QcRow
     choice = lm.HandChoice(
         track=0, n_tracks=1, label="", reason="precomputed",
         detail=f"landmarks of the task hand read from {item.landmarks_path.name}")
-    times, fps, notes = file_timing(len(data.landmarks), data.fps, settings.video, qc)
+    times, fps, notes = file_timing(len(data.landmarks), data.fps, data.timestamps,
+                                    settings.video, qc)
     return data.landmarks, times, fps, data.width, data.height, choice, notes
 
 

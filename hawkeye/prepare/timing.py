@@ -42,28 +42,47 @@ def _note(qc: QcRow, *parts: str) -> None:
 
 def container_timing(stamps: np.ndarray, info: VideoInfo, video_cfg: Mapping[str, Any],
                      qc: QcRow) -> tuple[np.ndarray, float, list[str]]:
-    """``(times, fps, notes)`` of a decoded video: frame times in seconds from the first frame,
-    the rate the features use and the notes that flag the video (an implausible rate).
+    """:func:`resolve_timing` of a decoded video: its frames' container timestamps and the
+    container's nominal rate."""
+    return resolve_timing(len(stamps), stamps, info.fps_reported, "the container's", NOMINAL,
+                          video_cfg, qc)
 
-    Timestamps are used when usable and their median rate is plausible; otherwise frames are
-    taken as ``1 / fps`` apart at the container's rate, or at ``prepare.video.fps_fallback``
-    when that is implausible too (flagged: the timing is then a guess).
+
+def file_timing(n_frames: int, fps: float, stamps: np.ndarray | None,
+                video_cfg: Mapping[str, Any], qc: QcRow) -> tuple[np.ndarray, float, list[str]]:
+    """:func:`resolve_timing` of a precomputed landmark file: its optional ``timestamps`` and its
+    ``fps`` (a file saying 1e6 fps would otherwise give 0 taps and a 0.2 ms long video)."""
+    return resolve_timing(n_frames, stamps, fps, "the landmark file's", FILE, video_cfg, qc)
+
+
+def resolve_timing(n_frames: int, stamps: np.ndarray | None, claimed_fps: float, claimed_by: str,
+                   claimed_source: str, video_cfg: Mapping[str, Any], qc: QcRow
+                   ) -> tuple[np.ndarray, float, list[str]]:
+    """``(times, fps, notes)``: frame times in seconds from the first frame, the rate the
+    features use and the notes that flag the video (no plausible rate anywhere).
+
+    Per-frame ``stamps`` are used when usable and their median rate is plausible; otherwise
+    frames are taken as ``1 / fps`` apart at the claimed rate, or at ``prepare.video.fps_fallback``
+    when that is implausible too (flagged: the timing is then a guess). Fills the QC timing fields.
     """
     fps_min, fps_max = float(video_cfg["fps_min"]), float(video_cfg["fps_max"])
-    qc.fps_reported = info.fps_reported
+    qc.fps_reported = claimed_fps
+    claim_problem = rate_problem(claimed_fps, fps_min, fps_max, claimed_by)
     notes: list[str] = []
-    if times_are_usable(stamps):
-        times = stamps - stamps[0]
+    usable = stamps is not None and times_are_usable(stamps)
+    if usable:
+        times = np.asarray(stamps, dtype=np.float64) - float(stamps[0])
         timing = measure_timing(times)
-        problem = rate_problem(timing.fps_measured, fps_min, fps_max, "frame timestamps give")
+        problem = rate_problem(timing.fps_measured, fps_min, fps_max,
+                               "the frame timestamps' rate")
         if problem is None:
             _record(qc, timing, TIMESTAMPS)
-            nominal_agrees = (not info.fps_fallback_used and abs(
-                timing.fps_measured / info.fps_reported - 1) < _SAME_RATE)
-            fps = info.fps_reported if nominal_agrees else timing.fps_measured
-            if not nominal_agrees:
-                _note(qc, f"container says {info.fps_reported:.4g} fps, frame timestamps give "
-                          f"{fps:.4g} fps (used)")
+            agrees = (claim_problem is None
+                      and abs(timing.fps_measured / claimed_fps - 1) < _SAME_RATE)
+            fps = claimed_fps if agrees else timing.fps_measured
+            if not agrees:
+                _note(qc, f"{claimed_by} {claimed_fps:.4g} fps, frame timestamps give {fps:.4g} "
+                          "fps (used)")
             if timing.variable:
                 _note(qc, f"variable frame rate (interval spread {timing.interval_spread:.0%} of "
                           "the median): model inputs follow the timestamps")
@@ -72,31 +91,16 @@ def container_timing(stamps: np.ndarray, info: VideoInfo, video_cfg: Mapping[str
                           "duplicated frame(s) by the timestamps")
             return times, fps, notes
         notes.append(problem)
-    n = len(stamps)
-    if info.fps_fallback_used:
-        notes.append(f"container fps {info.fps_reported:g} is implausible and the frames carry no "
-                     f"usable timestamps: used prepare.video.fps_fallback={info.fps:g} (the "
+    if stamps is not None and not usable:
+        _note(qc, "frame timestamps unusable (missing, constant or going back): frames taken as "
+                  "evenly spaced")
+    fps, source = claimed_fps, claimed_source
+    if claim_problem is not None:
+        fps, source = float(video_cfg["fps_fallback"]), FALLBACK
+        without = "" if usable or stamps is None else " and the frames carry no usable timestamps"
+        notes.append(f"{claim_problem}{without}: used prepare.video.fps_fallback={fps:g} (the "
                      "timing is a guess)")
-    _record(qc, measure_timing(uniform_times(n, info.fps)),
-            FALLBACK if info.fps_fallback_used else NOMINAL)
-    _note(qc, *notes)
-    return uniform_times(n, info.fps), info.fps, notes
-
-
-def file_timing(n_frames: int, fps: float, video_cfg: Mapping[str, Any], qc: QcRow
-                ) -> tuple[np.ndarray, float, list[str]]:
-    """``(times, fps, notes)`` of a precomputed landmark file: frames ``1 / fps`` apart, or
-    ``prepare.video.fps_fallback`` apart (flagged) when the file's fps is implausible (a file
-    saying 1e6 fps would give 0 taps and a 0.2 ms long video)."""
-    qc.fps_reported = fps
-    problem = rate_problem(fps, float(video_cfg["fps_min"]), float(video_cfg["fps_max"]),
-                           "the landmark file's")
-    notes = []
-    if problem is not None:
-        fps = float(video_cfg["fps_fallback"])
-        notes.append(f"{problem}: used prepare.video.fps_fallback={fps:g} (the timing is a "
-                     "guess)")
-        _note(qc, notes[0])
     times = uniform_times(n_frames, fps)
-    _record(qc, measure_timing(times), FALLBACK if problem else FILE)
+    _record(qc, measure_timing(times), source)
+    _note(qc, *notes)
     return times, fps, notes
