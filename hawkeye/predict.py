@@ -135,6 +135,11 @@ def load_ensemble(run_dir: Path, model: str, threads: int) -> Ensemble:
         folds.append(ExportedFold(_fold_index(path.parent), path, session,
                                metadata_of(session, path)))
     first = folds[0].meta
+    if "sample_rate_hz" not in first:
+        raise PredictError(f"{folds[0].path} was exported by an older Hawkeye that fed every "
+                           "frame_stride-th frame (its scores depend on the camera's frame rate); "
+                           "retrain the run with this version (task.sample_rate_hz, "
+                           "task.max_seconds)")
     shared = ("input_names", "family", "input_features", "sample_rate_hz", "max_seconds",
               "score_levels", "prepare", "task")
     for fold in folds[1:]:

@@ -412,6 +412,18 @@ def test_predict_refuses_a_video_of_another_task_unless_allowed(run, tmp_path) -
 
 
 @pytest.mark.slow
+def test_a_model_exported_before_the_time_base_is_refused_with_the_reason(run, tmp_path) -> None:
+    old = tmp_path / "old_run"
+    shutil.copytree(run["run_dir"] / "tcn", old / "tcn")
+    for path in old.glob(f"tcn/fold_*/{ONNX_NAME}"):
+        meta = {k: v for k, v in read_metadata(path).items()
+                if k not in ("sample_rate_hz", "max_seconds")}
+        write_metadata(path, {**meta, "frame_stride": 2, "max_len": 256})
+    with pytest.raises(PredictError, match="older Hawkeye.*retrain"):
+        run_predict(held_out_landmarks(run)[0], old, "tcn", run["cfg"].prepare, tmp_path / "out")
+
+
+@pytest.mark.slow
 def test_scores_csv_says_why_a_row_is_flagged(run, tmp_path) -> None:
     """A landmark file claiming 1e6 fps is scored at the fallback rate, and its row says so:
     status flagged, the QC reason, the rates, the hand and how it was taken."""
