@@ -25,7 +25,7 @@ class TrainState:
     """Everything that changes from epoch to epoch (and goes into ``last.pt``)."""
 
     epoch: int = 0                      # epochs completed
-    best: float = math.inf              # best value of the monitored metric so far
+    best: float = math.inf              # best monitored value so far (negated when max is better)
     best_loss: float = math.inf         # validation loss at that epoch (breaks ties of the metric)
     best_epoch: int = 0                 # 1-based epoch of the best value (0 = none yet)
     bad_epochs: int = 0                 # epochs since the last improvement

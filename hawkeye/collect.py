@@ -21,10 +21,18 @@ Per row (model, or sweep point × model), for every metric present in the folds'
 - **pooled**: the metric of all out-of-fold predictions together (each CV video scored once, by
   the model that did not train on it), with a 95% percentile CI from a bootstrap that resamples
   **subjects** (``hawkeye.metrics.bootstrap_{score,anomaly,regression}_metrics``);
-- **test**: the held-out test split scored by the **fold ensemble**: the mean of the folds'
-  continuous ``raw`` output per video, then for ordinal scores rounded half-to-even and clipped to
-  0..L-1 (the same rule the regression head uses; for classification/ordinal heads ``raw`` is the
-  expected score, so the mean is the ensemble's expected score); same subject-level CI.
+- **test**: the held-out test split scored by the **fold ensemble**, which combines what the
+  head predicts (:func:`hawkeye.families.ensemble_levels`): with the class probabilities
+  ``p<k>`` of predictions.csv (classification, ordinal heads) the folds' probabilities are
+  averaged per video and decided by the head's rule (soft vote = arg-max; CORAL = thresholds
+  passed by the mean cumulative probabilities); without them (regression head, or a run older
+  than the ``p<k>`` columns) the mean of the folds' ``raw`` output is rounded half-to-even and
+  clipped to 0..L-1. ``raw`` is averaged either way (the ensemble's expected score). Pooled CV
+  decides each video by the same rule from its one fold's probabilities; same subject-level CI.
+
+Nominal rows (``balanced_accuracy`` among the keys: ``task.score_kind=nominal``) are scored with
+:func:`hawkeye.metrics.class_metrics` (accuracy, balanced accuracy, macro-F1), no MAE,
+correlation or κ.
 
 Anomaly rows (keys ``roc_auc``/``precision``, e.g. ``lstm_ae``): each fold has its own threshold,
 so scores are pooled centred on it (``raw - threshold``, decision ``> 0``), which keeps every
@@ -34,9 +42,14 @@ label). Regression rows (``r2``) use ``raw`` as the prediction. A metric that pr
 cannot reproduce (``spearman_error_score``: error against the severity score) is shown as fold
 mean ± std only.
 
+The baseline (:mod:`hawkeye.baseline`): per run and kind of target, the trivial predictor fitted
+on each fold's training labels (the other folds' held-out rows) and scored on the same rows and
+test split is the summary's ``baselines`` row; every complete model row gets ``vs_baseline``,
+the paired subject-bootstrap interval of its ranking metric minus the baseline's and a verdict.
+
 Exit code: 0 = every row complete, 1 = some row incomplete, 2 = nothing to collect.
 
-One module on purpose (~730 lines): reading a fold and computing from it share the fold records
+One module on purpose (~850 lines): reading a fold and computing from it share the fold records
 and their checks (a fold is either usable for every statistic or reported); how the summary reads
 is apart, in :mod:`hawkeye.report`.
 """
@@ -57,22 +70,39 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from hawkeye import __version__
-from hawkeye.config import CONF_DIR, CONFIG_NAME, LOG_DIR_NAME
+from hawkeye.baseline import (
+    BASELINE_MODEL,
+    RULES,
+    better_than_baseline,
+    fold_values,
+    trivial_outputs,
+)
+from hawkeye.cli import COLLECT_HELP, hydra_app, info_flags, run_app
+from hawkeye.config import CONF_DIR, CONFIG_NAME, LOG_DIR_NAME, compose
+from hawkeye.families import ensemble_levels
 from hawkeye.io import PREDICTION_COLUMNS, git_commit
 from hawkeye.metrics import (
     anomaly_metrics,
+    anomaly_metrics_weighted,
     as_float,
     bootstrap_anomaly_metrics,
+    bootstrap_class_metrics,
+    bootstrap_paired_difference,
     bootstrap_regression_metrics,
     bootstrap_score_metrics,
+    class_metrics,
     regression_metrics,
+    regression_metrics_weighted,
     score_metrics,
+    score_metrics_weighted,
 )
 from hawkeye.report import write_report
+from hawkeye.sbatch import job_state
 
 log = logging.getLogger("hawkeye.collect")
 
@@ -83,13 +113,16 @@ _MAX_LOG_SCAN_BYTES = 2 << 20  # log files larger than this are not searched for
 
 # The metrics a summary reports, in summary order (the source package's three first); which of
 # them a row shows is decided by the keys present in its metrics.json, not by model names.
-METRIC_KEYS = ("mae", "exact", "pearson", "within1", "qwk", "macro_f1", "spearman", "mae_raw",
+METRIC_KEYS = ("mae", "exact", "pearson", "within1", "qwk", "accuracy", "balanced_accuracy",
+               "macro_f1", "spearman", "mae_raw",
                "r2", "rmse", "precision", "recall", "f1", "roc_auc", "pr_auc",
                "spearman_error_score")
 # Rows are grouped by kind of target, in this order, each group ranked by one metric
 # (key, True = higher is better); rows without results (kind None) join the first group.
-KINDS = ("ordinal", "regression", "anomaly")
-_RANK_BY = {"ordinal": ("mae", False), "regression": ("mae", False), "anomaly": ("f1", True)}
+KINDS = ("ordinal", "nominal", "regression", "anomaly")
+_RANK_BY = {"ordinal": ("mae", False), "nominal": ("balanced_accuracy", True),
+            "regression": ("mae", False), "anomaly": ("f1", True)}
+_PROBABILITY = re.compile(r"p(\d+)")  # predictions.csv's per-level probability columns
 
 
 @dataclass(frozen=True)
@@ -105,7 +138,7 @@ class CollectOptions:
     def from_config(cls, section: DictConfig | Mapping[str, Any] | None = None) -> CollectOptions:
         """From a ``collect:`` config section; ``None`` reads ``conf/config.yaml``'s defaults."""
         if section is None:
-            section = _cli_config([]).collect
+            section = OmegaConf.load(Path(CONF_DIR) / f"{CONFIG_NAME}.yaml").collect
         return cls(n_boot=int(section["n_boot"]), alpha=float(section["alpha"]),
                    seed=int(section["seed"]), figures=bool(section["figures"]))
 
@@ -124,11 +157,14 @@ class Predictions:
     true: np.ndarray        # (n,) float64
     pred: np.ndarray        # (n,) float64
     raw: np.ndarray         # (n,) float64
+    probabilities: np.ndarray | None = None  # (n, K) columns p0..p<K-1>, when the head has them
 
     def part(self, split: str) -> Predictions:
         keep = self.split == split
         return Predictions(*(getattr(self, name)[keep] for name in
-                             ("split", "ids", "subjects", "true", "pred", "raw")))
+                             ("split", "ids", "subjects", "true", "pred", "raw")),
+                           probabilities=None if self.probabilities is None
+                           else self.probabilities[keep])
 
     def __len__(self) -> int:
         return int(self.ids.size)
@@ -158,6 +194,7 @@ class RunSpec:
     overrides: list[str] = field(default_factory=list)
     log_dir: Path | None = None
     jobs: dict[str, str] = field(default_factory=dict)   # "<model>/fold_<k>" -> Slurm job id
+    launcher: str = ""                                   # run.json's launcher (slurm, local, ...)
     problems: list[str] = field(default_factory=list)    # run-level: unreadable run.json, no K
 
 
@@ -203,6 +240,7 @@ def read_run_spec(run_dir: Path) -> RunSpec:
             spec.n_folds = int(info["n_folds"]) if info.get("n_folds") is not None else None
             spec.overrides = [str(o) for o in info.get("overrides", [])]
             spec.jobs = {str(k): str(v) for k, v in (info.get("jobs") or {}).items()}
+            spec.launcher = str(info.get("launcher") or "")
             if info.get("log_dir"):  # relative to the run dir, e.g. "../logs" in a sweep
                 spec.log_dir = Path(os.path.normpath(run_dir / str(info["log_dir"])))
         except (OSError, ValueError, TypeError, AttributeError) as error:
@@ -241,7 +279,8 @@ def read_fold(spec: RunSpec, model: str, fold: int) -> FoldResult:
                           metrics or {})
 
     if not fold_dir.is_dir():
-        return failed(f"not run: {fold_dir} does not exist", excerpt=True)
+        return failed(f"not run: {fold_dir} does not exist{_job_note(spec, model, fold)}",
+                      excerpt=True)
     if not metrics_path.is_file():
         started = " (last.pt present: training started but did not finish)" \
             if (fold_dir / "last.pt").is_file() else ""
@@ -266,6 +305,9 @@ def read_fold(spec: RunSpec, model: str, fold: int) -> FoldResult:
     if len(predictions.part("cv")) == 0:
         return failed(f"{fold_dir / 'predictions.csv'} has no split=cv rows", metrics)
     result = FoldResult(fold, True, metrics=metrics, predictions=predictions)
+    if metrics.get("onnx_error"):  # trained and scored, but predict cannot use it
+        result.notes.append(f"fold {fold}: ONNX export failed ({metrics['onnx_error']}); redo it "
+                            f"with python -m hawkeye.export run_dir={spec.run_dir}")
     try:
         result.history = read_history(fold_dir / "history.csv")
     except (OSError, ValueError) as error:
@@ -285,6 +327,8 @@ def read_predictions(path: Path) -> Predictions:
             raise ValueError(f"{path}: columns {missing} missing (header: {reader.fieldnames}); "
                              f"expected {list(PREDICTION_COLUMNS)}")
         rows = {c: [] for c in PREDICTION_COLUMNS}
+        p_columns = _probability_columns(path, reader.fieldnames or [])
+        probabilities = []
         for line, row in enumerate(reader, start=2):
             if row["split"] not in ("cv", "test"):
                 raise ValueError(f"{path}: line {line}: split is {row['split']!r}, not cv/test")
@@ -292,10 +336,21 @@ def read_predictions(path: Path) -> Predictions:
                 rows[column].append(row[column])
             for column in ("true", "pred", "raw"):
                 rows[column].append(_number(row[column], path, line, column))
+            probabilities.append([_number(row[c], path, line, c) for c in p_columns])
     if not rows["id"]:
         raise ValueError(f"{path} has a header but no rows")
     return Predictions(*(np.asarray(rows[c], dtype=np.float64 if c in ("true", "pred", "raw")
-                                    else str) for c in PREDICTION_COLUMNS))
+                                    else str) for c in PREDICTION_COLUMNS),
+                       probabilities=np.asarray(probabilities) if p_columns else None)
+
+
+def _probability_columns(path: Path, header: Sequence[str]) -> list[str]:
+    """The ``p<k>`` columns of a predictions.csv header, which must be exactly p0 .. p<K-1>."""
+    found = sorted((int(m.group(1)), c) for c in header if (m := _PROBABILITY.fullmatch(c)))
+    if [k for k, _ in found] != list(range(len(found))):
+        raise ValueError(f"{path}: probability columns {[c for _, c in found]} are not "
+                         "p0 .. p<K-1> without gaps")
+    return [c for _, c in found]
 
 
 def _number(text: str | None, path: Path, line: int, column: str) -> float:
@@ -337,6 +392,17 @@ def _maybe_number(text: str | None) -> float:
         return float(text) if text not in (None, "") else math.nan
     except ValueError:
         return math.nan
+
+
+def _job_note(spec: RunSpec, model: str, fold: int) -> str:
+    """``; Slurm job <id>: CANCELLED, no log`` for a fold of a Slurm run that never started (a
+    pending array task cancelled, e.g. because the stage before it failed); "" elsewhere."""
+    job_id = spec.jobs.get(f"{model}/fold_{fold}")
+    if not job_id or spec.launcher in ("", "local", "debug"):  # their job ids are no Slurm ids
+        return ""
+    state = job_state(job_id) or "state unknown (sacct does not list it)"
+    logs = "" if find_fold_logs(spec, model, fold) else ", no log (the task never started)"
+    return f"; Slurm job {job_id}: {state}{logs}"
 
 
 def find_fold_logs(spec: RunSpec, model: str, fold: int) -> list[str]:
@@ -404,10 +470,14 @@ class ModelResult:
     row: dict[str, Any]
     pooled: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None   # (true, pred, score) CV
     histories: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    baseline: list[FoldResult] = field(default_factory=list)  # its baseline's folds (complete)
 
 
 def metric_kind(cv_metrics: Mapping[str, Any]) -> str:
-    """``ordinal``, ``anomaly`` or ``regression``, from the metric keys a fold reported."""
+    """``ordinal``, ``nominal``, ``anomaly`` or ``regression``, from the metric keys a fold
+    reported."""
+    if "balanced_accuracy" in cv_metrics:
+        return "nominal"
     if "qwk" in cv_metrics or "exact" in cv_metrics:
         return "ordinal"
     if "roc_auc" in cv_metrics or "precision" in cv_metrics:
@@ -419,8 +489,9 @@ def metric_kind(cv_metrics: Mapping[str, Any]) -> str:
 
 
 def summarise_model(spec: RunSpec, model: str, folds: Sequence[FoldResult], label: str,
-                    options: CollectOptions) -> ModelResult:
-    """One row: fold mean ± std, pooled out-of-fold metrics with CI, test-ensemble metrics."""
+                    options: CollectOptions, against_baseline: bool = True) -> ModelResult:
+    """One row: fold mean ± std, pooled out-of-fold metrics with CI, test-ensemble metrics and
+    (``against_baseline``, complete rows) the comparison with the trivial predictor."""
     ok = [f for f in folds if f.ok]
     problems = [{"fold": f.fold, "reason": f.reason, "logs": f.logs} for f in folds if not f.ok]
     problems += [{"fold": None, "reason": p, "logs": []} for p in spec.problems]
@@ -439,6 +510,16 @@ def summarise_model(spec: RunSpec, model: str, folds: Sequence[FoldResult], labe
     row["complete"] = not problems and spec.n_folds is not None and len(ok) == spec.n_folds
     expected = spec.n_folds if spec.n_folds is not None else "?"
     row["status"] = "complete" if row["complete"] else f"INCOMPLETE ({len(ok)}/{expected} folds ok)"
+    row["vs_baseline"] = None
+    if not against_baseline:
+        return result
+    if row["complete"] and len(ok) > 1:
+        result.baseline = baseline_folds(ok, row["kind"], row["n_levels"])
+        row["vs_baseline"] = compare_to_baseline(ok, result.baseline, row["kind"],
+                                                 row["n_levels"], options)
+    elif ok:
+        row["notes"].append("no baseline comparison: it needs every fold (a fold's training "
+                            "labels are the other folds' held-out rows)")
     return result
 
 
@@ -449,13 +530,17 @@ def _fill_metrics(result: ModelResult, ok: Sequence[FoldResult], options: Collec
         raise ValueError(f"folds report different kinds of metrics ({sorted(kinds)})")
     kind = row["kind"] = kinds.pop()
     keys = [k for k in METRIC_KEYS if any(k in f.metrics["cv"] for f in ok)]
-    n_levels = row["n_levels"] = _n_levels(ok) if kind == "ordinal" else None
+    n_levels = row["n_levels"] = _n_levels(ok) if kind in ("ordinal", "nominal") else None
     for key in keys:
         values = np.asarray([as_float(f.metrics["cv"].get(key)) for f in ok])
         row["cv"][key] = {"mean": float(np.mean(values)),
                           "std": float(np.std(values, ddof=1)) if values.size > 1 else math.nan,
                           "folds": values.tolist()}
-    true, pred, score, subjects, test_parts = _pooled_arrays(ok, kind)
+    heads = {f.metrics.get("head") for f in ok}
+    if len(heads) > 1:
+        raise ValueError(f"folds were trained with different heads ({sorted(map(str, heads))})")
+    decide = _decision_rule(heads.pop(), n_levels) if n_levels else None
+    true, pred, score, subjects, test_parts = _pooled_arrays(ok, kind, decide)
     _check_grouping(ok)
     point, cis = _scored(kind, keys, true, pred, score, subjects, n_levels, options)
     for key in keys:
@@ -464,7 +549,7 @@ def _fill_metrics(result: ModelResult, ok: Sequence[FoldResult], options: Collec
     row["n_cv"] = int(true.size)
     result.pooled = (true, pred, score)
     if test_parts:
-        t, p, s, g = _test_ensemble(test_parts, kind, n_levels)
+        t, p, s, g = _test_ensemble(test_parts, kind, decide)
         point, cis = _scored(kind, keys, t, p, s, g, n_levels, options)
         row["test"] = {k: {"value": point.get(k, math.nan), "ci_low": cis[k][0],
                            "ci_high": cis[k][1]} for k in keys}
@@ -487,29 +572,43 @@ def _n_levels(ok: Sequence[FoldResult]) -> int:
     return max(2, int(seen) + 1)
 
 
-def _pooled_arrays(ok: Sequence[FoldResult], kind: str):
+def _decision_rule(head: str | None, n_levels: int):
+    """``decide(probabilities or None, mean raw) -> levels`` of a score row's head (module doc)."""
+    def decide(probabilities: np.ndarray | None, raw: np.ndarray) -> np.ndarray:
+        if probabilities is not None and head is None:
+            raise ValueError("predictions.csv has class probabilities but metrics.json names no "
+                             "head to decide them by")
+        return ensemble_levels(str(head), probabilities, raw, n_levels).astype(np.float64)
+    return decide
+
+
+def _pooled_arrays(ok: Sequence[FoldResult], kind: str, decide):
     """Out-of-fold (true, pred, score, subjects) of all ok folds, and each fold's test part."""
     parts, test_parts = [], []
     for f in ok:
         for split, bucket in (("cv", parts), ("test", test_parts)):
             part = f.predictions.part(split)
             if len(part):
-                bucket.append(_target_view(part, f, kind))
-    true, pred, score, subjects, _ = (np.concatenate(a) for a in zip(*parts, strict=True))
+                bucket.append(_target_view(part, f, kind, decide))
+    true, pred, score, subjects = (np.concatenate(a) for a in list(zip(*parts, strict=True))[:4])
     return true, pred, score, subjects, test_parts
 
 
-def _target_view(part: Predictions, fold: FoldResult, kind: str):
-    """(true, pred, score, subjects, ids) in the units the kind is scored in (see module doc)."""
+def _target_view(part: Predictions, fold: FoldResult, kind: str, decide):
+    """(true, pred, score, subjects, ids, probabilities) in the units the kind is scored in (see
+    module doc); with probabilities, ``pred`` is decided from them by the ensemble's rule."""
+    if kind in ("ordinal", "nominal"):
+        pred = part.pred if part.probabilities is None else decide(part.probabilities, part.raw)
+        return part.true, pred, part.raw, part.subjects, part.ids, part.probabilities
     if kind != "anomaly":
-        return part.true, part.pred, part.raw, part.subjects, part.ids
+        return part.true, part.pred, part.raw, part.subjects, part.ids, None
     threshold = as_float(fold.metrics["cv"].get("threshold", fold.metrics.get("threshold")))
     if not math.isfinite(threshold):
         raise ValueError(f"fold {fold.fold}: anomaly metrics without a finite 'threshold' in "
                          "metrics.json; cannot pool its decisions")
     min_score = as_float(fold.metrics.get("anomaly_min_score", 1))
     return ((part.true >= min_score).astype(np.float64), part.pred, part.raw - threshold,
-            part.subjects, part.ids)
+            part.subjects, part.ids, None)
 
 
 def _check_grouping(ok: Sequence[FoldResult]) -> None:
@@ -535,20 +634,31 @@ def _check_grouping(ok: Sequence[FoldResult]) -> None:
         raise ValueError(f"subjects in both the CV and the test split: {both[:5]}")
 
 
-def _test_ensemble(parts, kind: str, n_levels: int | None):
-    """Fold ensemble on the test split: mean score per video over folds (module docstring)."""
+def _test_ensemble(parts, kind: str, decide):
+    """Fold ensemble on the test split: mean score (and probabilities) per video over folds,
+    decided by the head's rule (module docstring)."""
     id_sets = [frozenset(p[4]) for p in parts]
     if len(set(id_sets)) > 1:
         raise ValueError("folds scored different test sets (test ids differ); the ensemble "
                          "needs every fold's predictions of the same videos")
-    true, _, score, subjects, ids = (np.concatenate(a) for a in zip(*parts, strict=True))
+    with_probabilities = {p[5] is not None for p in parts}
+    if len(with_probabilities) > 1:
+        raise ValueError("some folds' predictions.csv have class probabilities and some do not; "
+                         "rerun the folds without them (launch.force=true)")
+    true, _, score, subjects, ids = (np.concatenate(a) for a in list(zip(*parts, strict=True))[:5])
     _, first, inverse = np.unique(ids, return_index=True, return_inverse=True)
     counts = np.bincount(inverse)
     mean_score = np.bincount(inverse, weights=score) / counts
     if np.any(np.bincount(inverse, weights=true) / counts != true[first]):
         raise ValueError("the same test video has different true values in different folds")
-    if kind == "ordinal":
-        pred = np.clip(np.rint(mean_score), 0, n_levels - 1)
+    if kind in ("ordinal", "nominal"):
+        mean_probabilities = None
+        if with_probabilities == {True}:
+            stacked = np.concatenate([p[5] for p in parts])             # (folds * n, K)
+            mean_probabilities = np.stack([np.bincount(inverse, weights=stacked[:, k])
+                                           for k in range(stacked.shape[1])], axis=1) \
+                / counts[:, None]
+        pred = decide(mean_probabilities, mean_score)
     elif kind == "anomaly":
         pred = (mean_score > 0).astype(np.float64)
     else:
@@ -562,17 +672,110 @@ def _scored(kind: str, keys: Sequence[str], true: np.ndarray, pred: np.ndarray,
     """Point metrics on all rows and subject-bootstrap intervals of ``keys``."""
     # The bootstrap functions are vectorised over resamples and give the same numbers as
     # re-running the point metric on each resample (tests/test_metrics.py).
-    resampling = {"n_boot": options.n_boot, "seed": options.seed, "alpha": options.alpha}
+    resampling = _resampling(options)
+    point = _point_metrics(kind, true, pred, score, n_levels)
     if kind == "ordinal":
-        point = score_metrics(true, pred, score, n_levels)
         cis = bootstrap_score_metrics(true, pred, score, subjects, n_levels, **resampling)
+    elif kind == "nominal":
+        point = class_metrics(true, pred, n_levels)
+        cis = bootstrap_class_metrics(true, pred, subjects, n_levels, **resampling)
     elif kind == "anomaly":  # centred scores: the decision threshold is 0 (module docstring)
-        point = anomaly_metrics(true.astype(bool), score, 0.0)
         cis = bootstrap_anomaly_metrics(true.astype(bool), score, 0.0, subjects, **resampling)
     else:
-        point = regression_metrics(true, score)
         cis = bootstrap_regression_metrics(true, score, subjects, **resampling)
     return point, {k: cis.get(k, (math.nan, math.nan)) for k in keys}
+
+
+def _resampling(options: CollectOptions) -> dict[str, Any]:
+    return {"n_boot": options.n_boot, "seed": options.seed, "alpha": options.alpha}
+
+
+def _point_metrics(kind: str, true: np.ndarray, pred: np.ndarray, score: np.ndarray,
+                   n_levels: int | None) -> dict[str, Any]:
+    """The kind's metrics of one set of rows (units of :func:`_target_view`)."""
+    if kind == "ordinal":
+        return score_metrics(true, pred, score, n_levels)
+    if kind == "anomaly":
+        return anomaly_metrics(true.astype(bool), score, 0.0)
+    return regression_metrics(true, score)
+
+
+def _weighted_metrics(kind: str, true: np.ndarray, pred: np.ndarray, score: np.ndarray,
+                      n_levels: int | None):
+    """``weights (b, n) -> {metric: (b,)}``: :func:`_point_metrics` on many resamples at once."""
+    if kind == "ordinal":
+        return lambda w: score_metrics_weighted(true, pred, score, n_levels, w)
+    if kind == "anomaly":
+        return lambda w: anomaly_metrics_weighted(true.astype(bool), score, 0.0, w)
+    return lambda w: regression_metrics_weighted(true, score, w)
+
+
+# ----------------------------------------------------------------------------------------------
+# The baseline (hawkeye.baseline: which constant, where its training labels come from)
+
+
+def baseline_folds(ok: Sequence[FoldResult], kind: str,
+                   n_levels: int | None) -> list[FoldResult]:
+    """The trivial predictor of ``kind`` as fold results on exactly the rows of ``ok`` (every
+    fold of a complete row): fold k's constant is fitted on the other folds' held-out labels."""
+    held_out = [_target_view(f.predictions.part("cv"), f, kind)[0] for f in ok]
+    folds = []
+    for f, value in zip(ok, fold_values(kind, held_out), strict=True):
+        p = f.predictions
+        pred, raw = trivial_outputs(kind, value, len(p), n_levels)
+        metrics = {"model": BASELINE_MODEL, "fold": f.fold, "status": "ok", "n_levels": n_levels,
+                   "baseline_value": value, "threshold": 0.0, "cv": {},
+                   "anomaly_min_score": f.metrics.get("anomaly_min_score", 1)}
+        fold = FoldResult(f.fold, True, metrics=metrics,
+                          predictions=Predictions(p.split, p.ids, p.subjects, p.true, pred, raw))
+        metrics["cv"] = _point_metrics(
+            kind, *_target_view(fold.predictions.part("cv"), fold, kind)[:3], n_levels)
+        folds.append(fold)
+    return folds
+
+
+def compare_to_baseline(ok: Sequence[FoldResult], baseline: Sequence[FoldResult], kind: str,
+                        n_levels: int | None, options: CollectOptions) -> dict[str, Any]:
+    """``model - baseline`` of the kind's ranking metric on the pooled CV rows and the test
+    ensemble, each with a paired subject-bootstrap interval and the yes/no verdict."""
+    key, higher_is_better = _RANK_BY[kind]
+    comparison: dict[str, Any] = {"metric": key, "rule": RULES[kind]}
+    model_cv, base_cv = _pooled_arrays(ok, kind), _pooled_arrays(baseline, kind)
+    sides = {"cv": (model_cv[:4], base_cv[:4])}
+    if model_cv[4]:
+        sides["test"] = (_test_ensemble(model_cv[4], kind, n_levels),
+                         _test_ensemble(base_cv[4], kind, n_levels))
+    for split, (model, base) in sides.items():
+        (true, pred, score, subjects), (_, base_pred, base_score, _) = model, base
+        point = _point_metrics(kind, true, pred, score, n_levels)[key]
+        base_point = _point_metrics(kind, true, base_pred, base_score, n_levels)[key]
+        low, high = bootstrap_paired_difference(
+            _weighted_metrics(kind, true, pred, score, n_levels),
+            _weighted_metrics(kind, true, base_pred, base_score, n_levels),
+            subjects, **_resampling(options)).get(key, (math.nan, math.nan))
+        comparison[split] = {"model": point, "baseline": base_point,
+                             "difference": as_float(point) - as_float(base_point),
+                             "ci_low": low, "ci_high": high,
+                             "better": better_than_baseline(low, high, higher_is_better)}
+    return comparison
+
+
+def baseline_rows(spec: RunSpec, results: Sequence[ModelResult], point: str,
+                  options: CollectOptions) -> list[dict[str, Any]]:
+    """One baseline row per kind of target in a run, scored on the rows of the run's first
+    complete model of that kind (every model of a kind shares the run's folds)."""
+    rows, kinds = [], []
+    for result in results:
+        kind = result.row["kind"]
+        if result.baseline and kind not in kinds:
+            kinds.append(kind)
+            label = f"{point}/{BASELINE_MODEL}" if point else BASELINE_MODEL
+            row = summarise_model(spec, BASELINE_MODEL, result.baseline, label, options,
+                                  against_baseline=False).row
+            row.update(run=point or ".", rank=None, baseline_rule=RULES[kind],
+                       baseline_of=result.row["label"], vs_baseline=None)
+            rows.append(row)
+    return rows
 
 
 # ----------------------------------------------------------------------------------------------
@@ -626,6 +829,7 @@ class Summary:
     hawkeye_version: str
     results: list[ModelResult] = field(default_factory=list, repr=False)  # figures' arrays
     notes: list[str] = field(default_factory=list)  # figures that could not be drawn
+    baselines: list[dict[str, Any]] = field(default_factory=list)  # rows of hawkeye.baseline
 
     @property
     def groups(self) -> list[list[dict[str, Any]]]:
@@ -636,18 +840,19 @@ class Summary:
         """The content of ``summary.json``."""
         return {"root": self.root, "created": self.created, "complete": self.complete,
                 "bootstrap": self.bootstrap, "metrics": self.metrics, "rows": self.rows,
-                "problems": self.problems, "notes": self.notes, "git_commit": self.git_commit,
-                "hawkeye_version": self.hawkeye_version}
+                "baselines": self.baselines, "problems": self.problems, "notes": self.notes,
+                "git_commit": self.git_commit, "hawkeye_version": self.hawkeye_version}
 
 
 def summarise(root: Path, runs: Sequence[Path], options: CollectOptions) -> Summary:
     """Read every fold of every run below ``root``, pool, bootstrap and rank: the summary."""
-    results, problems = [], []
+    results, problems, baselines = [], [], []
     for run in runs:
         spec = read_run_spec(run)
         point = run.relative_to(root).as_posix() if run != root else ""
         if not spec.models:
             problems += [f"{run}: no model folder and no models in run.json", *spec.problems]
+        run_results = []
         for model in spec.models:
             expected, extra = _fold_numbers(spec, model)
             folds = [read_fold(spec, model, k) for k in expected]
@@ -656,7 +861,9 @@ def summarise(root: Path, runs: Sequence[Path], options: CollectOptions) -> Summ
             label = f"{point}/{model}" if point else model
             result = summarise_model(spec, model, folds, label, options)
             result.row["run"] = point or "."
-            results.append(result)
+            run_results.append(result)
+        results += run_results
+        baselines += baseline_rows(spec, run_results, point, options)
     rows = rank_rows([r.row for r in results])
     return Summary(
         root=str(root), created=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -665,7 +872,7 @@ def summarise(root: Path, runs: Sequence[Path], options: CollectOptions) -> Summ
                    "unit": "subject", "interval": "percentile"},
         metrics=[k for k in METRIC_KEYS if any(k in r["cv"] for r in rows)], rows=rows,
         problems=problems, git_commit=git_commit(), hawkeye_version=__version__,
-        results=results)
+        results=results, baselines=baselines)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -703,32 +910,26 @@ def _fold_numbers(spec: RunSpec, model: str) -> tuple[list[int], list[int]]:
     return expected, [k for k in present if k not in expected]
 
 
-def _cli_config(argv: Sequence[str]) -> DictConfig:
-    """``run_dir`` and ``collect.*`` from ``conf/config.yaml`` with ``key=value`` overrides.
-
-    Only these keys are read, so the collector still reports on a run after other config groups
-    have changed (it must be the job that always works). Unknown keys are rejected.
-    """
-    primary = OmegaConf.load(Path(CONF_DIR) / f"{CONFIG_NAME}.yaml")
-    cfg = OmegaConf.create({"run_dir": primary.run_dir, "collect": primary.collect})
-    OmegaConf.set_struct(cfg, True)
-    return OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(argv)))
+@hydra_app(COLLECT_HELP)
+def _collect_app(cfg: DictConfig) -> None:
+    if cfg.run_dir is None:
+        print("hawkeye.collect: run_dir is not set; pass run_dir=PATH", file=sys.stderr)
+        sys.exit(EXIT_NOTHING)
+    sys.exit(collect(Path(cfg.run_dir), CollectOptions.from_config(cfg.collect)))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m hawkeye.collect run_dir=PATH [collect.n_boot=N collect.figures=false]``"""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    try:
-        cfg = _cli_config(sys.argv[1:] if argv is None else argv)
-    except (OmegaConfBaseException, ValueError) as error:
-        print(f"hawkeye.collect: bad arguments ({error}); usage: python -m hawkeye.collect "
-              "run_dir=PATH [collect.n_boot=N collect.alpha=A collect.seed=S collect.figures=B]",
-              file=sys.stderr)
-        return EXIT_NOTHING
-    if cfg.run_dir is None:
-        print("hawkeye.collect: run_dir is not set; pass run_dir=PATH", file=sys.stderr)
-        return EXIT_NOTHING
-    return collect(Path(cfg.run_dir), CollectOptions.from_config(cfg.collect))
+    """``hawkeye-collect run_dir=PATH [collect.n_boot=N collect.figures=false]`` (a Hydra app);
+    returns the exit code 0/1/2, also 2 for a bad override (nothing was collected)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not info_flags(args):
+        try:  # composed here first: Hydra would exit 1, which means "a fold is missing"
+            compose([a for a in args if not a.startswith("-")])
+        except (HydraException, OmegaConfBaseException, ValueError) as error:
+            print(f"hawkeye.collect: bad arguments ({error}); see hawkeye-collect --help",
+                  file=sys.stderr)
+            return EXIT_NOTHING
+    return run_app(_collect_app, args)
 
 
 if __name__ == "__main__":

@@ -42,6 +42,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import pickle
 import sys
 import time
 import warnings
@@ -51,7 +52,6 @@ from pathlib import Path
 from typing import Any
 
 import h5py
-import hydra
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -60,7 +60,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from hawkeye import __version__
-from hawkeye.config import CONF_DIR
+from hawkeye.cli import EXPORT_HELP, hydra_app
 from hawkeye.data import Normalization, apply_normalization
 from hawkeye.families import FAMILIES, ExportedFamily, Family, family_of
 from hawkeye.io import atomic_path, write_json_atomic
@@ -69,6 +69,8 @@ from hawkeye.models.heads import Head, build_head
 log = logging.getLogger("hawkeye.export")
 
 ONNX_NAME = "model.onnx"
+# metrics.json status of a trained fold whose export is due (hawkeye.train); "ok" once it is done
+EXPORTING = "exporting"
 INPUT_NAMES = ("x", "mask")
 META_PREFIX = "hawkeye."
 
@@ -119,7 +121,7 @@ class ScoringModule(nn.Module):
 
     @property
     def output_names(self) -> tuple[str, ...]:
-        return self.family.onnx_outputs
+        return self.family.output_names(self.head)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
         # x: (batch, time, features) raw, mask: (batch, time)
@@ -148,10 +150,18 @@ def load_fold_model(fold_dir: Path) -> TrainedFold:
     if not ckpt_path.exists():
         raise ExportError(f"{ckpt_path}: no checkpoint; train this fold first "
                           "(python -m hawkeye.train ...)")
-    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-    required = ("model", "model_name", "family", "model_cfg", "input_names", "normalization",
+    try:
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as error:
+        raise ExportError(f"{ckpt_path}: refused to load ({type(error).__name__}: "
+                          f"{str(error).splitlines()[0][:200]}); the checkpoint is damaged or "
+                          "was not written by hawkeye.train: retrain the fold") from None
+    required = ("model_name", "family", "model_cfg", "input_names", "normalization",
                 "n_levels", "sample_rate_hz", "max_seconds", "input_features")
-    missing = [key for key in required if key not in ckpt]
+    kind = family_of(ckpt.get("family"), str(ckpt.get("model_name", fold_dir.parent.name)))
+    if not isinstance(kind, ExportedFamily):
+        raise ExportError(f"{ckpt_path}: family {kind.name} is not exported to ONNX")
+    missing = [key for key in (*required, *kind.checkpoint_keys) if key not in ckpt]
     if missing:
         raise ExportError(f"{ckpt_path}: checkpoint lacks {missing}; it was written by an older "
                           "hawkeye.train: retrain the fold")
@@ -160,10 +170,13 @@ def load_fold_model(fold_dir: Path) -> TrainedFold:
     n_levels = int(ckpt["n_levels"])
     norm = Normalization(mean=torch.as_tensor(ckpt["normalization"]["mean"]).float(),
                          std=torch.as_tensor(ckpt["normalization"]["std"]).float())
-    module = ScoringModule.build(ckpt["model_cfg"], ckpt.get("head_cfg"), family,
-                                 len(input_names), n_levels, norm)
-    module.model.load_state_dict(ckpt["model"])
-    module.eval()
+    head = build_head(ckpt["head_cfg"], n_levels) if kind.uses_head else None
+    try:
+        network = kind.trained_network(fold_dir, ckpt, head, len(input_names), n_levels)
+    except (RuntimeError, TypeError, AttributeError, KeyError) as error:
+        raise ExportError(f"{ckpt_path}: its weights do not fit the model it names "
+                          f"({str(error).splitlines()[0][:200]}); retrain the fold") from None
+    module = ScoringModule(network, norm, family, head).eval()
     metrics = _read_metrics(fold_dir)
     meta = {
         "model": str(ckpt["model_name"]), "family": family,
@@ -367,8 +380,10 @@ def export_fold(fold_dir: Path, cfg: DictConfig) -> dict[str, Any]:
     worst = export_verified(fold_model, path, cfg.export)
     result = {"onnx_mb": round(path.stat().st_size / 1e6, 4), "onnx_parity_max_abs": worst,
               "export_seconds": round(time.perf_counter() - started, 2)}
-    if metrics:
-        write_json_atomic(fold_dir / "metrics.json", {**metrics, **result})
+    if metrics:  # exported now: an earlier failure no longer holds, a trained fold is finished
+        kept = {k: v for k, v in metrics.items() if k != "onnx_error"}
+        done = {"status": "ok"} if metrics.get("status") == EXPORTING else {}
+        write_json_atomic(fold_dir / "metrics.json", {**kept, **result, **done})
     log.info("%s: %.3f MB, parity max |diff| %.2e (%.1f s)", path, result["onnx_mb"], worst,
              result["export_seconds"])
     return {"fold_dir": str(fold_dir), "status": "ok", **result}
@@ -384,11 +399,15 @@ def export_after_training(fold_dir: Path, cfg: DictConfig) -> dict[str, Any]:
     if cfg.export.onnx:
         try:
             export_fold(fold_dir, cfg)
-        except ExportError as error:
+        except (ExportError, RuntimeError, ValueError, OSError) as error:  # torch.onnx: Runtime
             log.error("ONNX export failed: %s", error)
             metrics = _read_metrics(fold_dir)
             write_json_atomic(fold_dir / "metrics.json", {**metrics, "onnx_error": str(error)})
-    return _read_metrics(fold_dir)
+    metrics = _read_metrics(fold_dir)
+    if metrics.get("status") == EXPORTING:  # model.onnx or its error is recorded: finished
+        metrics["status"] = "ok"
+        write_json_atomic(fold_dir / "metrics.json", metrics)
+    return metrics
 
 
 def fold_dirs(run_dir: Path, models: Sequence[str] | None = None) -> list[Path]:
@@ -427,7 +446,7 @@ def export_run(run_dir: Path, cfg: DictConfig) -> list[dict[str, Any]]:
     return results
 
 
-@hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")
+@hydra_app(EXPORT_HELP)
 def main(cfg: DictConfig) -> None:
     """``python -m hawkeye.export run_dir=...``: export a run's folds; exit 1 if any failed."""
     if cfg.run_dir is None:

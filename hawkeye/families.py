@@ -2,14 +2,20 @@
 on it. Train, export and predict ask the family; none of them tests a family or model name.
 
 - ``sequence`` (:class:`SequenceNetwork`): a network with a score head (:func:`fit_sequence`);
-  ONNX outputs ``raw, expected, level``; the ensemble's score is the folds' mean expected score,
-  rounded; scores.csv ``score, expected_mean, expected_std, fold_<k>_expected, fold_<k>_level``.
+  ONNX outputs ``raw, expected, level`` and, for a head with probabilities (classification,
+  ordinal), ``probabilities``; the ensemble combines what the head predicts
+  (:func:`ensemble_levels`): the folds' class probabilities averaged and decided by the head's
+  rule (soft vote / CORAL thresholds), else the folds' mean expected value rounded; scores.csv
+  ``score, expected_mean, expected_std, fold_<k>_expected, fold_<k>_level``.
 - ``autoencoder`` (:class:`Autoencoder`): the LSTM autoencoder on normal videos plus a fitted
   threshold (:func:`fit_autoencoder`); ONNX outputs ``reconstruction_error, anomalous``; the
   ensemble reports the mean error and how many folds flag the video; scores.csv ``error_mean,
   error_std, folds_flagging, fold_<k>_error``.
-- ``tabular`` (:class:`Tabular`): boosted trees on the summary features (:func:`fit_tabular`);
+- ``tabular`` (:class:`Tabular`): tree ensembles on the summary features (:func:`fit_tabular`);
   not exported.
+- ``rocket`` (:class:`Rocket`): MiniRocket + ridge on the sequences, one closed-form fit
+  (:func:`fit_rocket`); exported, ensembled and tabulated as ``sequence``, its network rebuilt
+  from the fold's ``minirocket.npz``.
 
 A new family is one :class:`Family` subclass registered in :data:`FAMILIES` (and a model config
 whose ``family`` names it).
@@ -21,7 +27,7 @@ import logging
 import math
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,21 +35,25 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
+from threadpoolctl import threadpool_limits
 from torch import nn
 
 from hawkeye.checkpoint import save_best, seed_everything
 from hawkeye.data import SequenceSet, class_weights, concat_sets
 from hawkeye.fold_data import FoldData
+from hawkeye.io import atomic_path, probability_columns
 from hawkeye.loop import NetworkRun, fit_network, predict_outputs
 from hawkeye.metrics import (
     anomaly_metrics,
+    class_metrics,
     f1_optimal_threshold,
     regression_metrics,
     score_metrics,
     spearman_rho,
 )
 from hawkeye.models import build_model, count_parameters
-from hawkeye.models.heads import Head, build_head
+from hawkeye.models.heads import Head, build_head, head_class
+from hawkeye.models.minirocket import MiniRocketRidge
 
 if TYPE_CHECKING:  # types only: hawkeye.predict imports this module
     from hawkeye.predict import Prediction
@@ -96,7 +106,7 @@ def fit_sequence(cfg: DictConfig, data: FoldData, device: torch.device, out: Pat
 
     def validate(outputs: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
         return {"val_loss": float(loss(outputs, y)),
-                "val_mae": float((head.predict(outputs) - y).abs().float().mean())}
+                **validation_scores(head, outputs.cpu(), y.cpu(), data)}
 
     run = fit_network(cfg, data, model, loss, validate, device, out,
                       monitor=cfg.train.monitor, meta=meta)
@@ -113,6 +123,11 @@ def fitted_head_config(cfg: DictConfig, data: FoldData) -> dict[str, Any]:
     """The head's config as a plain dict; for a real-valued target, with the training part's
     mean and standard deviation filled in. Raises when target and head do not go together."""
     head_cfg = OmegaConf.to_container(cfg.head, resolve=True)
+    if data.score_kind == "nominal" and not data.continuous \
+            and head_cfg.get("name") != "classification":
+        raise ValueError(f"task.score_kind=nominal: classes have no order, so they need "
+                         f"head=classification, got head={head_cfg.get('name')} (or set "
+                         "task.score_kind=ordinal for ordered scores)")
     if data.continuous != (head_cfg.get("name") == "continuous"):
         raise ValueError(f"task.target={cfg.task.target!r} needs "
                          f"{'head=continuous' if data.continuous else 'a score head'} "
@@ -252,31 +267,87 @@ def choose_threshold(thresholds: dict[str, dict], cfg: DictConfig) -> str:
 
 def fit_tabular(cfg: DictConfig, data: FoldData, device: torch.device, out: Path,
                 meta: dict[str, Any]) -> FamilyResult:
-    """Boosted trees on the per-video clinical summary features, scored through the head.
+    """Tree ensembles on the per-video clinical summary features, scored through the head.
 
     No epochs and no ``.pt`` files: a fit takes seconds, so a requeued task simply fits again, and a
     scikit-learn estimator could only be saved by pickle, which the project never loads. With
-    ``train.balance`` weights or sampling, the trees get balanced per-sample weights.
+    ``train.balance`` weights or sampling, the trees get balanced per-sample weights. The trees
+    never early-stop on the validation slice, so they are fitted on the whole training side
+    (training part + validation slice); a ``tune`` grid is chosen on inner subject-grouped folds
+    of that same side, scored by the MAE of the head's expected score. NaN features (a store
+    that keeps missing cells) go to the trees as they are.
     """
     if not data.summary_names:
-        raise ValueError(f"{cfg.paths.store} has no summary features: model=gbm needs them "
-                         "(prepare the store with features, or pick a sequence model)")
+        raise ValueError(f"{cfg.paths.store} has no summary features: model={cfg.model.name} "
+                         "needs them (prepare the store with features, or pick a sequence model)")
     started = time.perf_counter()
     head_cfg = fitted_head_config(cfg, data)
     head = build_head(head_cfg, data.n_levels)
     estimator = build_model(cfg.model, len(data.summary_names), head.out_dim(data.n_levels))
-    weights = (class_weights(data.train.y, data.n_levels)[data.train.y].numpy()
-               if cfg.train.balance != "none" else None)
-    train_y, val_y = data.labels(data.train), data.labels(data.val)
-    estimator.fit(data.train.summary.numpy(), train_y.numpy(), sample_weight=weights)
+    fit_part, weights = _training_side(cfg, data)
+
+    def inner_mae(raw: np.ndarray, y: np.ndarray) -> float:
+        return float(np.abs(head.expected(torch.from_numpy(raw)).numpy() - y).mean())
+
+    # scikit-learn's OpenMP would take every core of the node; keep to the job's share
+    with threadpool_limits(limits=torch.get_num_threads(), user_api="openmp"):
+        estimator.fit(fit_part.summary.numpy(), data.labels(fit_part).numpy(),
+                      sample_weight=weights, groups=fit_part.subjects, score_fn=inner_mae)
 
     def outputs(part: SequenceSet) -> torch.Tensor:
         return torch.from_numpy(estimator.predict(part.summary.numpy()))
 
-    val_out = outputs(data.val)
-    history = [{"epoch": 1, "train_loss": float(head.loss(outputs(data.train), train_y)),
-                "val_loss": float(head.loss(val_out, val_y)),
-                "val_mae": float((head.predict(val_out) - val_y).abs().float().mean()),
+    return _single_fit_result(cfg, data, head, outputs, fit_part, started, estimator,
+                              {**_target_stats(head_cfg), **estimator.fit_report()})
+
+
+ROCKET_WEIGHTS = "minirocket.npz"  # a rocket fold's fitted model, beside its best.pt
+
+
+def fit_rocket(cfg: DictConfig, data: FoldData, device: torch.device, out: Path,
+               meta: dict[str, Any]) -> FamilyResult:
+    """MiniRocket + ridge (:class:`~hawkeye.models.minirocket.MiniRocketRidge`) on the fold's
+    normalised sequences: one closed-form fit, no epochs, CPU only (``device`` unused).
+
+    Like the trees it never early-stops, so it fits on the whole training side (training part +
+    validation slice); the ridge penalty is chosen by leave-one-out on that side. The fitted model
+    is ``minirocket.npz`` (arrays, no pickle); ``best.pt`` holds no weights, only what export
+    needs to rebuild the fold (``weights_file`` names the ``.npz``). A requeued task refits.
+    """
+    started = time.perf_counter()
+    head_cfg = fitted_head_config(cfg, data)
+    head = build_head(head_cfg, data.n_levels)
+    model = build_model(cfg.model, len(data.input_names), head.out_dim(data.n_levels))
+    fit_part, weights = _training_side(cfg, data)
+    model.fit(fit_part.x, fit_part.mask, data.labels(fit_part).numpy(), sample_weight=weights)
+    model.save(out / ROCKET_WEIGHTS)
+    with atomic_path(out / "best.pt") as tmp:
+        torch.save({**meta, "head_cfg": head_cfg, "weights_file": ROCKET_WEIGHTS, "epoch": 1}, tmp)
+
+    def outputs(part: SequenceSet) -> torch.Tensor:
+        return torch.from_numpy(model.predict(part.x, part.mask))
+
+    return _single_fit_result(cfg, data, head, outputs, fit_part, started, model,
+                              {**_target_stats(head_cfg), "ridge_alpha": model.alpha})
+
+
+def _training_side(cfg: DictConfig, data: FoldData) -> tuple[SequenceSet, np.ndarray | None]:
+    """What a model that never early-stops fits on: the training part and the validation slice,
+    with balanced per-sample weights when ``train.balance`` asks for any balancing."""
+    fit_part = concat_sets([data.train, data.val])
+    weights = (class_weights(fit_part.y, data.n_levels)[fit_part.y].numpy()
+               if cfg.train.balance != "none" else None)
+    return fit_part, weights
+
+
+def _single_fit_result(cfg: DictConfig, data: FoldData, head: Head,
+                       outputs: Callable[[SequenceSet], torch.Tensor], fit_part: SequenceSet,
+                       started: float, model: Any, extra: dict[str, Any]) -> FamilyResult:
+    """The fold result of a model fitted once on ``fit_part``: cv/test scored through the head,
+    one history row (no held-out validation loss: the validation slice is part of the fit)."""
+    history = [{"epoch": 1, "train_loss": float(head.loss(outputs(fit_part),
+                                                          data.labels(fit_part))),
+                "val_loss": math.nan, "val_mae": math.nan,
                 "lr": float(cfg.model.get("learning_rate", math.nan)),
                 "seconds": round(time.perf_counter() - started, 3)}]
     metrics, predictions = {}, []
@@ -284,8 +355,8 @@ def fit_tabular(cfg: DictConfig, data: FoldData, device: torch.device, out: Path
         metrics[split], rows = _score_outputs(head, split, part, outputs(part), data)
         predictions += rows
     return FamilyResult(metrics, predictions, history, epochs_run=1, best_epoch=1,
-                        n_params=count_parameters(estimator), batch_size=None,
-                        extra=_target_stats(head_cfg))
+                        n_params=count_parameters(model), batch_size=None,
+                        extra={**extra, "n_fit": len(fit_part)})
 
 
 # The model config's `family` key picks the fit function.
@@ -299,14 +370,37 @@ def _scored_parts(data: FoldData) -> Iterator[tuple[str, SequenceSet]]:
 
 def _score_outputs(head: Head, split: str, part: SequenceSet, outputs: torch.Tensor,
                    data: FoldData) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Metrics and predictions.csv rows of a head's ``outputs`` for the videos of ``part``:
-    score metrics of the integer score, or regression metrics of a real-valued target."""
-    pred = head.predict(outputs).numpy()
-    raw = head.expected(outputs).float().numpy()
+    """Metrics and predictions.csv rows (with the head's class probabilities ``p<k>``, if any)
+    of a head's ``outputs`` for the videos of ``part``."""
     true = data.labels(part).numpy()
-    metrics = (regression_metrics(true, raw) if data.continuous
-               else score_metrics(true, pred, raw, data.n_levels))
-    return metrics, _prediction_rows(split, part, true, pred, raw)
+    pred, raw = head.predict(outputs).numpy(), head.expected(outputs).float().numpy()
+    probabilities = head.probabilities(outputs)
+    rows = _prediction_rows(split, part, true, pred, raw)
+    if probabilities is not None:
+        for row, p in zip(rows, probabilities.float().numpy().tolist(), strict=True):
+            row.update(zip(probability_columns(len(p)), p, strict=True))
+    return task_metrics(data, true, pred, raw), rows
+
+
+def task_metrics(data: FoldData, true: np.ndarray, pred: np.ndarray,
+                 raw: np.ndarray) -> dict[str, Any]:
+    """The metrics of the task's target: regression metrics of a real-valued target, class
+    metrics of nominal classes (``task.score_kind``), else ordinal score metrics."""
+    if data.continuous:
+        return regression_metrics(true, raw)
+    if data.score_kind == "nominal":
+        return class_metrics(true, pred, data.n_levels)
+    return score_metrics(true, pred, raw, data.n_levels)
+
+
+def validation_scores(head: Head, outputs: torch.Tensor, y: torch.Tensor,
+                      data: FoldData) -> dict[str, float]:
+    """``val_<metric>`` of every scalar of :func:`task_metrics` on the validation slice: what
+    ``train.monitor`` may name besides ``val_loss``."""
+    pred, raw = head.predict(outputs).numpy(), head.expected(outputs).float().numpy()
+    metrics = task_metrics(data, y.numpy(), pred, raw)
+    return {f"val_{k}": float(v) for k, v in metrics.items()
+            if isinstance(v, float) and k != "n"}
 
 
 def _prediction_rows(split: str, part: SequenceSet, true: np.ndarray, pred: np.ndarray,
@@ -315,6 +409,18 @@ def _prediction_rows(split: str, part: SequenceSet, true: np.ndarray, pred: np.n
     return [{"split": split, "id": i, "subject": s, "true": t, "pred": p, "raw": float(r)}
             for i, s, t, p, r in zip(part.ids, part.subjects, true.tolist(), pred.tolist(),
                                      raw.tolist(), strict=True)]
+
+
+def ensemble_levels(head: str, probabilities: np.ndarray | None,
+                    expected: np.ndarray, n_levels: int) -> np.ndarray:
+    """The ensemble's levels ``(n,)`` from the folds' mean per-level ``probabilities`` ``(n, K)``
+    by the head's own rule (:meth:`~hawkeye.models.heads.Head.decide`: soft vote, CORAL
+    thresholds), or, for a head without probabilities (regression), from the folds' mean
+    ``expected`` value rounded half-to-even and clipped to ``0..n_levels-1``. One rule for the
+    collector's pooled CV and test ensemble and for prediction."""
+    if probabilities is None:
+        return np.clip(np.rint(expected), 0, n_levels - 1).astype(np.int64)
+    return head_class(head).decide(torch.from_numpy(np.asarray(probabilities))).numpy()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -327,6 +433,7 @@ class Family(ABC):
     name: str                          # the model config's ``family`` value
     uses_head = True                   # a score head (``head`` config) turns outputs into scores
     learns_anomalies = False           # trains on anomalous videos too (target_windows ignored)
+    needs_sequences = True             # reads per-frame series (refuses a summary-only store)
     exported = False                   # training's ONNX export and prediction apply
 
     @abstractmethod
@@ -345,6 +452,11 @@ class ExportedFamily(Family):
     exported = True
     onnx_outputs: tuple[str, ...]      # the exported graph's outputs, in order
 
+    def output_names(self, head: Head | None) -> tuple[str, ...]:
+        """The graph's outputs for a fold with ``head``, in the order :meth:`graph_outputs`
+        returns them."""
+        return self.onnx_outputs
+
     @abstractmethod
     def network(self, model_cfg: Any, head: Head | None, n_features: int,
                 n_levels: int) -> nn.Module:
@@ -354,6 +466,15 @@ class ExportedFamily(Family):
     def graph_outputs(self, model: nn.Module, head: Head | None, z: torch.Tensor,
                       mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """The graph's outputs from normalised inputs ``z (B, T, F)`` and ``mask (B, T)``."""
+
+    checkpoint_keys: tuple[str, ...] = ("model",)  # best.pt keys trained_network reads
+
+    def trained_network(self, fold_dir: Path, ckpt: dict[str, Any], head: Head | None,
+                        n_features: int, n_levels: int) -> nn.Module:
+        """The fold's trained network: a fresh :meth:`network` loaded with best.pt's weights."""
+        model = self.network(ckpt["model_cfg"], head, n_features, n_levels)
+        model.load_state_dict(ckpt["model"])
+        return model
 
     def threshold(self, model: nn.Module) -> float | None:
         """The decision threshold the graph holds (metadata ``threshold``), if any."""
@@ -404,19 +525,33 @@ class SequenceNetwork(ExportedFamily):
     def network(self, model_cfg, head, n_features, n_levels):
         return build_model(model_cfg, n_features, head.out_dim(n_levels))
 
+    def output_names(self, head):
+        # the per-level probabilities the fold ensemble averages, for heads that have them
+        return self.onnx_outputs + (("probabilities",) if head.has_probabilities else ())
+
     def graph_outputs(self, model, head, z, mask):
         raw = model(z, mask)  # (batch, out_dim)
-        return raw, head.expected(raw), head.predict(raw)
+        outputs = (raw, head.expected(raw), head.predict(raw))
+        return outputs + ((head.probabilities(raw),) if head.has_probabilities else ())
 
     def score_folds(self, folds, feeds, score_levels):
-        values, levels = {}, {}
+        values, levels, probabilities = {}, {}, []
         for fold in folds:
-            expected, level = fold.session.run(["expected", "level"], feeds)
+            with_p = "probabilities" in fold.meta.get("outputs", ())  # the export's metadata
+            names = ["expected", "level", *(["probabilities"] if with_p else [])]
+            expected, level, *p = fold.session.run(names, feeds)
             values[fold.fold], levels[fold.fold] = float(expected[0]), int(level[0])
+            probabilities += [p[0][0]] if p else []
+        if probabilities and len(probabilities) != len(folds):
+            raise ValueError(f"{folds[0].path}: some folds' ONNX graphs have a probabilities "
+                             "output and some do not; re-export the run")
         summary = _spread(values)
-        top = len(score_levels) - 1
+        mean_p = np.mean(probabilities, axis=0)[None] if probabilities else None
+        level = ensemble_levels(str(folds[0].meta.get("head")), mean_p,
+                                np.array([summary["mean"]]), len(score_levels))[0]
         return {**summary, "fold_values": values, "fold_levels": levels,
-                "score": score_levels[int(np.clip(np.round(summary["mean"]), 0, top))]}
+                "probabilities": [] if mean_p is None else mean_p[0].tolist(),
+                "score": score_levels[int(level)]}
 
     def csv_columns(self, folds):
         per_fold = [c for k in folds for c in (f"fold_{k}_expected", f"fold_{k}_level")]
@@ -477,10 +612,30 @@ class Autoencoder(ExportedFamily):
                 f"{len(p.fold_values)} folds ({_fold_list(p)}); flagged by {p.flagged} fold(s)")
 
 
+class Rocket(SequenceNetwork):
+    """MiniRocket with a ridge head (``minirocket``): fitted in closed form (:func:`fit_rocket`),
+    then exported, ensembled and tabulated exactly like a sequence network."""
+
+    name = "rocket"
+    checkpoint_keys = ("weights_file",)
+
+    def fit(self, cfg, data, device, out, meta):
+        return fit_rocket(cfg, data, device, out, meta)
+
+    def network(self, model_cfg, head, n_features, n_levels):
+        raise ValueError(f"{model_cfg['name']} has no untrained network: its kernels' dilations "
+                         "and biases come from the training data (a trained fold's network is "
+                         f"rebuilt from its {ROCKET_WEIGHTS})")
+
+    def trained_network(self, fold_dir, ckpt, head, n_features, n_levels):
+        return MiniRocketRidge.load(fold_dir / str(ckpt["weights_file"])).scoring_network()
+
+
 class Tabular(Family):
     """Boosted trees on the per-video summary features (``gbm``)."""
 
     name = "tabular"
+    needs_sequences = False
 
     def fit(self, cfg, data, device, out, meta):
         return fit_tabular(cfg, data, device, out, meta)
@@ -491,7 +646,8 @@ class Tabular(Family):
 
 
 # The model config's `family` key picks one of these.
-FAMILIES: dict[str, Family] = {f.name: f for f in (SequenceNetwork(), Autoencoder(), Tabular())}
+FAMILIES: dict[str, Family] = {f.name: f for f in (SequenceNetwork(), Autoencoder(), Tabular(),
+                                                    Rocket())}
 
 
 def family_of(name: str | None, model: str = "") -> Family:

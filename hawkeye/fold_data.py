@@ -22,9 +22,10 @@ from hawkeye.data import (
 )
 from hawkeye.folds import check_disjoint, ensure_folds, validation_split
 from hawkeye.store import load_store
-from hawkeye.timebase import TimeBase
+from hawkeye.timebase import TimeBase, store_time_base
 
 log = logging.getLogger("hawkeye.train")
+SCORE_KINDS = ("ordinal", "nominal")  # task.score_kind: ordered scores | unordered classes
 
 
 @dataclass
@@ -39,18 +40,23 @@ class FoldData:
     normalization: Normalization
     input_names: list[str]
     summary_names: list[str]
+    time_base: TimeBase       # rate and window of the inputs (the task's, nulls resolved)
     continuous: bool = False  # supervised target is a real value (task.target), not the score
+    score_kind: str = "ordinal"  # the score's levels: ordinal (ordered) | nominal (classes)
 
     def labels(self, part: SequenceSet) -> torch.Tensor:
         """What supervised models learn for ``part``: its real target, or its integer score."""
         return part.target if self.continuous else part.y
 
 
-def load_fold_data(cfg: DictConfig, keep_anomalous: bool = False) -> FoldData:
+def load_fold_data(cfg: DictConfig, keep_anomalous: bool = False,
+                   needs_sequences: bool = True) -> FoldData:
     """Load the store, assign folds (once per run dir), split, pad and normalise one fold.
 
     ``keep_anomalous``: the model family learns what anomalous videos look like (the
     autoencoder), so ``task.target_windows: normal`` does not take them out.
+    ``needs_sequences``: the family reads per-frame series, so a summary-only store (a feature
+    table) is refused with a message naming the models that train on it.
     """
     task = cfg.task
     if not 0 <= cfg.fold < cfg.cv.n_folds:
@@ -59,6 +65,11 @@ def load_fold_data(cfg: DictConfig, keep_anomalous: bool = False) -> FoldData:
         raise ValueError(f"task.test_split={task.test_split!r} is also in task.train_splits="
                          f"{list(task.train_splits)}: the test split must stay held out")
     store = load_store(cfg.paths.store)
+    if store.summary_only and needs_sequences:
+        raise ValueError(f"{cfg.paths.store} is a summary-only store (per-video features imported "
+                         f"from a table, no per-frame series): model={cfg.model.name} (family "
+                         f"{cfg.model.family}) needs sequences; train a tabular model on it "
+                         f"(model=gbm, gbm_tuned or forest)")
     splits = np.asarray(store.splits).astype(str)
     train_splits = [s for s in task.train_splits if s in splits]
     if not train_splits:
@@ -72,7 +83,9 @@ def load_fold_data(cfg: DictConfig, keep_anomalous: bool = False) -> FoldData:
     log.info("cross-validating on %s (%d videos), testing on %r (%d videos)", train_splits,
              int(is_cv.sum()), task.test_split, int(is_test.sum()))
 
-    everything = sequence_set(store, task.input_features, TimeBase.from_task(task),
+    base = store_time_base(task.sample_rate_hz, task.max_seconds, store.fps, store.frame_times(),
+                           store.offsets, str(cfg.paths.store))
+    everything = sequence_set(store, task.input_features, base,
                               target=str(task.target),
                               anomalous=anomaly_flags(store, task.anomaly_label,
                                                       task.anomaly_min_score))
@@ -83,6 +96,8 @@ def load_fold_data(cfg: DictConfig, keep_anomalous: bool = False) -> FoldData:
     is_val = validation_split(training_side.subjects, training_side.y.numpy(),
                               cfg.cv.val_fraction, cfg.cv.seed + int(cfg.fold))
     train_part, val_part = training_side.take(~is_val), training_side.take(is_val)
+    if task.score_kind not in SCORE_KINDS:
+        raise ValueError(f"task.score_kind must be one of {SCORE_KINDS}, got {task.score_kind!r}")
     if task.target_windows not in ("all", "normal"):
         raise ValueError(f"task.target_windows must be all or normal, got "
                          f"{task.target_windows!r}")
@@ -98,4 +113,6 @@ def load_fold_data(cfg: DictConfig, keep_anomalous: bool = False) -> FoldData:
                     n_levels=n_score_levels(store.scores[is_cv | is_test]), normalization=norm,
                     input_names=channel_names(store, task.input_features),
                     summary_names=[str(n) for n in store.summary_names],
-                    continuous=task.target != "score")
+                    time_base=base,
+                    continuous=task.target != "score", score_kind=str(task.score_kind))
+

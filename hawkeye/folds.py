@@ -86,12 +86,17 @@ def validation_split(subjects: Sequence[str] | np.ndarray, scores: Sequence[int]
         raise ValueError(f"cannot carve a subject-grouped validation slice from {n_subjects} "
                          "subject(s): the training side needs at least two subjects")
     splitter = StratifiedGroupKFold(n_splits=n_parts, shuffle=True, random_state=seed)
+    scores = np.asarray(scores)
+    # Many classes of a few sequences each (a small bring-your-own set): no class has n_parts
+    # members, which StratifiedGroupKFold refuses; the slice is then drawn by subject alone.
+    strata = scores if np.unique(scores, return_counts=True)[1].max() >= n_parts \
+        else np.zeros_like(scores)
     with warnings.catch_warnings():
         # A rare level with fewer videos than parts is expected in a small slice: stratification
         # is then best effort, which is all early stopping needs.
         warnings.filterwarnings("ignore", message="The least populated class",
                                 category=UserWarning)
-        _, held_out = next(splitter.split(np.zeros(len(subjects)), np.asarray(scores), subjects))
+        _, held_out = next(splitter.split(np.zeros(len(subjects)), strata, subjects))
     is_val = np.zeros(len(subjects), dtype=bool)
     is_val[held_out] = True
     overlap = set(subjects[is_val].tolist()) & set(subjects[~is_val].tolist())

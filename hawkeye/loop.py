@@ -62,6 +62,9 @@ def fit_network(cfg: DictConfig, data: FoldData, model: nn.Module,
                       if tc.balance == "sampling" else None)
     train_set, val_set = data.train.to(device), data.val.to(device)
     train_labels, val_labels = data.labels(train_set), data.labels(val_set)
+    # train.monitor_mode is the direction of train.monitor; a family that monitors something
+    # else (the autoencoder's val_loss) gets that metric's own direction
+    signed = monitor_sign(monitor, tc.monitor_mode if monitor == tc.monitor else "auto")
     state = TrainState(batch_size=int(tc.batch_size))
     last = out / "last.pt"
     if last.exists():
@@ -101,17 +104,20 @@ def fit_network(cfg: DictConfig, data: FoldData, model: nn.Module,
         state.epoch += 1
         state.history.append({"epoch": state.epoch, "train_loss": train_loss, **scores, "lr": lr,
                               "seconds": round(time.perf_counter() - started, 3)})
-        # Lower is better; ties of a coarse metric (MAE of integer scores) go to the lower loss.
-        if (scores[monitor], scores["val_loss"]) < (state.best, state.best_loss):
-            state.best, state.best_loss = scores[monitor], scores["val_loss"]
+        if monitor not in scores:
+            raise ValueError(f"train.monitor={monitor!r} is not a validation metric of this "
+                             f"task; choose one of {sorted(k for k in scores if k != 'lr')}")
+        value = signed(scores[monitor])  # lower is better from here on
+        if improves(value, scores["val_loss"], state.best, state.best_loss, tc.min_delta):
+            state.best, state.best_loss = value, scores["val_loss"]
             state.best_epoch, state.bad_epochs = state.epoch, 0
             state.best_model = {k: v.detach().clone() for k, v in model.state_dict().items()}
         else:
             state.bad_epochs += 1
         save_checkpoint(last, model, optimizer, scheduler, scaler, generator, state, meta)
         if state.epoch % tc.log_every == 0 or state.bad_epochs >= tc.patience:
-            log.info("epoch %3d  train_loss %.4f  val_loss %.4f  val_mae %.4f  (%.1fs)%s",
-                     state.epoch, train_loss, scores["val_loss"], scores["val_mae"],
+            log.info("epoch %3d  train_loss %.4f  val_loss %.4f  %s %.4f  (%.1fs)%s",
+                     state.epoch, train_loss, scores["val_loss"], monitor, scores[monitor],
                      state.history[-1]["seconds"],
                      "  best" if state.best_epoch == state.epoch else "")
 
@@ -121,6 +127,34 @@ def fit_network(cfg: DictConfig, data: FoldData, model: nn.Module,
     model.load_state_dict(state.best_model)
     save_best(out / "best.pt", model, state, meta)
     return NetworkRun(state=state, eval_batch_size=_eval_batch(tc, state))
+
+
+# Metrics where lower is better (``monitor_mode: auto``); every other task metric (accuracy,
+# F1, QWK, R², correlations) is better higher.
+LOWER_IS_BETTER = ("val_loss", "val_mae", "val_mae_raw", "val_rmse")
+
+
+def monitor_sign(monitor: str, mode: str) -> Callable[[float], float]:
+    """The map that makes ``monitor`` lower-is-better: identity for ``min``, negation for
+    ``max``; ``auto`` picks by :data:`LOWER_IS_BETTER`."""
+    if mode == "auto":
+        mode = "min" if monitor in LOWER_IS_BETTER else "max"
+    if mode not in ("min", "max"):
+        raise ValueError(f"train.monitor_mode must be auto, min or max, got {mode!r}")
+    return (lambda v: float(v)) if mode == "min" else (lambda v: -float(v))
+
+
+def improves(value: float, loss: float, best: float, best_loss: float, min_delta: float) -> bool:
+    """Whether an epoch with (lower-is-better) ``value`` and validation ``loss`` beats the best.
+
+    Better by more than ``min_delta``: yes. A tie (within ``min_delta``, e.g. an MAE or accuracy
+    that has reached its limit): only when the loss also falls by more than ``min_delta``, so a
+    loss that keeps shrinking by crumbs on data already separated does not reset the patience
+    forever. NaN (an undefined metric) never improves.
+    """
+    if value < best - min_delta:
+        return True
+    return abs(value - best) <= min_delta and loss < best_loss - min_delta
 
 
 @torch.no_grad()
@@ -197,14 +231,32 @@ def halve_batch_on_oom(run_epoch: Callable[[int], T], batch_size: int) -> tuple[
             torch.cuda.empty_cache()
 
 
-def set_num_threads(num_threads: int | None) -> int:
-    """Set torch's CPU threads: ``num_threads`` or every CPU this job may run on."""
+def set_num_threads(num_threads: int | None, cpus_per_task: int | None = None,
+                    max_parallel: int | None = None) -> int:
+    """Set torch's CPU threads: ``num_threads``, or (null) the CPUs this job has
+    (:func:`job_threads` of this process's CPUs, Slurm's ``SLURM_CPUS_PER_TASK``, the launcher's
+    ``cpus_per_task`` and ``max_parallel``)."""
     if num_threads is None:
-        num_threads = len(os.sched_getaffinity(0))
-        if os.environ.get("SLURM_CPUS_PER_TASK"):
-            num_threads = min(num_threads, int(os.environ["SLURM_CPUS_PER_TASK"]))
+        num_threads = job_threads(len(os.sched_getaffinity(0)),
+                                  os.environ.get("SLURM_CPUS_PER_TASK"), cpus_per_task,
+                                  max_parallel)
     torch.set_num_threads(int(num_threads))
     return int(num_threads)
+
+
+def job_threads(cores: int, slurm_cpus: str | None, cpus_per_task: int | None,
+                max_parallel: int | None) -> int:
+    """Threads of one training job on ``cores`` usable CPUs: inside a Slurm job its
+    ``SLURM_CPUS_PER_TASK``; else the launcher's ``cpus_per_task``; else, when ``max_parallel``
+    jobs share this machine (the local launcher), an equal share of the cores (at least 1), so
+    two jobs on two cores do not start two threads each; else every core."""
+    if slurm_cpus:
+        return max(1, min(cores, int(slurm_cpus)))
+    if cpus_per_task:
+        return max(1, min(cores, int(cpus_per_task)))
+    if max_parallel:
+        return max(1, cores // int(max_parallel))
+    return max(1, cores)
 
 
 def _lr_scheduler(optimizer: torch.optim.Optimizer, schedule: str,

@@ -9,9 +9,10 @@ Undefined values are ``NaN`` with a documented reason, never a crash and never a
 a correlation of a constant series, κ when truth and prediction sit in one single class, ROC-AUC
 when the truth has one class. ``hawkeye.io.write_json_atomic`` writes them as ``null``.
 
-Three families, chosen by the training target:
+Four families, chosen by the training target and the task's ``score_kind``:
 
 - :func:`score_metrics`  ordinal severity scores 0..L-1 (PD4T's MDS-UPDRS item 3.4);
+- :func:`class_metrics`  nominal classes 0..L-1 whose order means nothing (speakers, gestures);
 - :func:`anomaly_metrics` a score thresholded into normal/anomaly (the LSTM autoencoder);
 - :func:`regression_metrics` a continuous target (telemetry fuel consumption).
 
@@ -94,6 +95,49 @@ def score_metrics(y_true: Any, y_pred: Any, y_raw: Any, n_levels: int) -> dict[s
         "qwk": quadratic_weighted_kappa(t, p, n_levels),
         "macro_f1": macro_f1(t, p, n_levels),
         "confusion": confusion_matrix(t, p, labels=levels).tolist(),
+        "n": int(t.size),
+    }
+
+
+def class_metrics(y_true: Any, y_pred: Any, n_classes: int) -> dict[str, Any]:
+    """Metrics of nominal classes ``0 .. n_classes-1`` (no order: no MAE, correlation or κ).
+
+    Args:
+        y_true: true class indices, shape ``(n,)``.
+        y_pred: predicted class indices (the ensemble's or the head's decision), ``(n,)``.
+        n_classes: number of classes K (from the data).
+
+    Returns a dict of plain Python numbers:
+
+    - ``accuracy``: fraction with y_pred == y_true (``accuracy_score``).
+    - ``balanced_accuracy``: mean per-class recall over the classes present in ``y_true``
+      (``balanced_accuracy_score``'s definition: a class absent from the truth has no recall and
+      is left out).
+    - ``macro_f1``: unweighted mean of per-class F1 over 0..K-1, a class absent from truth and
+      prediction left out (``f1_score(average="macro", zero_division=nan)``, as in
+      :func:`score_metrics`).
+    - ``per_class_recall``: list of K recalls ``TP_k / support_k``; ``NaN`` for a class with no
+      support (``recall_score(average=None, zero_division=nan)``).
+    - ``confusion``: ``confusion[i][j]`` = count of true class i predicted as j.
+    - ``n``: number of items.
+    """
+    t = _as_1d(y_true, "y_true")
+    p = _as_1d(y_pred, "y_pred", like=t)
+    if int(n_classes) < 2:
+        raise ValueError(f"n_classes must be >= 2 (got {n_classes})")
+    _check_levels(t, "y_true", n_classes)
+    _check_levels(p, "y_pred", n_classes)
+    t, p = t.astype(np.int64), p.astype(np.int64)
+    labels = list(range(int(n_classes)))
+    recall = recall_score(t, p, labels=labels, average=None, zero_division=np.nan)
+    return {
+        "accuracy": exact_accuracy(t, p),
+        # balanced_accuracy_score's definition, from the recalls (it warns on every small
+        # validation slice that lacks a predicted class)
+        "balanced_accuracy": float(np.nanmean(recall)),
+        "macro_f1": macro_f1(t, p, n_classes),
+        "per_class_recall": [float(v) for v in recall],
+        "confusion": confusion_matrix(t, p, labels=labels).tolist(),
         "n": int(t.size),
     }
 
@@ -265,6 +309,16 @@ def bootstrap_score_metrics(
         groups, np.size(y_true), n_boot, seed, alpha)
 
 
+def bootstrap_class_metrics(y_true: Any, y_pred: Any, groups: Any, n_classes: int,
+                            n_boot: int = 1000, seed: int = 0,
+                            alpha: float = 0.05) -> dict[str, tuple[float, float]]:
+    """:func:`bootstrap_score_metrics` for the scalars of :func:`class_metrics` (same unit,
+    draws, interval): ``accuracy``, ``balanced_accuracy``, ``macro_f1``."""
+    return _bootstrap_weighted(
+        lambda w: class_metrics_weighted(y_true, y_pred, n_classes, w),
+        groups, np.size(y_true), n_boot, seed, alpha)
+
+
 def bootstrap_anomaly_metrics(y_true_bool: Any, scores: Any, threshold: float, groups: Any,
                               n_boot: int = 1000, seed: int = 0,
                               alpha: float = 0.05) -> dict[str, tuple[float, float]]:
@@ -280,6 +334,26 @@ def bootstrap_regression_metrics(y_true: Any, y_pred: Any, groups: Any, n_boot: 
     """:func:`bootstrap_score_metrics` for :func:`regression_metrics` (same unit, draws, CI)."""
     return _bootstrap_weighted(lambda w: regression_metrics_weighted(y_true, y_pred, w),
                                groups, np.size(y_true), n_boot, seed, alpha)
+
+
+def bootstrap_paired_difference(
+    model_fn: Callable[[np.ndarray], dict[str, np.ndarray]],
+    baseline_fn: Callable[[np.ndarray], dict[str, np.ndarray]],
+    groups: Any, n_boot: int = 1000, seed: int = 0, alpha: float = 0.05,
+) -> dict[str, tuple[float, float]]:
+    """Subject-bootstrap intervals of ``model - baseline`` for every scalar both return.
+
+    ``model_fn`` and ``baseline_fn`` map row weights ``(b, n)`` to ``{key: (b,)}`` (e.g.
+    :func:`score_metrics_weighted` with the model's and the baseline's predictions of the same
+    ``n`` items). Paired: each resample draws one set of subjects and scores both on it, so the
+    interval is that of the difference on the same patients. Same unit, draws (for the same
+    ``seed``), percentile interval and NaN rule as :func:`bootstrap_score_metrics`.
+    """
+    def difference(weights: np.ndarray) -> dict[str, np.ndarray]:
+        model, baseline = model_fn(weights), baseline_fn(weights)
+        return {key: model[key] - baseline[key] for key in model if key in baseline}
+
+    return _bootstrap_weighted(difference, groups, np.size(groups), n_boot, seed, alpha)
 
 
 def _bootstrap_weighted(metrics_fn: Callable[[np.ndarray], dict[str, np.ndarray]], groups: Any,
@@ -344,6 +418,33 @@ def score_metrics_weighted(y_true: Any, y_pred: Any, y_raw: Any, n_levels: int,
         "qwk": qwk,
         "macro_f1": np.nanmean(per_level_f1, axis=1),  # every row has a level with support
     }
+
+
+def class_metrics_weighted(y_true: Any, y_pred: Any, n_classes: int,
+                           weights: Any) -> dict[str, np.ndarray]:
+    """The scalars of :func:`class_metrics` for many integer weightings at once (``(b, n)``).
+
+    Equal to :func:`class_metrics` on the items repeated ``weights[k]`` times (tested), from the
+    weighted confusion matrix: accuracy = trace / total, balanced accuracy = mean recall over
+    the classes with support, macro-F1 over the classes in truth or prediction.
+    """
+    t = _as_1d(y_true, "y_true")
+    p = _as_1d(y_pred, "y_pred", like=t)
+    _check_levels(t, "y_true", n_classes)
+    _check_levels(p, "y_pred", n_classes)
+    w = _check_weights(weights, t.size)
+    k = int(n_classes)
+    onehot = np.zeros((t.size, k * k))
+    onehot[np.arange(t.size), t.astype(np.int64) * k + p.astype(np.int64)] = 1.0
+    confusion = (w @ onehot).reshape(-1, k, k)                         # (b, K, K) true x pred
+    tp = np.diagonal(confusion, axis1=1, axis2=2)
+    support, predicted = confusion.sum(axis=2), confusion.sum(axis=1)  # (b, K)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        recall = np.where(support > 0, tp / support, np.nan)
+        f1 = np.where(support + predicted > 0, 2 * tp / (support + predicted), np.nan)
+    return {"accuracy": tp.sum(axis=1) / w.sum(axis=1),
+            "balanced_accuracy": np.nanmean(recall, axis=1),  # every row has a class with support
+            "macro_f1": np.nanmean(f1, axis=1)}
 
 
 def anomaly_metrics_weighted(y_true_bool: Any, scores: Any, threshold: float,

@@ -4,9 +4,12 @@
 
 ``video`` is one video, one precomputed ``.landmarks.npz`` (the contract of docs/architecture.md;
 what ``hawkeye.synthetic`` writes), a folder of them, or a CSV with a ``video`` column (paths
-relative to the CSV; optional ``hand`` column). Each input goes through exactly the preparation a
-training video went through — :func:`hawkeye.prepare.pipeline.process_video` (decode,
-MediaPipe, hand choice, gap filling, :func:`hawkeye.prepare.features.compute_features`), then
+relative to the CSV; optional ``hand`` and ``task`` columns). It may also be sequences the
+model's family takes directly (:mod:`hawkeye.sequence_inputs`): a ``.npz`` in the ``store write``
+layout (one row per sequence) or a telemetry CSV without a ``video`` column (one row per window),
+resampled the same way. Each video goes through exactly the preparation a training video went
+through — :func:`hawkeye.prepare.pipeline.process_video` (decode, MediaPipe, hand choice, gap
+filling, :func:`hawkeye.prepare.features.compute_features`), then
 :func:`hawkeye.data.model_frames`: resampled by the frame times to the rate and window the model
 was trained with (``sample_rate_hz``, ``max_seconds``; a 60 fps phone video gets the same steps
 as the same video at 30 fps) — and then through every fold's ``model.onnx`` (which normalises
@@ -23,13 +26,19 @@ to trust the row: the hand taken and why, the preparation's QC status and reason
 tap count, native and model rate; a row whose preparation was flagged, e.g. a hand chosen by
 motion against its label, has status ``flagged``, not ``ok``) and ``<id>.trace.png``
 per video (the thumb-index distance with the detected taps; ``hawkeye.prepare``'s QC figure).
-The score is the mean of the folds' expected scores, rounded to the nearest level. For the LSTM
+The score is the fold ensemble's level by the head's rule (:func:`hawkeye.families.
+ensemble_levels`: mean class probabilities, soft vote or CORAL thresholds; regression: the mean
+expected score rounded), the same rule as the collector's test ensemble. For the LSTM
 autoencoder the row holds the reconstruction error instead and how many folds flag the video.
 
 Bad input (no hand found, too few frames, features the model was not trained on, a file that
 cannot be read) stops a single-input call with a message naming the file and exit code 1, and
 writes nothing. With several inputs every input gets a row (``status`` ``ok`` or ``failed`` with
-the ``reason``); the exit code is 1 when any failed.
+the ``reason``; a broken symbolic link in a folder too); the exit code is 1 when any failed.
+
+Every fold of the model must be usable: a fold without ``model.onnx`` (or one run.json expects
+that never ran) or with a truncated or foreign file stops prediction with each such fold named;
+``predict.allow_missing_folds=true`` scores with the others and prints the folds left out.
 """
 
 from __future__ import annotations
@@ -46,15 +55,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import hydra
 import numpy as np
-import onnxruntime as ort
 from omegaconf import DictConfig, OmegaConf
 
-from hawkeye.config import CONF_DIR
+from hawkeye.cli import PREDICT_HELP, hydra_app
 from hawkeye.data import channel_names, model_frames
-from hawkeye.export import ONNX_NAME, metadata_of, ort_session
-from hawkeye.families import ExportedFamily, csv_number, family_of
+from hawkeye.ensemble import Ensemble, PredictError, load_ensemble
+from hawkeye.families import csv_number
 from hawkeye.io import atomic_path
 from hawkeye.prepare import landmarks as lm
 from hawkeye.prepare.features import SERIES_NAMES
@@ -63,8 +70,14 @@ from hawkeye.prepare.pipeline import PrepareSettings, process_video
 from hawkeye.prepare.qc import FLAGGED as QC_FLAGGED
 from hawkeye.prepare.qc import QcRow
 from hawkeye.scoring_task import task_mismatch
+from hawkeye.sequence_inputs import (
+    SequenceInput,
+    is_sequence_file,
+    read_sequence_file,
+    sequence_model_inputs,
+)
 from hawkeye.store import VideoEntry
-from hawkeye.timebase import VARIABLE_SPREAD, TimeBase
+from hawkeye.timebase import VARIABLE_SPREAD
 
 log = logging.getLogger("hawkeye.predict")
 
@@ -72,94 +85,6 @@ VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm")
 LANDMARKS_SUFFIX = lm.PRECOMPUTED_SUFFIX
 SCORES_NAME = "scores.csv"
 OK, FLAGGED, FAILED = "ok", "flagged", "failed"
-
-
-class PredictError(Exception):
-    """An input or a run that cannot be scored; the message names the file and what to do."""
-
-
-# ----------------------------------------------------------------------------------------------
-# The ensemble
-
-
-@dataclass(frozen=True)
-class ExportedFold:
-    """One fold's exported model (an open ONNX Runtime session) and its metadata."""
-
-    fold: int
-    path: Path
-    session: ort.InferenceSession
-    meta: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Ensemble:
-    """The folds of one model of a run; all share inputs, family and preparation."""
-
-    model: str
-    family: str                 # the model's family (hawkeye.families): how folds are ensembled
-    folds: list[ExportedFold]
-    input_names: list[str]
-    input_features: str         # series | landmarks | both
-    time_base: TimeBase         # the rate and window inputs are resampled to (as in training)
-    score_levels: list[int]
-    prepare: dict[str, Any] | None  # settings that built the training store (None: unknown)
-    task: dict[str, str] | None = None  # the task the model rates (None: not recorded)
-
-    @property
-    def kind(self) -> ExportedFamily:
-        """The family object that scores, ensembles and describes this model's folds."""
-        kind = family_of(self.family, self.model)
-        if not isinstance(kind, ExportedFamily):
-            raise PredictError(f"{self.folds[0].path}: family {self.family!r} is not exported")
-        return kind
-
-
-def load_ensemble(run_dir: Path, model: str, threads: int) -> Ensemble:
-    """Open every ``<run_dir>/<model>/fold_*/model.onnx`` and check that the folds agree."""
-    run_dir = Path(run_dir)
-    model_dir = run_dir / model
-    if not model_dir.is_dir():
-        present = sorted(p.parent.parent.name for p in run_dir.glob(f"*/fold_*/{ONNX_NAME}"))
-        raise PredictError(f"{run_dir}: no folder for model {model!r}; exported models there: "
-                           f"{sorted(set(present)) or 'none'} (pass model=<name>)")
-    paths = sorted(model_dir.glob(f"fold_*/{ONNX_NAME}"), key=lambda p: _fold_index(p.parent))
-    if not paths:
-        trained = sorted(model_dir.glob("fold_*/best.pt"))
-        hint = (f"run python -m hawkeye.export run_dir={run_dir}" if trained else
-                "no fold has best.pt either (tree models are not exported: pick a network)")
-        raise PredictError(f"{model_dir}: no fold has {ONNX_NAME}; {hint}")
-    folds = []
-    for path in paths:
-        session = ort_session(path, threads)
-        folds.append(ExportedFold(_fold_index(path.parent), path, session,
-                               metadata_of(session, path)))
-    first = folds[0].meta
-    if "sample_rate_hz" not in first:
-        raise PredictError(f"{folds[0].path} was exported by an older Hawkeye that fed every "
-                           "frame_stride-th frame (its scores depend on the camera's frame rate); "
-                           "retrain the run with this version (task.sample_rate_hz, "
-                           "task.max_seconds)")
-    shared = ("input_names", "family", "input_features", "sample_rate_hz", "max_seconds",
-              "score_levels", "prepare", "task")
-    for fold in folds[1:]:
-        differ = [k for k in shared if fold.meta.get(k) != first.get(k)]
-        if differ:
-            raise PredictError(f"{fold.path} differs from {folds[0].path} in {differ}: the folds "
-                               "come from different runs; re-export the run")
-    return Ensemble(model=model, family=str(first["family"]), folds=folds,
-                    input_names=list(first["input_names"]),
-                    input_features=str(first["input_features"]),
-                    time_base=TimeBase.from_task(first),
-                    score_levels=[int(v) for v in first["score_levels"]],
-                    prepare=first.get("prepare"), task=first.get("task"))
-
-
-def _fold_index(fold_dir: Path) -> int:
-    try:
-        return int(fold_dir.name.split("_", 1)[1])
-    except (IndexError, ValueError):
-        raise PredictError(f"{fold_dir}: fold folders must be named fold_<k>") from None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -223,7 +148,9 @@ def _resolve_paths(video: str | os.PathLike[str], hand: str | None) -> list[Vide
         raise PredictError(f"{path}: not found (video= takes a video, a {LANDMARKS_SUFFIX} "
                            "file, a folder or a CSV with a 'video' column)")
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.is_file() and _is_input(p))
+        # a broken symbolic link is an input too: its row says it is broken (never dropped)
+        files = sorted(p for p in path.iterdir()
+                       if (p.is_file() or p.is_symlink() and not p.exists()) and _is_input(p))
         videos = {p.stem for p in files if p.suffix.lower() in VIDEO_SUFFIXES}
         files = [p for p in files if not (p.name.endswith(LANDMARKS_SUFFIX)
                                           and p.name[: -len(LANDMARKS_SUFFIX)] in videos)]
@@ -372,7 +299,7 @@ def _short(names: Sequence[str], n: int = 4) -> str:
 class Prediction:
     """One input's result; ``fold_values`` keyed by fold index."""
 
-    input: VideoInput
+    input: VideoInput | SequenceInput
     status: str = FAILED
     reason: str = ""
     frames: int = 0
@@ -429,6 +356,9 @@ def predict_one(inp: VideoInput, ensemble: Ensemble, settings: PrepareSettings,
         prediction.reason = f"{inp.path}: {refusal}"
         return prediction
     try:
+        if inp.path.is_symlink() and not inp.path.exists():
+            raise PredictError(f"{inp.path}: broken symbolic link (its target "
+                               f"{os.readlink(inp.path)} does not exist)")
         entry, qc = extract(inp, settings)
         check_duration(entry, inp.path, min_seconds)
         x, mask = model_inputs(entry, ensemble, inp.path)
@@ -436,20 +366,45 @@ def predict_one(inp: VideoInput, ensemble: Ensemble, settings: PrepareSettings,
     except (PredictError, ValueError) as error:
         prediction.reason = str(error)
         return prediction
-    prediction.frames, prediction.fps, prediction.timing = len(entry.series), entry.fps, qc.timing
+    prediction.timing = qc.timing
     prediction.rate_note = rate_note(entry.fps, prediction.model_rate_hz,
                                      qc.fps_spread > VARIABLE_SPREAD)
     prediction.hand_choice, prediction.hand_detail = qc.hand_choice, qc.hand_detail
     prediction.qc_status, prediction.qc_reason = qc.status, qc.reason
     prediction.detection_rate, prediction.taps = qc.detection_rate, qc.taps
-    prediction.status = FLAGGED if qc.status == QC_FLAGGED else OK
     prediction.reason = "; ".join(filter(None, [qc.reason, prediction.task_note]))
+    trace = plot_dir / f"{inp.id}.png"
+    scored(prediction, result, len(entry.series), entry.fps,
+           str(trace) if trace.exists() else "")
+    prediction.status = FLAGGED if qc.status == QC_FLAGGED else OK
+    return prediction
+
+
+def scored(prediction: Prediction, result: dict[str, Any], frames: int, fps: float,
+           trace_png: str = "") -> Prediction:
+    """``prediction`` filled with the ensemble's ``result`` (:func:`score_ensemble`)."""
+    prediction.status, prediction.frames, prediction.fps = OK, frames, fps
     prediction.mean, prediction.std = result["mean"], result["std"]
     prediction.score, prediction.flagged = result.get("score"), result.get("flagged")
     prediction.fold_values, prediction.fold_levels = result["fold_values"], result["fold_levels"]
-    trace = plot_dir / f"{inp.id}.png"
-    prediction.trace_png = str(trace) if trace.exists() else ""
+    prediction.trace_png = trace_png
     return prediction
+
+
+def predict_sequence_file(path: Path, ensemble: Ensemble, scratch: Path) -> list[Prediction]:
+    """Score every sequence of a ``.npz`` or every window of a telemetry CSV
+    (:mod:`hawkeye.sequence_inputs`); a file that cannot be used raises :class:`PredictError`."""
+    try:
+        store = read_sequence_file(path, ensemble.folds[0].path.parent / "config.yaml", scratch)
+        x, mask = sequence_model_inputs(store, ensemble.input_features, ensemble.input_names,
+                                        ensemble.time_base, path)
+    except ValueError as error:
+        raise PredictError(str(error)) from None
+    rate = ensemble.time_base.sample_rate_hz
+    return [scored(Prediction(input=SequenceInput(path, str(store.ids[i])), model_rate_hz=rate),
+                   score_ensemble(ensemble, x[i:i + 1], mask[i:i + 1]), int(store.lengths[i]),
+                   float(store.fps[i]))
+            for i in range(len(store))]
 
 
 def predict_inputs(inputs: Sequence[VideoInput], ensemble: Ensemble, prepare_cfg: Any,
@@ -539,15 +494,22 @@ class PredictRun:
 def run_predict(video: str | os.PathLike[str], run_dir: str | os.PathLike[str], model: str,
                 prepare_cfg: Any, out: str | os.PathLike[str], hand: str | None = None,
                 threads: int = 1, min_seconds: float = 0.0, task: str | None = None,
-                allow_task_mismatch: bool = False) -> PredictRun:
+                allow_task_mismatch: bool = False,
+                allow_missing_folds: bool = False) -> PredictRun:
     """Score ``video`` with the folds of ``<run_dir>/<model>``, write to ``out``.
 
     A single input that fails (a task mismatch included, unless ``allow_task_mismatch``) raises
     :class:`PredictError` and nothing is written. Several inputs: the CSV lists every one (failed
     ones with their reason).
     """
+    if is_sequence_file(Path(video)) and Path(video).is_file():
+        ensemble = load_ensemble(Path(run_dir), model, threads, allow_missing_folds)
+        with tempfile.TemporaryDirectory(prefix="hawkeye-predict-") as scratch:
+            predictions = predict_sequence_file(Path(video), ensemble, Path(scratch))
+            csv_path = write_outputs(predictions, ensemble, Path(out))
+        return PredictRun(ensemble, predictions, csv_path)
     inputs = resolve_inputs(video, hand, task)
-    ensemble = load_ensemble(Path(run_dir), model, threads)
+    ensemble = load_ensemble(Path(run_dir), model, threads, allow_missing_folds)
     with tempfile.TemporaryDirectory(prefix="hawkeye-predict-") as scratch:
         predictions = predict_inputs(inputs, ensemble, prepare_cfg, Path(scratch), min_seconds,
                                      allow_task_mismatch)
@@ -557,7 +519,7 @@ def run_predict(video: str | os.PathLike[str], run_dir: str | os.PathLike[str], 
     return PredictRun(ensemble, predictions, csv_path)
 
 
-@hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")
+@hydra_app(PREDICT_HELP)
 def main(cfg: DictConfig) -> None:
     """``python -m hawkeye.predict video=... run_dir=... [model=...]``; exit 1 on any failure."""
     if cfg.get("video") is None or cfg.run_dir is None:
@@ -568,9 +530,13 @@ def main(cfg: DictConfig) -> None:
         run = run_predict(cfg.video, cfg.run_dir, str(cfg.model.name), cfg.prepare,
                           cfg.predict.out, cfg.predict.hand, int(cfg.export.ort_threads),
                           float(cfg.predict.min_seconds), cfg.predict.task,
-                          bool(cfg.predict.allow_task_mismatch))
+                          bool(cfg.predict.allow_task_mismatch),
+                          bool(cfg.predict.allow_missing_folds))
     except PredictError as error:
         sys.exit(f"hawkeye.predict: {error}")
+    for problem in run.ensemble.left_out:  # only with predict.allow_missing_folds=true
+        print(f"hawkeye.predict: WARNING: fold left out, the scores average fewer folds than "
+              f"were trained: {problem}", file=sys.stderr)
     for p in run.predictions:
         print(describe(p, run.ensemble))
     print(f"wrote {run.csv}")

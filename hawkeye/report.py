@@ -55,6 +55,8 @@ COLUMNS = {c.key: c for c in (
     Column("pearson", "Pearson", "Pearson"),
     Column("within1", "Within ±1", "Within ±1", percent=True),
     Column("qwk", "QWK", "QWK"),
+    Column("accuracy", "Accuracy", "Accuracy", percent=True),
+    Column("balanced_accuracy", "Balanced accuracy", "Bal. accuracy", percent=True),
     Column("macro_f1", "Macro-F1", "Macro-F1"),
     Column("spearman", "Spearman", "Spearman"),
     Column("mae_raw", "MAE (raw)", "MAE (raw)"),
@@ -68,7 +70,7 @@ COLUMNS = {c.key: c for c in (
     Column("spearman_error_score", "Spearman (error, score)", "Spearman (error, score)"),
 )}
 # The title of each kind of target's tables (a summary with one kind has no titles).
-KIND_TITLES = {"ordinal": "Severity score", "regression": "Regression",
+KIND_TITLES = {"ordinal": "Severity score", "nominal": "Classes", "regression": "Regression",
                "anomaly": "Anomaly detection"}
 
 def shown_columns(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str]) -> list[Column]:
@@ -97,7 +99,8 @@ def render_markdown(summary: Summary) -> str:
         kind = next((r["kind"] for r in group if r["kind"]), None)
         if len(groups) > 1:
             lines += [f"## {KIND_TITLES.get(kind, 'No results')}", ""]
-        lines += _group_tables(group, shown_columns(group, summary.metrics), level)
+        baselines = [b for b in summary.baselines if kind is not None and b["kind"] == kind]
+        lines += _group_tables([*group, *baselines], shown_columns(group, summary.metrics), level)
     problems = [(r["label"], p) for r in rows for p in r["problems"]]
     problems += [("run", {"fold": None, "reason": p, "logs": []}) for p in summary.problems]
     if problems:
@@ -117,6 +120,8 @@ def render_markdown(summary: Summary) -> str:
 def _group_tables(rows: Sequence[Mapping[str, Any]], columns: Sequence[Column],
                   level: str) -> list[str]:
     def name(row: Mapping[str, Any]) -> str:
+        if row.get("baseline_rule"):
+            return f"{row['label']} ({row['baseline_rule']})"
         return row["label"] if row["complete"] else f"{row['label']} (INCOMPLETE)"
 
     def with_ci(stats: Mapping[str, Any] | None, value_key: str, column: Column) -> str:
@@ -132,30 +137,54 @@ def _group_tables(rows: Sequence[Mapping[str, Any]], columns: Sequence[Column],
          _count(r["n_params"]), _plain(r["train_seconds"], 1), _plain(r["onnx_mb"], 2),
          f"{r['folds_ok']}/{r['folds_expected'] if r['folds_expected'] is not None else '?'}"]
         for r in rows])
+    compared = next((r["vs_baseline"] for r in rows if r.get("vs_baseline")), None)
+    versus = []
+    if compared:
+        short = COLUMNS.get(compared["metric"], Column(compared["metric"], "", compared["metric"]))
+        versus = [f"Δ {short.short} vs baseline, {level} CI", "Better than baseline"]
     lines += ["", f"### Cross-validation: all out-of-fold predictions pooled, {level} CI", ""]
-    head = ["Model", *(c.short for c in columns), "n"]
+    if compared:
+        lines += [f"Baseline: the {compared['rule']} of each fold's training labels, scored on "
+                  "the same folds; Δ = model - baseline with a paired subject bootstrap (the "
+                  "same resampled subjects for both); better = the whole interval on the "
+                  "better side of 0.", ""]
+    head = ["Model", *(c.short for c in columns), "n", *versus]
     lines += _table(head, [[name(r), *(with_ci(r["cv"].get(c.key), "pooled", c) for c in columns),
-                            str(r["n_cv"])] for r in rows])
+                            str(r["n_cv"]), *_versus(r, "cv", versus)] for r in rows])
     tested = [r for r in rows if r["test"]]
     if tested:
         lines += ["", f"### Held-out test split: fold ensemble, {level} CI", "",
-                  "Mean of the folds' continuous output per video (ordinal: then rounded and "
-                  "clipped; anomaly: centred on each fold's threshold).", ""]
+                  "Per video, the folds' class probabilities averaged and decided by the head's "
+                  "rule (soft vote; CORAL thresholds); regression heads: mean output rounded "
+                  "and clipped; anomaly: mean score centred on each fold's threshold.", ""]
         lines += _table(head, [[name(r), *(with_ci(r["test"].get(c.key), "value", c)
-                                           for c in columns), str(r["n_test"])] for r in tested])
+                                           for c in columns), str(r["n_test"]),
+                                *_versus(r, "test", versus)] for r in tested])
     return lines + [""]
+
+
+def _versus(row: Mapping[str, Any], split: str, versus: Sequence[str]) -> list[str]:
+    """The Δ-vs-baseline cells of a row (empty list when the table has no such columns)."""
+    if not versus:
+        return []
+    entry = (row.get("vs_baseline") or {}).get(split)
+    if not entry:
+        return ["–", "–"]
+    verdict = {True: "yes", False: "no", None: "n/a"}[entry["better"]]
+    return [_with_ci(entry["difference"], entry["ci_low"], entry["ci_high"], False), verdict]
 
 
 def render_csv(summary: Summary) -> str:
     """summary.csv: one row per table row; leads with model and the source's three columns."""
-    rows, columns = summary.rows, shown_columns(summary.rows, summary.metrics)
+    rows, columns = [*summary.rows, *summary.baselines], shown_columns(summary.rows,
+                                                                      summary.metrics)
     lead = [f"cv_{k}_mean" for k in ("mae", "exact", "pearson") if k in _keys(columns)]
     fields = ["model", *lead]
     for c in columns:
         fields += [f for f in (f"cv_{c.key}_mean", f"cv_{c.key}_std", f"cv_{c.key}_pooled",
                                f"cv_{c.key}_ci_low", f"cv_{c.key}_ci_high", f"test_{c.key}",
                                f"test_{c.key}_ci_low", f"test_{c.key}_ci_high") if f not in fields]
-    fields += [*_CSV_META, "problems"]
+    fields += [*_CSV_META, *_CSV_BASELINE, "problems"]
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
@@ -168,6 +197,7 @@ def render_csv(summary: Summary) -> str:
             flat[f"test_{c.key}"] = test.get("value")
             flat[f"test_{c.key}_ci_low"] = test.get("ci_low")
             flat[f"test_{c.key}_ci_high"] = test.get("ci_high")
+        flat.update(_baseline_cells(r))
         flat["problems"] = "; ".join(
             (f"fold {p['fold']}: " if p["fold"] is not None else "") + p["reason"]
             + (f" [log: {', '.join(p['logs'])}]" if p["logs"] else "") for p in r["problems"])
@@ -177,6 +207,24 @@ def render_csv(summary: Summary) -> str:
 
 _CSV_META = ("run", "rank", "status", "complete", "folds_ok", "folds_expected", "n_cv", "n_test",
              "n_params", "train_seconds", "onnx_mb")
+_CSV_BASELINE = ("baseline_rule", "vs_baseline_metric",
+                 *(f"{split}_vs_baseline_{stat}" for split in ("cv", "test")
+                   for stat in ("difference", "ci_low", "ci_high", "better")))
+
+
+def _baseline_cells(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A row's baseline columns: the rule (baseline rows), the comparison (model rows)."""
+    cells: dict[str, Any] = {"baseline_rule": row.get("baseline_rule")}
+    compared = row.get("vs_baseline") or {}
+    cells["vs_baseline_metric"] = compared.get("metric")
+    for split in ("cv", "test"):
+        entry = compared.get(split) or {}
+        for stat in ("difference", "ci_low", "ci_high"):
+            cells[f"{split}_vs_baseline_{stat}"] = entry.get(stat)
+        better = entry.get("better")
+        cells[f"{split}_vs_baseline_better"] = None if better is None else (
+            "yes" if better else "no")
+    return cells
 
 
 def _keys(columns: Iterable[Column]) -> set[str]:
@@ -257,22 +305,37 @@ def write_figures(summary: Summary, figures_dir: Path) -> list[str]:
         level = f"{100 * (1 - alpha):g}%"
         panels = {c.short: tuple([r["cv"].get(c.key, {}).get(s, math.nan) for r in drawn]
                                  for s in ("pooled", "ci_low", "ci_high")) for c in columns}
+        baseline = _baseline_panels(summary.baselines, columns)
         notes += _try_draw("comparison", lambda: comparison_figure(
             [r["label"] for r in drawn], panels, figures_dir / "comparison.png",
-            f"pooled out-of-fold metrics, {level} subject-bootstrap CI"))
+            f"pooled out-of-fold metrics, {level} subject-bootstrap CI", baseline))
     return notes
+
+
+def _baseline_panels(baselines: Sequence[Mapping[str, Any]],
+                     columns: Sequence[Column]) -> dict[str, tuple[float, float, float, str]]:
+    """Per panel, the first baseline row's pooled value, interval and name (none: no line)."""
+    panels = {}
+    for c in columns:
+        row = next((b for b in baselines if c.key in b["cv"]), None)
+        if row is not None:
+            stats = row["cv"][c.key]
+            panels[c.short] = (stats.get("pooled", math.nan), stats.get("ci_low", math.nan),
+                               stats.get("ci_high", math.nan), f"baseline ({row['baseline_rule']})")
+    return panels
 
 
 def _pooled_drawings(row, true, pred, score, figures_dir: Path, stem: str):
     label, kind = row["label"], row["kind"]
     drawings = []
-    if kind == "ordinal":
+    if kind in ("ordinal", "nominal"):
         levels = list(range(row["n_levels"]))
         matrix = confusion_matrix(true.astype(int), pred.astype(int), labels=levels)
         drawings.append(("confusion", lambda: confusion_figure(
             matrix, figures_dir / f"{stem}_confusion.png", f"{label} (pooled CV)")))
-        drawings.append(("pred vs true", lambda: pred_vs_true_figure(
-            true, score, figures_dir / f"{stem}_pred_vs_true.png", f"{label} (pooled CV)")))
+        if kind == "ordinal":  # an expected class index of unordered classes means nothing
+            drawings.append(("pred vs true", lambda: pred_vs_true_figure(
+                true, score, figures_dir / f"{stem}_pred_vs_true.png", f"{label} (pooled CV)")))
     elif kind == "anomaly":
         matrix = confusion_matrix(true.astype(bool), score > 0, labels=[False, True])
         drawings.append(("confusion", lambda: confusion_figure(
@@ -389,11 +452,15 @@ Interval = tuple[Sequence[float], Sequence[float], Sequence[float]]  # (values, 
 
 
 def comparison_figure(labels: Sequence[str], panels: Mapping[str, Interval],
-                      path: str | os.PathLike[str], title: str) -> None:
+                      path: str | os.PathLike[str], title: str,
+                      baseline: Mapping[str, tuple[float, float, float, str]] | None = None
+                      ) -> None:
     """Bar chart comparing rows (models, sweep points): one panel per metric.
 
     ``panels`` maps a metric's display name to ``(values, ci_low, ci_high)``, one entry per label;
-    a whisker shows the interval. NaN values draw no bar, NaN bounds no whisker.
+    a whisker shows the interval. NaN values draw no bar, NaN bounds no whisker. ``baseline``
+    maps a panel to ``(value, ci_low, ci_high, name)`` of the trivial predictor: a dashed line
+    across the panel and its interval as a grey band.
     """
     if not labels or not panels:
         raise ValueError("need at least one label and one metric to compare")
@@ -411,6 +478,13 @@ def comparison_figure(labels: Sequence[str], panels: Mapping[str, Interval],
         ax.vlines(positions[shown], low[shown], high[shown], color="black", linewidth=1.2)
         ax.plot(positions[shown], low[shown], "_k", positions[shown], high[shown], "_k",
                 markersize=10)
+        if baseline and name in baseline:
+            value, b_low, b_high, what = baseline[name]
+            if math.isfinite(b_low) and math.isfinite(b_high):
+                ax.axhspan(b_low, b_high, color="grey", alpha=0.2, linewidth=0)
+            if math.isfinite(value):
+                ax.axhline(value, color="black", linestyle="--", linewidth=1, label=what)
+                ax.legend(loc="best", fontsize=7)
         ax.set_xticks(positions, labels, rotation=45, ha="right", fontsize=7)
         ax.set_title(name)
     fig.suptitle(title)

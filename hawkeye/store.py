@@ -21,11 +21,14 @@ dataset                    shape, dtype             meaning
 ``videos/source_hashes``   (N,) str                 SHA-256 of the source content (resume key)
 ``videos/scores``          (N,) int64               clinical score (MDS-UPDRS 3.4: 0-4; any ints)
 ``videos/fps``             (N,) float64             frames per second; NaN = unknown
-``videos/lengths``         (N,) int64               frames T_i stored for the video (>= 1)
+``videos/lengths``         (N,) int64               frames T_i stored for the video (>= 1; 0 in a
+                                                    summary-only store, see below)
 ``videos/offsets``         (N+1,) int64             row offsets into the per-frame arrays
 ``series``                 (sum T_i, F) float32     per-frame feature series; finite everywhere
 ``series_names``           (F,) str                 names of the series columns (unique)
-``summary``                (N, S) float32           per-video summary features; finite; S may be 0
+``summary``                (N, S) float32           per-video summary features; finite (NaN =
+                                                    missing only where attrs allow it, below);
+                                                    S may be 0
 ``summary_names``          (S,) str                 names of the summary columns (unique)
 ``landmarks`` (optional)   (sum T_i, 21, 3) float32 MediaPipe-normalised hand landmarks; NaN allowed
                                                     only in frames where ``presence`` is False
@@ -49,6 +52,16 @@ name (a store holds a target for all videos or for none).
 ``videos/scores`` stays the integer class field that folds stratify by: PD4T's clinical score;
 for telemetry the window's anomaly label (0/1, also in ``targets/anomaly``), 0 when unlabelled.
 
+Summary-only stores (still schema version 1): a per-video feature table imported with
+``python -m hawkeye.store import-table`` (:mod:`hawkeye.tables`) has summary features and no
+per-frame series. Such a store has no series channels (F = 0, ``series`` is ``(0, 0)``), every
+video has length 0, S >= 1, and no landmarks; :attr:`StoreData.summary_only` says so. Those three
+go together: a video of length 0 anywhere else is an error. Only tabular models train on it;
+sequence models refuse it. Missing summary values: the root ``attrs`` key ``summary_missing``
+(:data:`SUMMARY_MISSING_KEY`) set to ``"nan"`` (:data:`MISSING_AS_NAN`) declares that ``summary``
+may hold NaN for a missing value (the boosted trees and forests take NaN natively); without it a
+NaN is an error, and inf is always one.
+
 Root attributes: ``schema_version`` (int, :data:`SCHEMA_VERSION`), ``task``
 (str), ``created_with`` (JSON: package versions and git commit of the last writer) and ``attrs``
 (free-form JSON, e.g. the preparation config).
@@ -67,8 +80,8 @@ and the bring-your-own-sequences entry point change together whenever the file f
 
 from __future__ import annotations
 
-import argparse
 import hashlib
+import io
 import json
 import math
 import os
@@ -82,6 +95,8 @@ from typing import Any
 import h5py
 import numpy as np
 
+from hawkeye.faults import store_lock
+from hawkeye.folds import check_disjoint
 from hawkeye.io import atomic_path, git_commit, package_versions
 from hawkeye.timebase import uniform_times
 
@@ -96,6 +111,8 @@ _REQUIRED = (
 )
 _HANDS = ("l", "r", "")
 TARGETS_GROUP = "targets"  # optional group of named per-video targets
+SUMMARY_MISSING_KEY = "summary_missing"  # attrs key: how missing summary values are stored
+MISSING_AS_NAN = "nan"  # its one value: NaN in ``summary`` means missing (else NaN is an error)
 # Above this many separate row ranges, one full read plus numpy fancy indexing beats small reads.
 _MAX_RANGE_READS = 32
 
@@ -200,6 +217,16 @@ class StoreData:
     def n_features(self) -> int:
         """F, the number of per-frame series channels."""
         return self.series.shape[1]
+
+    @property
+    def summary_only(self) -> bool:
+        """True for a store of per-video summary features without per-frame series (a table)."""
+        return not self.series_names and bool(self.summary_names) and not self.lengths.any()
+
+    @property
+    def summary_may_be_missing(self) -> bool:
+        """True when NaN in ``summary`` means a missing value (attrs ``summary_missing: nan``)."""
+        return allows_missing_summary(self.attrs, self.path)
 
     def sequence(self, i: int) -> np.ndarray:
         """The ``(T_i, F)`` series of video ``i`` (a view, no copy)."""
@@ -320,6 +347,9 @@ def _open_checked(path: Path) -> h5py.File:
         version = handle.attrs.get("schema_version")
         if version is None:
             raise StoreError(f"{path}: no 'schema_version' attribute; not a Hawkeye store")
+        if not isinstance(version, int | np.integer):
+            raise StoreError(f"{path}: 'schema_version' attribute is {version!r}, not an integer; "
+                             f"not a store written by hawkeye.store (rebuild it)")
         if int(version) != SCHEMA_VERSION:
             raise StoreError(f"{path}: unknown schema version {int(version)} (this Hawkeye reads "
                              f"version {SCHEMA_VERSION}); rebuild the store with this version")
@@ -369,9 +399,6 @@ def _read_index(handle: h5py.File) -> dict[str, Any]:
     if n and (offsets[0] != 0 or not np.array_equal(np.diff(offsets), lengths)):
         raise StoreError(f"{path}: 'videos/offsets' do not match 'videos/lengths' "
                          f"(offsets must start at 0 and step by each video's length)")
-    if n and lengths.min() < 1:
-        bad = meta["ids"][int(np.argmin(lengths))]
-        raise StoreError(f"{path}: video '{bad}' has no frames (length {lengths.min()})")
     if len(set(meta["ids"].tolist())) != n:
         dup = [k for k, c in Counter(meta["ids"].tolist()).items() if c > 1][:5]
         raise StoreError(f"{path}: duplicate video ids {dup}")
@@ -384,6 +411,12 @@ def _read_index(handle: h5py.File) -> dict[str, Any]:
     meta["series_names"] = _strings(handle, "series_names").tolist()
     meta["summary_names"] = _strings(handle, "summary_names").tolist()
     n_series, n_summary = len(meta["series_names"]), len(meta["summary_names"])
+    summary_only = n_series == 0 and n_summary > 0 and not lengths.any()
+    if n and lengths.min() < 1 and not summary_only:
+        bad = meta["ids"][int(np.argmin(lengths))]
+        raise StoreError(f"{path}: video '{bad}' has no frames (length {lengths.min()}); only a "
+                         f"summary-only store (no series channels, summary features, every "
+                         f"length 0) holds videos without frames")
     if series.shape != (total, n_series):
         raise _shape_error(path, "series", series.shape,
                            f"({total}, {n_series}) = (sum of lengths, len(series_names))")
@@ -486,7 +519,11 @@ def load_store(path: str | os.PathLike[str], splits: str | Sequence[str] | None 
     _, new_offsets = _ragged_take(offsets, idx)
     ids = meta["ids"][idx]
     _check_finite(path, "series", series, new_offsets, ids)
-    _check_finite(path, "summary", summary, None, ids)
+    if allows_missing_summary(attrs, path):
+        _check_finite(path, "summary", np.nan_to_num(summary, nan=0.0, posinf=np.inf,
+                                                     neginf=-np.inf), None, ids)
+    else:
+        _check_finite(path, "summary", summary, None, ids)
     targets = {name: values[idx] for name, values in meta["targets"].items()}
     for name, values in targets.items():
         _check_finite(path, f"{TARGETS_GROUP}/{name}", values, None, ids)
@@ -555,8 +592,22 @@ def stored_hashes(path: str | os.PathLike[str]) -> dict[str, str]:
 # writing
 
 
-def _check_entry(entry: VideoEntry, n_series: int, n_summary: int) -> VideoEntry:
-    """Validate one entry and return it with arrays in their stored dtypes (raises ValueError)."""
+def allows_missing_summary(attrs: dict[str, Any], where: Any = "store") -> bool:
+    """Whether store ``attrs`` declare NaN in ``summary`` a missing value (see the schema)."""
+    value = attrs.get(SUMMARY_MISSING_KEY)
+    if value not in (None, MISSING_AS_NAN):
+        raise StoreError(f"{where}: attrs {SUMMARY_MISSING_KEY!r} must be {MISSING_AS_NAN!r} "
+                         f"or absent, got {value!r}")
+    return value == MISSING_AS_NAN
+
+
+def _check_entry(entry: VideoEntry, n_series: int, n_summary: int,
+                 missing_summary: bool = False) -> VideoEntry:
+    """Validate one entry and return it with arrays in their stored dtypes (raises ValueError).
+
+    ``n_series == 0`` admits a summary-only entry (series ``(0, 0)``); ``missing_summary`` admits
+    NaN (never inf) in the summary.
+    """
     name = f"video '{entry.id}'"
     if not isinstance(entry.id, str) or not entry.id:
         raise ValueError(f"video id must be a non-empty string, got {entry.id!r}")
@@ -568,8 +619,10 @@ def _check_entry(entry: VideoEntry, n_series: int, n_summary: int) -> VideoEntry
     if isinstance(entry.score, bool) or not isinstance(entry.score, int | np.integer):
         raise ValueError(f"{name}: score must be an integer, got {entry.score!r}")
     series = np.asarray(entry.series, dtype=np.float32)
-    if series.ndim != 2 or series.shape[0] < 1 or series.shape[1] != n_series:
-        raise ValueError(f"{name}: series must have shape (T >= 1, {n_series}), got {series.shape}")
+    min_frames = 0 if n_series == 0 else 1  # no channels: a summary-only store's (0, 0) is legal
+    if series.ndim != 2 or series.shape[0] < min_frames or series.shape[1] != n_series:
+        raise ValueError(f"{name}: series must have shape (T >= {min_frames}, {n_series}), got "
+                         f"{series.shape}")
     if not np.isfinite(series).all():
         frame = int(np.flatnonzero(~np.isfinite(series).all(axis=1))[0])
         raise ValueError(f"{name}: series has NaN/inf (first at frame {frame}); fill or "
@@ -578,8 +631,12 @@ def _check_entry(entry: VideoEntry, n_series: int, n_summary: int) -> VideoEntry
                                                                              dtype=np.float32)
     if summary.shape != (n_summary,):
         raise ValueError(f"{name}: summary must have shape ({n_summary},), got {summary.shape}")
-    if not np.isfinite(summary).all():
-        raise ValueError(f"{name}: summary has NaN/inf at {np.flatnonzero(~np.isfinite(summary))}")
+    bad = np.isinf(summary) if missing_summary else ~np.isfinite(summary)
+    if bad.any():
+        allowed = " (NaN = missing is allowed here, inf is not)" if missing_summary else (
+            f"; a store that keeps missing values as NaN needs attrs "
+            f"{{{SUMMARY_MISSING_KEY!r}: {MISSING_AS_NAN!r}}}")
+        raise ValueError(f"{name}: summary has NaN/inf at {np.flatnonzero(bad).tolist()}{allowed}")
     landmarks, presence = entry.landmarks, entry.presence
     if landmarks is not None:
         landmarks = np.asarray(landmarks, dtype=np.float32)
@@ -651,9 +708,16 @@ def write_store(path: str | os.PathLike[str], entries: Iterable[VideoEntry],
     are added. The merged store is written as a complete new file and renamed over the old one,
     so a killed writer never damages it. When nothing changes the file is left untouched.
     ``attrs`` (JSON-serialisable, its ``task`` key names the task) are merged into the stored
-    attrs.
+    attrs. Writers of one store take turns (:func:`hawkeye.faults.store_lock`): the merge reads
+    the store as the previous writer left it, so concurrent writers never lose each other's videos.
     """
-    path = Path(path)
+    with store_lock(path):
+        return _merge_and_write(Path(path), entries, series_names, summary_names, attrs)
+
+
+def _merge_and_write(path: Path, entries: Iterable[VideoEntry], series_names: Sequence[str],
+                     summary_names: Sequence[str], attrs: dict[str, Any] | None) -> WriteReport:
+    """:func:`write_store`'s work, under the store's writer lock."""
     series_names = _check_names(series_names, "series_names")
     summary_names = _check_names(summary_names, "summary_names")
     report = WriteReport(path=path)
@@ -671,7 +735,11 @@ def write_store(path: str | os.PathLike[str], entries: Iterable[VideoEntry],
                              f"the new entries have {summary_names}; write to a new store file")
         merged = {e.id: e for e in old.entries()}
         stored_attrs, task = old.attrs, old.task
-    new = [_check_entry(e, len(series_names), len(summary_names)) for e in entries]
+    # A JSON round trip now, so that comparing with the stored attrs sees what will be stored.
+    new_attrs = {**stored_attrs, **json.loads(json.dumps(attrs or {}, default=str))}
+    missing_summary = allows_missing_summary(new_attrs, path)
+    new = [_check_entry(e, len(series_names), len(summary_names), missing_summary)
+           for e in entries]
     dup = [k for k, c in Counter(e.id for e in new).items() if c > 1]
     if dup:
         raise ValueError(f"{path}: duplicate video ids in the entries to write: {dup[:5]}")
@@ -691,14 +759,13 @@ def write_store(path: str | os.PathLike[str], entries: Iterable[VideoEntry],
         example = next(e.id for e in merged.values() if e.landmarks is None)
         raise ValueError(f"{path}: some videos have landmarks and some (e.g. '{example}') do not; "
                          f"a store holds landmarks for every video or for none")
+    _check_summary_only(path, list(merged.values()), series_names, summary_names)
     target_names = {tuple(sorted(e.targets)) for e in merged.values()}
     if len(target_names) > 1:
         first, *others = sorted(target_names)
         raise ValueError(f"{path}: videos have different target names ({list(first)} vs "
                          f"{list(others[0])}); a store holds each target for every video or for "
                          f"none: write to a new store file")
-    # A JSON round trip now, so that comparing with the stored attrs sees what will be stored.
-    new_attrs = {**stored_attrs, **json.loads(json.dumps(attrs or {}, default=str))}
     task = str(new_attrs.get("task", task))
     report.n_videos = len(merged)
     if path.exists() and not report.added and not report.replaced and new_attrs == stored_attrs:
@@ -711,15 +778,44 @@ def write_store(path: str | os.PathLike[str], entries: Iterable[VideoEntry],
     return report
 
 
+def _check_summary_only(path: Path, entries: list[VideoEntry], series_names: list[str],
+                        summary_names: list[str]) -> None:
+    """Videos without frames only in a summary-only store: no series channels, S >= 1, every
+    video without frames and without landmarks (raises ValueError naming an offending video)."""
+    empty = [e for e in entries if len(e.series) == 0]
+    if not empty:
+        return
+    framed = next((e.id for e in entries if len(e.series)), None)
+    with_landmarks = next((e.id for e in empty if e.landmarks is not None), None)
+    if series_names or not summary_names or framed is not None or with_landmarks is not None:
+        raise ValueError(f"{path}: video '{empty[0].id}' has no frames; only a summary-only store "
+                         f"holds such videos (no series channels, at least one summary feature, "
+                         f"no video with frames (found '{framed}'), no landmarks "
+                         f"(found '{with_landmarks}'))")
+
+
 def _write_file(path: Path, entries: list[VideoEntry], series_names: list[str],
                 summary_names: list[str], task: str, attrs: dict[str, Any]) -> None:
-    """Write a complete store to ``path`` (a temporary file; the caller renames it into place)."""
+    """Write a complete store to ``path`` (a temporary file; the caller renames it into place).
+
+    The HDF5 file is built in memory and then written with plain file I/O: HDF5 itself crashes
+    the process (segmentation fault) when the disk fills up under it; a plain write raises
+    ``OSError`` (ENOSPC) that the callers report.
+    """
+    image = io.BytesIO()
+    _build_file(image, entries, series_names, summary_names, task, attrs)
+    with open(path, "wb") as handle:
+        handle.write(image.getbuffer())
+
+
+def _build_file(target: io.BytesIO, entries: list[VideoEntry], series_names: list[str],
+                summary_names: list[str], task: str, attrs: dict[str, Any]) -> None:
     n = len(entries)
     lengths = np.array([len(e.series) for e in entries], dtype=np.int64)
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     text = h5py.string_dtype("utf-8")
-    with h5py.File(path, "w") as handle:
+    with h5py.File(target, "w") as handle:
         handle.attrs["schema_version"] = SCHEMA_VERSION
         handle.attrs["task"] = task
         handle.attrs["created_with"] = json.dumps({"packages": package_versions(),
@@ -943,6 +1039,8 @@ def read_sequences_npz(npz_path: str | os.PathLike[str]) -> dict[str, Any]:
     if missing:
         raise ValueError(f"{npz_path}: missing required keys {missing}\n{NPZ_LAYOUT}")
     n = len(data["ids"])
+    if n == 0:
+        raise ValueError(f"{npz_path}: 'ids' is empty: the file holds no sequences to store")
     if "sequences" in data:
         if seq_keys:
             raise ValueError(f"{npz_path}: holds both 'sequences' and seq_<i> arrays; "
@@ -976,6 +1074,21 @@ def read_sequences_npz(npz_path: str | os.PathLike[str]) -> dict[str, Any]:
     return kwargs
 
 
+def check_test_subjects(subjects: Sequence[Any], splits: Sequence[Any] | None,
+                        source: str) -> None:
+    """Refuse a subject that is in the ``test`` split and in any other (cross-validation) split:
+    the check training makes (:func:`hawkeye.folds.check_disjoint`), made before the store is
+    written. ``ValueError`` naming ``source`` and the subjects."""
+    if splits is None:
+        return
+    subject_array = np.asarray(subjects).astype(str)
+    is_test = np.asarray(splits).astype(str) == "test"
+    try:
+        check_disjoint(subject_array[~is_test], subject_array[is_test])
+    except ValueError as err:
+        raise ValueError(f"{source}: {err}") from None
+
+
 def describe(data: StoreData) -> str:
     """A short human-readable summary of a loaded store: counts per split and score, lengths."""
     lines = [f"store: {data.path}",
@@ -983,7 +1096,15 @@ def describe(data: StoreData) -> str:
              f"{len(set(data.subjects.tolist()))}   series channels F={data.n_features}   "
              f"summary features S={len(data.summary_names)}   landmarks: "
              f"{'yes' if data.landmarks is not None else 'no'}"]
-    if len(data):
+    if data.summary_only:
+        lines.append("summary only: per-video features, no per-frame series (tabular models)")
+        if data.summary_may_be_missing:
+            missing = np.isnan(data.summary).sum(axis=0)
+            shown = ", ".join(f"{data.summary_names[j]} {int(missing[j])}"
+                              for j in np.flatnonzero(missing)[:12])
+            lines.append(f"missing summary values (NaN): {int(missing.sum())}"
+                         + (f" ({shown})" if shown else ""))
+    elif len(data):
         q = np.percentile(data.lengths, [0, 50, 100]).astype(int)
         lines.append(f"frames per video: min {q[0]}  median {q[1]}  max {q[2]}  "
                      f"total {int(data.lengths.sum())}")
@@ -1004,40 +1125,8 @@ def describe(data: StoreData) -> str:
     return "\n".join(lines)
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m hawkeye.store",
-        description="Build a Hawkeye HDF5 store from your own sequences, or summarise a store.",
-        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=NPZ_LAYOUT)
-    sub = parser.add_subparsers(dest="command", required=True)
-    write = sub.add_parser("write", help="build or extend a store from an .npz of sequences",
-                           formatter_class=argparse.RawDescriptionHelpFormatter,
-                           epilog=NPZ_LAYOUT)
-    write.add_argument("npz", help="input .npz (layout below)")
-    write.add_argument("store", help="output HDF5 store (extended if it exists)")
-    write.add_argument("--task", default=None, help="task name recorded in the store")
-    info = sub.add_parser("info", help="print counts per split and score, channels and lengths")
-    info.add_argument("store", help="HDF5 store to describe")
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command line entry point (``python -m hawkeye.store``, ``hawkeye-write-sequences``)."""
-    args = _parser().parse_args(argv)
-    try:
-        if args.command == "write":
-            kwargs = read_sequences_npz(args.npz)
-            attrs = {"task": args.task} if args.task else {}
-            report = write_sequences(args.store, **kwargs, attrs={**attrs, "source_npz": args.npz},
-                                     source=str(args.npz))
-            print(report)
-        else:
-            print(describe(load_store(args.store)))
-    except ValueError as err:  # StoreError included: a clear message, no traceback
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 0
-
-
+# The command line lives in hawkeye.store_cli, which imports hawkeye.tables (built on this module).
 if __name__ == "__main__":
+    from hawkeye.store_cli import main
+
     sys.exit(main())

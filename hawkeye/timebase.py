@@ -60,6 +60,34 @@ class TimeBase:
         return max(1, int(math.floor(self.max_seconds * self.sample_rate_hz + _STEP_TOLERANCE)))
 
 
+def store_time_base(sample_rate_hz: float | None, max_seconds: float | None, fps: np.ndarray,
+                    times: np.ndarray, offsets: np.ndarray, store: str) -> TimeBase:
+    """The task's time base with its nulls resolved from the store (``task=sequences``).
+
+    ``sample_rate_hz`` null: the store's own rate, so nothing is thinned: its one known fps, or
+    one sample per step at 1 Hz when no sequence has an fps (unknown timing, see
+    :func:`known_times`); a store of several rates must say which one the model sees (ValueError
+    naming ``store``). ``max_seconds`` null: the longest sequence at that rate, so nothing is cut.
+    """
+    if sample_rate_hz is None:
+        fps = np.asarray(fps, dtype=np.float64)
+        rates = np.unique(fps[np.isfinite(fps)])
+        if rates.size > 1:
+            raise ValueError(f"{store} holds sequences at {rates.size} rates "
+                             f"({', '.join(f'{r:g}' for r in rates[:5])} Hz): set "
+                             "task.sample_rate_hz to the rate the model should see")
+        sample_rate_hz = float(rates[0]) if rates.size else 1.0
+    if max_seconds is None:
+        offsets = np.asarray(offsets, dtype=np.int64)
+        known = known_times(times, offsets, float(sample_rate_hz))
+        starts, ends = offsets[:-1], offsets[1:]
+        filled = ends > starts  # a summary-only store's videos have no frames
+        durations = known[ends[filled] - 1] - known[starts[filled]]
+        # the last sample's own interval too: the longest sequence keeps every step
+        max_seconds = float(durations.max(initial=0.0)) + 1.0 / float(sample_rate_hz)
+    return TimeBase(float(sample_rate_hz), float(max_seconds))
+
+
 def uniform_times(n_frames: int, fps: float) -> np.ndarray:
     """``(n_frames,)`` float64 seconds of frames at a constant ``fps`` (NaN when fps is unknown)."""
     if not (math.isfinite(fps) and fps > 0):
@@ -100,17 +128,22 @@ def resample(frames: np.ndarray, offsets: np.ndarray, times: np.ndarray,
         raise ValueError("times must be finite (give videos of unknown timing known_times)")
     rate = base.sample_rate_hz
     starts, ends = offsets[:-1], offsets[1:]
-    lengths = ends - starts
-    if (lengths < 1).any():
-        raise ValueError("every video needs at least one frame")
-    duration = times[ends - 1] - times[starts]
-    steps_per_video = np.minimum(np.floor(duration * rate + _STEP_TOLERANCE).astype(np.int64) + 1,
-                                 base.max_steps)
+    if (ends < starts).any():
+        raise ValueError("offsets must never decrease")
+    # A video without frames (a summary-only store: per-video features, no series) has no steps.
+    has_frames = ends > starts
+    first, last = np.where(has_frames, starts, 0), np.where(has_frames, ends - 1, 0)
+    duration = (np.where(has_frames, times[last] - times[first], 0.0) if len(frames)
+                else np.zeros(len(starts)))
+    steps_per_video = np.where(has_frames, np.minimum(
+        np.floor(duration * rate + _STEP_TOLERANCE).astype(np.int64) + 1, base.max_steps), 0)
     width = max(int(steps_per_video.max(initial=0)), 1)
     mask = np.arange(width)[None, :] < steps_per_video[:, None]                      # (N, L)
     lower = np.zeros(mask.shape, np.int64)
     weight = np.zeros(mask.shape, np.float64)
     for i, (start, end) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
+        if end == start:
+            continue
         video_times = times[start:end]
         query = video_times[0] + np.arange(steps_per_video[i]) / rate
         j = np.clip(np.searchsorted(video_times, query, side="right") - 1, 0, end - start - 1)
@@ -119,7 +152,9 @@ def resample(frames: np.ndarray, offsets: np.ndarray, times: np.ndarray,
         w = np.where(gap > 0, (query - video_times[j]) / np.where(gap > 0, gap, 1.0), 0.0)
         w = np.where(w < _ON_FRAME, 0.0, np.where(w > 1 - _ON_FRAME, 1.0, w))
         lower[i, :len(j)], weight[i, :len(j)] = start + j, w
-    upper_rows = np.minimum(lower + 1, (ends - 1)[:, None])
+    if not len(frames):
+        return np.zeros((*mask.shape, frames.shape[1]), np.float32), mask
+    upper_rows = np.minimum(lower + 1, last[:, None])
     below, above = frames[lower], frames[upper_rows]                                # (N, L, F)
     w = weight[..., None].astype(frames.dtype)
     # Where a step falls on a frame take it as is: a NaN neighbour must not leak in.

@@ -1,9 +1,9 @@
 """One training job: one (model, fold) of the cross-validation, as one Slurm array task runs it.
 
 Read top to bottom: :func:`train` loads the fold's data (:mod:`hawkeye.fold_data`), hands it to
-the model family's fit (:mod:`hawkeye.families`: a sequence network, the LSTM autoencoder or the
-boosted trees), and writes the fold's outputs. The network families share one plain epoch loop
-(:func:`hawkeye.loop.fit_network`), which checkpoints every epoch to ``last.pt``
+the model family's fit (:mod:`hawkeye.families`: a sequence network, the LSTM autoencoder, the
+tree ensembles or MiniRocket), and writes the fold's outputs. The network families share one plain
+epoch loop (:func:`hawkeye.loop.fit_network`), which checkpoints every epoch to ``last.pt``
 (:mod:`hawkeye.checkpoint`) and picks up from it when the same job starts again, so a preempted
 and requeued Slurm task (:class:`TrainTask`) finishes with the same numbers as an uninterrupted one.
 
@@ -12,8 +12,9 @@ too, and this job imports the export: keeping them here would make train <-> exp
 
 Outputs in ``<run_dir>/<model.name>/fold_<k>/`` (docs/architecture.md, "Fold outputs"):
 ``best.pt``, ``last.pt``, ``predictions.csv``, ``history.csv``, ``config.yaml`` and, written last
-and only on success, ``metrics.json``. A fold with ``metrics.json`` is finished: calling the job
-again returns the stored metrics.
+and only on success, ``metrics.json``. A fold whose ``metrics.json`` says ``"ok"`` is finished:
+calling the job again returns the stored metrics; one that says ``"exporting"`` (killed during
+its ONNX export) is exported again.
 
 Command line: ``python -m hawkeye.train model=transformer fold=2 run_dir=runs/try train.epochs=5``.
 """
@@ -24,17 +25,19 @@ import csv
 import json
 import logging
 import math
+import os
 import time
 from pathlib import Path
 from typing import Any, cast
 
-import hydra
 import submitit
 from omegaconf import DictConfig, OmegaConf
 
-from hawkeye.config import CONF_DIR, identity_hash
-from hawkeye.export import export_after_training
+from hawkeye.cli import TRAIN_HELP, hydra_app
+from hawkeye.config import identity_hash
+from hawkeye.export import EXPORTING, export_after_training
 from hawkeye.families import family_of
+from hawkeye.faults import die_with_parent
 from hawkeye.fold_data import FoldData, load_fold_data
 from hawkeye.io import (
     PREDICTION_COLUMNS,
@@ -68,20 +71,30 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     job_hash = identity_hash(cfg)
     out = fold_dir(cfg)
     if (out / "metrics.json").exists():
+        metrics = json.loads((out / "metrics.json").read_text())
+        if metrics.get("status") == EXPORTING:  # killed during its export: finish that part
+            log.info("%s was trained but not exported: exporting", out)
+            return export_after_training(out, cfg)
         log.info("%s is finished (metrics.json present): returning its metrics", out)
-        return json.loads((out / "metrics.json").read_text())
+        return metrics
 
-    threads = set_num_threads(cfg.train.num_threads)
+    threads = set_num_threads(cfg.train.num_threads,  # null: from the CPUs the job has
+                              OmegaConf.select(cfg, "launcher.parameters.cpus_per_task"),
+                              OmegaConf.select(cfg, "launcher.max_parallel"))
     device = resolve_device(cfg.train.device)
     log.info("model=%s fold=%s device=%s threads=%d -> %s", cfg.model.name, cfg.fold, device,
              threads, out)
     family = family_of(cfg.model.family, cfg.model.name)
     started = time.perf_counter()
-    data = load_fold_data(cfg, keep_anomalous=family.learns_anomalies)
+    data = load_fold_data(cfg, keep_anomalous=family.learns_anomalies,
+                          needs_sequences=family.needs_sequences)
     meta = checkpoint_meta(cfg, data, job_hash)
     result = family.fit(cfg, data, device, out, meta)
+    # A fold is finished when everything it promises exists: with an export due, its metrics say
+    # "exporting" until model.onnx (or the export's error) is recorded.
+    exporting = bool(cfg.export.onnx) and family.exported
     metrics = {
-        "model": cfg.model.name, "fold": int(cfg.fold), "status": "ok",
+        "model": cfg.model.name, "fold": int(cfg.fold), "status": EXPORTING if exporting else "ok",
         "family": cfg.model.family,
         "head": cfg.head.name if family.uses_head else None,
         "target": str(cfg.task.target),
@@ -133,6 +146,10 @@ class TrainTask(submitit.helpers.Checkpointable):
     def __call__(self, cfg: DictConfig | dict[str, Any]) -> dict[str, Any]:
         if not logging.getLogger().handlers:
             logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+        if os.environ.get("SUBMITIT_EXECUTOR") == "local":
+            # launcher=local prints the pid of submitit's controller as the job id; this trainer
+            # is its child and must die with it (kill -9 <job id>), not train on unseen
+            die_with_parent()
         return train(cfg if isinstance(cfg, DictConfig) else OmegaConf.create(cfg))
 
     def checkpoint(self, cfg: DictConfig | dict[str, Any]) -> submitit.helpers.DelayedSubmission:
@@ -140,7 +157,7 @@ class TrainTask(submitit.helpers.Checkpointable):
         return submitit.helpers.DelayedSubmission(self, cfg)
 
 
-@hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")
+@hydra_app(TRAIN_HELP)
 def main(cfg: DictConfig) -> None:
     """``python -m hawkeye.train model=... fold=... run_dir=...``"""
     train(cfg)
@@ -160,8 +177,8 @@ def checkpoint_meta(cfg: DictConfig, data: FoldData, identity_hash: str) -> dict
         "head_cfg": OmegaConf.to_container(cfg.head, resolve=True) if uses_head else None,
         "n_levels": data.n_levels, "input_features": str(cfg.task.input_features),
         "input_names": data.input_names,
-        "sample_rate_hz": float(cfg.task.sample_rate_hz),
-        "max_seconds": float(cfg.task.max_seconds),
+        "sample_rate_hz": data.time_base.sample_rate_hz,
+        "max_seconds": data.time_base.max_seconds,
         "task": task_identity(cfg.task),
         "normalization": {"mean": data.normalization.mean, "std": data.normalization.std},
     }
@@ -170,10 +187,16 @@ def checkpoint_meta(cfg: DictConfig, data: FoldData, identity_hash: str) -> dict
 def write_fold_outputs(out: Path, cfg: DictConfig, metrics: dict[str, Any],
                        predictions: list[dict[str, Any]], history: list[dict[str, float]]) -> None:
     """predictions.csv, history.csv, config.yaml, then metrics.json (the "finished" marker)."""
-    _write_csv(out / "predictions.csv", PREDICTION_COLUMNS, predictions)
-    _write_csv(out / "history.csv", HISTORY_COLUMNS, history)
+    _write_csv(out / "predictions.csv", _with_extra(PREDICTION_COLUMNS, predictions), predictions)
+    _write_csv(out / "history.csv", _with_extra(HISTORY_COLUMNS, history), history)
     write_text_atomic(out / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     write_json_atomic(out / "metrics.json", metrics)
+
+
+def _with_extra(columns: tuple[str, ...], rows: list[dict[str, Any]]) -> tuple[str, ...]:
+    """``columns`` followed by the other keys of ``rows`` (class probabilities ``p<k>``, every
+    ``val_<metric>`` of the task), in first-seen order."""
+    return tuple(dict.fromkeys([*columns, *(k for row in rows for k in row)]))
 
 
 def _write_csv(path: Path, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> None:

@@ -6,21 +6,28 @@
 #     --models "A B"    models, space-separated (default "attention_lstm transformer conv_lstm")
 #     --folds K         CV folds = cv.n_folds (default 5)
 #     --no-prepare      skip jobs/prepare.sbatch (the store already exists)
-#     --parallel N      array tasks running at once (default 32)
+#     --launcher NAME   conf/launcher/NAME.yaml sizes the jobs (default slurm: CPU only;
+#                       slurm_v100: one V100, 8 CPUs, 32GB per training task)
+#     --parallel N      array tasks running at once (default: launcher.parameters.array_parallelism)
 #     --sbatch "ARGS"   extra sbatch options for every job, e.g. "--partition=gpu --account=p1"
-#     --train-sbatch "ARGS"  extra sbatch options for the training array only, e.g. "--gres=none"
-#   HYDRA_OVERRIDEs go to every training task (train.epochs=50 paths.store=data/x.h5 ...), except
-#   collect.* overrides, which go to the collector (collect.n_boot=200 collect.figures=false).
+#     --train-sbatch "ARGS"  extra sbatch options for the training array only
+#     --wait            follow the jobs; print the summary, or which stage failed (exit 1)
+#   HYDRA_OVERRIDEs go to every training task (train.epochs=50 paths.store=data/x.h5 ...) and, unless
+#   they set model, head, train, cv or export (the prepare config has no such model keys), to
+#   prepare; collect.* overrides go to the collector (collect.n_boot=200 collect.figures=false), and
+#   launcher.* overrides size the jobs (launcher.parameters.partition=cpu).
 #
 # Dependencies: the array starts after prepare succeeded (afterok); the collector runs after every
-# array task ended, failed ones included (afterany), so it can name a failed fold. Run from the
-# repository root. Prints the job ids and the squeue command to follow them.
+# array task ended, failed ones included (afterany), so it can name a failed fold. A failed stage
+# stops the rest: jobs whose dependency can no longer be met are cancelled (--kill-on-invalid-dep),
+# and a rejected submission cancels the jobs already submitted. Run from the repository root.
+# Prints the job ids and the squeue command to follow them.
 set -euo pipefail
 
-usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
-run_dir="" models="attention_lstm transformer conv_lstm" folds=5 prepare=1 parallel=32
-sbatch_args="" train_args=""
-overrides=() collect_overrides=()
+usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; }
+run_dir="" models="attention_lstm transformer conv_lstm" folds=5 prepare=1 parallel="" wait=0
+launcher=slurm sbatch_args="" train_args=""
+overrides=() prepare_overrides=() collect_overrides=() launcher_overrides=()
 while [ $# -gt 0 ]; do
   case $1 in
     --run-dir) run_dir=$2; shift 2 ;;
@@ -28,17 +35,46 @@ while [ $# -gt 0 ]; do
     --folds) folds=$2; shift 2 ;;
     --no-prepare) prepare=0; shift ;;
     --parallel) parallel=$2; shift 2 ;;
+    --launcher) launcher=$2; shift 2 ;;
+    --wait) wait=1; shift ;;
     --sbatch) sbatch_args=$2; shift 2 ;;
     --train-sbatch) train_args=$2; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     -*) echo "pipeline.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
     collect.*) collect_overrides+=("$1"); shift ;;
-    *) overrides+=("$1"); shift ;;
+    launcher.*) launcher_overrides+=("$1"); shift ;;
+    model=*|model.*|head=*|head.*|train.*|cv.*|export.*) overrides+=("$1"); shift ;;  # training only
+    *) overrides+=("$1"); prepare_overrides+=("$1"); shift ;;
   esac
 done
 [ -f jobs/train_array.sbatch ] || { echo "pipeline.sh: run it from the repository root" >&2; exit 2; }
 command -v sbatch >/dev/null || { echo "pipeline.sh: sbatch not found (no Slurm here?)" >&2; exit 2; }
 [[ $folds =~ ^[1-9][0-9]*$ ]] || { echo "pipeline.sh: --folds must be a positive integer" >&2; exit 2; }
+source jobs/common.sh  # HAWKEYE_ROOT, HAWKEYE_PYTHON
+
+# Resources of the training array and the collector: the launcher config, as hawkeye.launch uses it
+sizing=("launcher=$launcher" "${launcher_overrides[@]}")
+train_opts=$("$HAWKEYE_PYTHON" -m hawkeye.sbatch options train "${sizing[@]}") || exit 2
+collect_opts=$("$HAWKEYE_PYTHON" -m hawkeye.sbatch options collect "${sizing[@]}") || exit 2
+parallel=${parallel:-$("$HAWKEYE_PYTHON" -m hawkeye.sbatch parallel "${sizing[@]}")} || exit 2
+[[ $parallel =~ ^[1-9][0-9]*$ ]] || { echo "pipeline.sh: --parallel must be a positive integer" >&2; exit 2; }
+IFS=$'\n' read -r -d '' -a train_opts <<< "$train_opts" || true   # one option per line -> array
+IFS=$'\n' read -r -d '' -a collect_opts <<< "$collect_opts" || true
+
+submitted=()  # job ids so far (submit runs in a $(...) subshell: the caller appends)
+submit() {  # submit WHAT SBATCH_ARGS...: print the job id; a rejection cancels what was submitted
+  local what=$1 out
+  shift
+  if ! out=$(sbatch --parsable "$@" 2>&1); then
+    echo "pipeline.sh: sbatch rejected the $what job: $out" >&2
+    if [ ${#submitted[@]} -gt 0 ]; then
+      scancel "${submitted[@]}" 2>/dev/null || true
+      echo "pipeline.sh: cancelled the jobs already submitted (${submitted[*]}); nothing runs" >&2
+    fi
+    exit 1
+  fi
+  echo "${out%%;*}"
+}
 
 read -r -a model_list <<< "$models"
 n_tasks=$(( ${#model_list[@]} * folds ))
@@ -59,17 +95,17 @@ if [ $prepare = 1 ]; then
   # its exit code is the merge's, so afterok means "the store is complete".
   export HAWKEYE_PREPARE_LOGS=${HAWKEYE_PREPARE_LOGS:-$run_dir/logs}
   export HAWKEYE_PREPARE_SBATCH=${HAWKEYE_PREPARE_SBATCH:-$sbatch_args}
-  prepare_id=$(sbatch --parsable "${extra[@]}" --output="$run_dir/logs/prepare-driver-%j.out" \
-    jobs/prepare.sbatch)
-  prepare_id=${prepare_id%%;*}
+  prepare_id=$(export HAWKEYE_OVERRIDES="${prepare_overrides[*]}"  # what prepare's config takes
+    submit prepare "${extra[@]}" --output="$run_dir/logs/prepare-driver-%j.out" jobs/prepare.sbatch)
+  submitted+=("$prepare_id")
   echo "prepare job: $prepare_id"
-  dependency=(--dependency="afterok:$prepare_id")
+  dependency=(--dependency="afterok:$prepare_id" --kill-on-invalid-dep=yes)
 fi
 
-train_id=$(sbatch --parsable "${extra[@]}" "${train_extra[@]}" "${dependency[@]}" \
-  --array="0-$((n_tasks - 1))%$parallel" --output="$run_dir/logs/%A_%a_log.out" \
+train_id=$(submit "training array" "${train_opts[@]}" "${extra[@]}" "${train_extra[@]}" \
+  "${dependency[@]}" --array="0-$((n_tasks - 1))%$parallel" --output="$run_dir/logs/%A_%a_log.out" \
   --error="$run_dir/logs/%A_%a_log.err" jobs/train_array.sbatch)
-train_id=${train_id%%;*}
+submitted+=("$train_id")
 echo "training array: $train_id ($n_tasks tasks = ${#model_list[@]} models x $folds folds)"
 
 # run.json: what the collector expects (docs/architecture.md, "Run directory"), with each fold's job
@@ -85,10 +121,29 @@ echo "training array: $train_id ($n_tasks tasks = ${#model_list[@]} models x $fo
   printf '\n  }\n}\n'
 } > "$run_dir/.run.json.tmp" && mv "$run_dir/.run.json.tmp" "$run_dir/run.json"
 
-collect_id=$(sbatch --parsable "${extra[@]}" --dependency="afterany:$train_id" \
+collect_id=$(submit collector "${collect_opts[@]}" "${extra[@]}" --kill-on-invalid-dep=yes \
+  --dependency="${prepare_id:+afterok:$prepare_id,}afterany:$train_id" \
   --output="$run_dir/logs/collect-%j.out" jobs/collect.sbatch)
-collect_id=${collect_id%%;*}
 echo "collector job: $collect_id"
 echo "run dir: $run_dir"
 echo "watch: squeue -j ${prepare_id:+$prepare_id,}$train_id,$collect_id"
 echo "summary: $run_dir/summary.md when the collector ends"
+[ $wait = 1 ] || exit 0
+
+state() {  # state JOB_ID: Slurm's final state of a job (sacct), e.g. COMPLETED, FAILED, CANCELLED
+  sacct -o JobID,State,NodeList --parsable2 -j "$1" 2>/dev/null |
+    awk -F'|' -v id="$1" '$1 == id { split($2, s, " "); print s[1]; exit }'
+}
+while squeue -h -j "$collect_id" 2>/dev/null | grep -q .; do sleep 2; done
+if [ -n "${prepare_id:-}" ] && [ "$(state "$prepare_id")" != COMPLETED ]; then
+  echo "pipeline.sh: prepare job $prepare_id ended $(state "$prepare_id") (log:" \
+       "$run_dir/logs/prepare-driver-$prepare_id.out); training and collection did not run" >&2
+  exit 1
+fi
+if [ -f "$run_dir/summary.md" ]; then cat "$run_dir/summary.md"; fi
+collected=$(state "$collect_id")
+if [ "$collected" != COMPLETED ]; then
+  echo "pipeline.sh: collector job $collect_id ended ${collected:-unknown} (log:" \
+       "$run_dir/logs/collect-$collect_id.out): a fold is missing or failed, see the summary" >&2
+  exit 1
+fi

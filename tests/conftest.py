@@ -34,6 +34,7 @@ TINY_MODELS: dict[str, list[str]] = {
     "tcn": ["model.channels=[16,16]"],
     "lstm_ae": ["model.hidden=16", "model.latent_dim=4", "model.num_layers=1"],
     "gbm": ["model.max_iter=20", "model.min_samples_leaf=3"],
+    "minirocket": ["model.n_kernels=168", "model.max_dilations_per_kernel=4"],
 }
 
 
@@ -97,6 +98,28 @@ def tapping_store(
         summary=np.array(summary),
         summary_names=["aperture_max", "aperture_mean", "speed"],
     )
+    return path
+
+
+def class_store(path: Path, n_subjects: int = 30, test_subjects: int = 6, seed: int = 0) -> Path:
+    """Three nominal classes a model separates: subject ``s`` has class ``s % 3`` (both of its
+    two sequences); class ``c`` is a sine of ``1 + c`` cycles per second around ``c - 1`` on
+    channel 0 (channel 1 its noisy copy), unequal lengths of 30-60 samples at 10 Hz. The first
+    ``test_subjects`` subjects form the test split. The answer: every model gets every class."""
+    rng = np.random.default_rng(seed)
+    ids, sequences, labels, subjects, splits = [], [], [], [], []
+    for s in range(n_subjects):
+        for v in range(2):
+            label, n = s % 3, int(rng.integers(30, 61))
+            t = np.arange(n) / 10.0
+            wave = (label - 1.0) + np.sin(2 * np.pi * (1 + label) * t + rng.uniform(0, 6.3))
+            sequences.append(np.stack([wave, wave + rng.normal(0, 0.1, n)], axis=1))
+            ids.append(f"{s:03d}_{v}")
+            labels.append(label)
+            subjects.append(f"{s:03d}")
+            splits.append("test" if s < test_subjects else "train")
+    write_sequences(path, ids, sequences, np.array(labels), subjects, splits=splits, fps=10.0,
+                    channel_names=["wave", "noisy_wave"])
     return path
 
 

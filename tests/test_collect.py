@@ -483,3 +483,61 @@ def test_module_entry_point(tmp_path):
     assert done.returncode == 1, done.stderr
     assert "| Model | CV MAE | CV Exact | Pearson |" in done.stdout
     assert "alpha (INCOMPLETE)" in done.stdout
+
+
+# ----------------------------------------------------------------------------------------------
+# nominal classes: the fold ensemble is a soft vote of predictions.csv's probabilities
+
+# Per test video (true class 0, 1, 2) each fold's class probabilities. Video T0: the folds put
+# their mass on classes 0 and 2; the mean (0.533, 0, 0.467) votes 0, right, while the mean
+# expected index (0.8 + 0.8 + 1.2) / 3 = 0.93 would round to class 1, which no fold chose.
+SOFT_VOTE_TEST = {"T0": (0, ([0.6, 0.0, 0.4], [0.6, 0.0, 0.4], [0.4, 0.0, 0.6])),
+                  "T1": (1, ([0.1, 0.8, 0.1],) * 3),
+                  "T2": (2, ([0.3, 0.0, 0.7], [0.55, 0.0, 0.45], [0.3, 0.0, 0.7]))}
+
+
+def write_class_fold(run: Path, fold: int) -> None:
+    """A classification fold: 3 CV videos (one per class, right with p = 0.7), the 3 test videos
+    of SOFT_VOTE_TEST; metrics from class_metrics as hawkeye.train writes them."""
+    from hawkeye.metrics import class_metrics
+
+    out = run / "clf" / f"fold_{fold}"
+    out.mkdir(parents=True)
+    rows = []
+    for c in range(3):
+        p = [0.7 if k == c else 0.15 for k in range(3)]
+        rows.append({"split": "cv", "id": f"C{fold}{c}", "subject": f"C{fold}{c}", "true": c,
+                     "pred": c, "raw": float(np.dot(p, range(3))), "p0": p[0], "p1": p[1],
+                     "p2": p[2]})
+    for video, (true, per_fold) in SOFT_VOTE_TEST.items():
+        p = per_fold[fold]
+        rows.append({"split": "test", "id": video, "subject": video, "true": true,
+                     "pred": int(np.argmax(p)), "raw": float(np.dot(p, range(3))), "p0": p[0],
+                     "p1": p[1], "p2": p[2]})
+    _write_csv(out / "predictions.csv", rows)
+
+    def scored(split: str) -> dict:
+        part = [r for r in rows if r["split"] == split]
+        return class_metrics([r["true"] for r in part], [r["pred"] for r in part], 3)
+
+    metrics = {"model": "clf", "fold": fold, "status": "ok", "head": "classification",
+               "cv": scored("cv"), "test": scored("test"), "n_levels": 3}
+    (out / "metrics.json").write_text(json.dumps(metrics))
+
+
+def test_nominal_test_ensemble_is_the_soft_vote_of_the_fold_probabilities(tmp_path) -> None:
+    run = tmp_path / "run"
+    for fold in range(3):
+        write_class_fold(run, fold)
+    (run / "run.json").write_text(json.dumps({"models": ["clf"], "n_folds": 3}))
+    assert collect(run, FAST) == 0
+    (row,) = json.loads((run / "summary.json").read_text())["rows"]
+    assert row["kind"] == "nominal"
+    assert row["test"]["accuracy"]["value"] == 1.0       # soft vote: all three right
+    folds = [json.loads((run / "clf" / f"fold_{k}" / "metrics.json").read_text())["test"]
+             for k in range(3)]
+    assert [f["accuracy"] for f in folds] == pytest.approx([1.0, 2 / 3, 2 / 3])
+    assert row["cv"]["balanced_accuracy"]["pooled"] == 1.0
+    assert not {"mae", "qwk", "pearson", "exact"} & (set(row["cv"]) | set(row["test"]))
+    markdown = (run / "summary.md").read_text()
+    assert "Bal. accuracy" in markdown and "MAE" not in markdown

@@ -52,7 +52,7 @@ def test_model_frames_resample_by_time_truncate_and_mask(tmp_path) -> None:
     assert x.shape == (3, 3, 2) and mask.tolist() == [[1, 1, 1], [1, 1, 0], [1, 1, 1]]
     assert x[0, :, 0].tolist() == [0, 2, 4]
     assert x[1, :, 0].tolist() == [0, 2, 0]  # padded step is zero
-    assert x[2, :, 0].tolist() == [0, 2, 4]  # first max_len steps kept
+    assert x[2, :, 0].tolist() == [0, 2, 4]  # the first max_seconds kept
     assert x[2, :, 1].tolist() == [200, 200, 200]  # rows come from the right video
 
 

@@ -10,15 +10,20 @@ import numpy as np
 import pytest
 import torch
 from conftest import tiny_model
-from omegaconf import OmegaConf
 
 from hawkeye.config import CONF_DIR, compose
 from hawkeye.data import Normalization, apply_normalization
+from hawkeye.ensemble import Ensemble, ExportedFold
 from hawkeye.export import ScoringModule, _fold_family, parity_inputs
-from hawkeye.families import FAMILIES, Autoencoder, SequenceNetwork, Tabular, family_of
+from hawkeye.families import (
+    FAMILIES,
+    Autoencoder,
+    Rocket,
+    SequenceNetwork,
+    Tabular,
+    family_of,
+)
 from hawkeye.predict import (
-    Ensemble,
-    ExportedFold,
     Prediction,
     VideoInput,
     csv_columns,
@@ -38,7 +43,9 @@ N_FEATURES, N_LEVELS = 3, 5
 
 
 def test_every_model_config_names_a_registered_family() -> None:
-    named = {OmegaConf.load(p).family for p in Path(CONF_DIR, "model").glob("*.yaml")}
+    # composed, not loaded: a model config may extend another (gbm_tuned's defaults: [gbm])
+    named = {compose([f"model={p.stem}"]).model.family
+             for p in Path(CONF_DIR, "model").glob("*.yaml")}
     assert named == set(FAMILIES)
 
 
@@ -47,6 +54,17 @@ def test_an_unknown_family_is_refused_naming_the_known_ones() -> None:
         family_of("recurrent", "mine")
     assert isinstance(family_of("tabular"), Tabular) and not family_of("tabular").exported
     assert "skl2onnx" in family_of("tabular").export_skip_reason("gbm")
+
+
+def test_the_rocket_family_exports_like_a_sequence_network_from_its_fitted_file() -> None:
+    rocket = family_of("rocket")
+    assert isinstance(rocket, Rocket) and isinstance(rocket, SequenceNetwork)
+    assert rocket.exported and rocket.uses_head and rocket.needs_sequences
+    assert rocket.onnx_outputs == SequenceNetwork.onnx_outputs
+    assert rocket.checkpoint_keys == ("weights_file",)  # its best.pt holds no state dict
+    assert not family_of("tabular").needs_sequences  # trees train on a summary-only store
+    with pytest.raises(ValueError, match="minirocket has no untrained network"):
+        rocket.network({"name": "minirocket"}, None, N_FEATURES, N_LEVELS)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -63,15 +81,18 @@ def module_for(model: str, head: str = "regression") -> ScoringModule:
 
 def test_a_sequence_module_outputs_what_its_family_says() -> None:
     module = module_for("tcn", "ordinal")
-    assert module.output_names == SequenceNetwork.onnx_outputs
+    assert module.output_names == (*SequenceNetwork.onnx_outputs, "probabilities")
+    assert module_for("tcn", "regression").output_names == SequenceNetwork.onnx_outputs
     x, mask = torch.randn(2, 7, N_FEATURES), torch.ones(2, 7, dtype=torch.bool)
-    raw, expected, level = module(x, mask)
+    raw, expected, level, probabilities = module(x, mask)
     z = apply_normalization(x, mask, Normalization(module.mean, module.std))
     with torch.no_grad():
         want = module.model(z, mask)
     torch.testing.assert_close(raw, want)  # normalisation happens inside the graph
     torch.testing.assert_close(expected, module.head.expected(want))
     assert raw.shape == (2, N_LEVELS - 1) and level.dtype == torch.int64
+    torch.testing.assert_close(probabilities, module.head.probabilities(want))
+    assert torch.equal(module.head.decide(probabilities), level)
 
 
 def test_an_autoencoder_module_decides_with_its_threshold() -> None:
@@ -130,8 +151,9 @@ class FakeSession:
         return [self.outputs[n] for n in names]
 
 
-def ensemble(family: str, outputs: list[dict[str, np.ndarray]]) -> Ensemble:
-    folds = [ExportedFold(k, Path(f"fold_{k}/model.onnx"), FakeSession(o), {})
+def ensemble(family: str, outputs: list[dict[str, np.ndarray]],
+             meta: dict | None = None) -> Ensemble:
+    folds = [ExportedFold(k, Path(f"fold_{k}/model.onnx"), FakeSession(o), meta or {})
              for k, o in enumerate(outputs)]
     return Ensemble(model="m", family=family, folds=folds, input_names=["a"],
                     input_features="series", time_base=TimeBase(1.0, 10.0),
@@ -151,6 +173,19 @@ def test_a_sequence_ensemble_rounds_the_mean_expected_score() -> None:
     clipped = score_ensemble(ensemble("sequence", [{"expected": np.array([7.0]),
                                                     "level": np.array([4])}]), *FEEDS)
     assert clipped["score"] == N_LEVELS - 1
+
+
+def test_a_classifier_ensemble_is_the_soft_vote_of_the_folds_probabilities() -> None:
+    # fold 0 sure of level 4, folds 1 and 2 lean to level 0: mean probabilities (0.3, 0.1, 0.1,
+    # 0.1, 0.4) give level 4, where the mean expected level 2.1 would round to 2
+    p = [[0.0, 0.0, 0.0, 0.1, 0.9], [0.45, 0.15, 0.15, 0.1, 0.15], [0.45, 0.15, 0.15, 0.1, 0.15]]
+    folds = [{"expected": np.array([float(np.dot(q, range(5)))]),
+              "level": np.array([int(np.argmax(q))]), "probabilities": np.array([q])} for q in p]
+    meta = {"head": "classification",
+            "outputs": ["raw", "expected", "level", "probabilities"]}
+    result = score_ensemble(ensemble("sequence", folds, meta), *FEEDS)
+    assert result["score"] == 4 and round(result["mean"]) == 2
+    assert result["probabilities"] == pytest.approx([0.3, 0.1, 0.1, 0.1, 0.4])
 
 
 def test_an_autoencoder_ensemble_counts_the_folds_that_flag() -> None:

@@ -80,6 +80,15 @@ def test_validation_split_is_by_subject_and_about_the_requested_size() -> None:
     assert np.array_equal(is_val, validation_split(subjects, scores, fraction=0.2, seed=1))
 
 
+def test_validation_split_of_many_small_classes_is_drawn_by_subject() -> None:
+    # 10 classes of 4 one-sequence subjects (a small UCR-like set): no class has the 7 members
+    # a 15% slice's 7 parts would stratify; the slice is still ~15%, by subject
+    subjects = np.array([f"s{i}" for i in range(40)])
+    scores = np.repeat(np.arange(10), 4)
+    is_val = validation_split(subjects, scores, 0.15, seed=0)
+    assert 4 <= is_val.sum() <= 8 and not set(subjects[is_val]) & set(subjects[~is_val])
+
+
 def test_check_disjoint_lists_shared_subjects() -> None:
     check_disjoint(["001", "002"], ["003"])
     with pytest.raises(ValueError, match=r"\['002', '007'\]"):

@@ -196,3 +196,44 @@ def test_composed_head_configs_build(name, cls, width):
 def test_build_head_rejects_a_config_without_target():
     with pytest.raises(ValueError, match="_target_"):
         build_head({"name": "regression"}, n_levels=5)
+
+
+# ---------------------------------------------------------------------------------------------
+# Probabilities and the ensemble's decision rule
+
+
+@pytest.mark.parametrize("name", ["classification", "ordinal"])
+def test_probabilities_sum_to_one_and_decide_as_predict_does(name):
+    head = head_from_yaml(name, n_levels=4)
+    outputs = torch.randn(64, head.out_dim(4), generator=torch.Generator().manual_seed(0)) * 3
+    probabilities = head.probabilities(outputs)
+    assert probabilities.shape == (64, 4)
+    assert torch.allclose(probabilities.sum(dim=1), torch.ones(64), atol=1e-6)
+    assert torch.equal(head.decide(probabilities), head.predict(outputs))
+    levels = torch.arange(4, dtype=torch.float32)
+    assert torch.allclose(probabilities @ levels, head.expected(outputs), atol=1e-5)
+
+
+def test_soft_vote_of_two_classifiers_is_the_argmax_of_their_mean_probabilities():
+    # Two folds: one sure of class 2 (0.0, 0.1, 0.9), one leaning to class 0 (0.5, 0.4, 0.1).
+    # Mean (0.25, 0.25, 0.5): class 2, where the mean expected index (1.85 + 0.6) / 2 = 1.225
+    # would round to class 1, which neither fold chose.
+    folds = torch.tensor([[[0.0, 0.1, 0.9]], [[0.5, 0.4, 0.1]]])
+    assert int(ClassificationHead.decide(folds.mean(dim=0))[0]) == 2
+
+
+def test_coral_ensemble_averages_cumulative_probabilities():
+    # P(score > k) of two folds: (0.9, 0.6, 0.2) and (0.7, 0.3, 0.1); mean (0.8, 0.45, 0.15):
+    # one threshold passed, although the first fold alone passes two.
+    head = head_from_yaml("ordinal", n_levels=4)
+    cumulative = torch.tensor([[0.9, 0.6, 0.2], [0.7, 0.3, 0.1]])
+    probabilities = head.probabilities(torch.logit(cumulative))
+    assert head.decide(probabilities).tolist() == [2, 1]
+    assert int(head.decide(probabilities.mean(dim=0, keepdim=True))[0]) == 1
+
+
+def test_regression_heads_have_no_probabilities():
+    head = head_from_yaml("regression")
+    assert head.probabilities(torch.zeros(2, 1)) is None
+    with pytest.raises(TypeError, match="value"):
+        head.decide(torch.zeros(2, 1))

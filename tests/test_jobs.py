@@ -1,5 +1,6 @@
 """The plain-sbatch templates in jobs/ repeat resources and model lists that the configs hold
-(``conf/launcher/slurm_v100.yaml``, ``conf/prepare/default.yaml``, ``conf/experiment/demo.yaml``):
+(``conf/launcher/slurm_v100.yaml``'s collector, ``conf/prepare/default.yaml``,
+``conf/experiment/demo.yaml``; the training array's resources come from the config itself):
 the configs are the one source of defaults, and these tests keep the templates from drifting."""
 
 import re
@@ -41,18 +42,14 @@ def test_the_parsers_read_what_sbatch_reads() -> None:
     assert gigabytes("32G") == gigabytes("32GB") == "32"
 
 
-def test_train_array_sbatch_asks_for_what_launcher_slurm_v100_asks_for() -> None:
+def test_train_array_sbatch_leaves_resources_to_the_launcher_config() -> None:
+    """jobs/pipeline.sh sizes the array from conf/launcher/ (hawkeye.sbatch), so the template
+    hard-codes no GPU, memory, CPU count or time limit (a CPU partition rejects a GPU request)."""
     params = compose(["launcher=slurm_v100"]).launcher.parameters
     sbatch = sbatch_options("train_array.sbatch")
     assert sbatch["job-name"] == params.job_name
-    assert sbatch["gres"] == params.gres
-    assert int(sbatch["cpus-per-task"]) == params.cpus_per_task
-    assert gigabytes(sbatch["mem"]) == gigabytes(params.mem)
-    assert minutes(sbatch["time"]) == params.time
-    assert sbatch["signal"] == f"B:USR2@{params.signal_delay_s}"
-    assert sbatch["array"].rsplit("%", 1)[1] == str(params.array_parallelism)
-    assert re.search(rf"\bparallel={params.array_parallelism}\b",
-                     (REPO / "jobs" / "pipeline.sh").read_text())
+    assert not {"gres", "mem", "cpus-per-task", "time", "signal"} & set(sbatch)
+    assert "hawkeye.sbatch options train" in (REPO / "jobs" / "pipeline.sh").read_text()
 
 
 def test_collect_sbatch_asks_for_what_the_collector_job_asks_for() -> None:

@@ -4,6 +4,7 @@ real launches (in-process, local processes, and the local Slurm cluster)."""
 from __future__ import annotations
 
 import contextlib
+import csv
 import io
 import json
 import os
@@ -16,13 +17,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import submitit
-from conftest import tapping_store
+from conftest import tapping_store, tiny_model
 from omegaconf import OmegaConf
 from submitit.slurm.slurm import _make_sbatch_string
 
 from hawkeye import cluster as C
 from hawkeye import launch as L
 from hawkeye.config import CONF_DIR, compose
+from hawkeye.data import model_frames
+from hawkeye.predict import load_ensemble, score_ensemble
+from hawkeye.store import load_store
 
 REPO = Path(__file__).resolve().parents[1]
 LAUNCHERS = sorted(p.stem for p in (Path(CONF_DIR) / "launcher").glob("*.yaml"))
@@ -351,6 +355,43 @@ def test_debug_launcher_sweep_runs_in_process_ranks_points_and_relaunch_skips(
     assert f"run dir: {grid_dir}" in out and "0 submitted, 4 already finished" in out
     record = json.loads((grid_dir / "model.hidden=4" / "run.json").read_text())
     assert len(record["launches"]) == 2
+
+
+@pytest.mark.slow
+def test_debug_launcher_runs_minirocket_through_training_collector_export_and_prediction(
+        tiny_store, tmp_path, capsys) -> None:
+    """model=minirocket takes the same launch, folds, training job, collector, ONNX export and
+    fold ensemble as a network: each exported fold scores a test video as training did."""
+    args = [*(o for o in TINY if not o.startswith("model.")), "cv.n_folds=2", "launcher=debug",
+            *tiny_model("minirocket"), "export.onnx=true", f"paths.store={tiny_store}",
+            f"paths.runs={tmp_path}"]
+    assert L.main(args) == 0
+    grid_dir = Path(re.search(r"run dir: (\S+)", capsys.readouterr().out).group(1))
+    summary = json.loads((grid_dir / "summary.json").read_text())
+    (row,) = (r for r in summary["rows"] if r["model"] == "minirocket")
+    assert row["complete"] and row["folds_ok"] == 2 and row["onnx_mb"] > 0
+    assert json.loads((grid_dir / "folds.json").read_text())["n_folds"] == 2
+    predictions = {}
+    for fold in (0, 1):
+        fold_dir = grid_dir / "minirocket" / f"fold_{fold}"
+        metrics = json.loads((fold_dir / "metrics.json").read_text())
+        assert metrics["family"] == "rocket" and metrics["epochs_run"] == 1
+        assert metrics["n_fit"] == metrics["n_train"] + metrics["n_val"]  # no early stopping
+        assert metrics["n_params"] > 0 and metrics["onnx_parity_max_abs"] <= 1e-4
+        assert (fold_dir / "minirocket.npz").is_file() and not (fold_dir / "last.pt").exists()
+        with open(fold_dir / "predictions.csv") as handle:
+            rows = list(csv.DictReader(handle))
+        predictions[fold] = {r["id"]: float(r["raw"]) for r in rows if r["split"] == "test"}
+
+    ensemble = load_ensemble(grid_dir, "minirocket", threads=1)
+    assert ensemble.family == "rocket" and [f.fold for f in ensemble.folds] == [0, 1]
+    store = load_store(tiny_store, splits="test")
+    x, mask = model_frames(store, "series", ensemble.time_base)
+    for i in (0, len(store.ids) - 1):
+        scored = score_ensemble(ensemble, x[i:i + 1], mask[i:i + 1])
+        want = {fold: predictions[fold][store.ids[i]] for fold in (0, 1)}
+        assert scored["fold_values"] == pytest.approx(want, abs=1e-4)
+        assert scored["score"] == int(np.clip(np.round(scored["mean"]), 0, 4))
 
 
 @pytest.mark.slow

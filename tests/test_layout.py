@@ -2,7 +2,8 @@
 
 Imports are read with ``ast`` (nothing is imported): every ``import hawkeye...`` and ``from
 hawkeye... import ...``, at module level or inside a function, counts; only imports under ``if
-TYPE_CHECKING:`` do not (they never run).
+TYPE_CHECKING:`` (they never run) and under ``if __name__ == "__main__":`` (they run only when the
+file is the script, after the package has been imported) do not.
 """
 
 import ast
@@ -34,13 +35,23 @@ def _type_checking_only(node: ast.If) -> bool:
         isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
 
 
+def _script_only(node: ast.If) -> bool:
+    """``if __name__ == "__main__":``: runs only when the module is the script."""
+    test = node.test
+    return (isinstance(test, ast.Compare) and isinstance(test.left, ast.Name)
+            and test.left.id == "__name__" and len(test.comparators) == 1
+            and isinstance(test.comparators[0], ast.Constant)
+            and test.comparators[0].value == "__main__")
+
+
 def imported_modules(tree: ast.AST, package: str) -> set[str]:
     """The hawkeye modules a module imports (``from hawkeye.x import y`` -> x, or x.y when y is
-    a module); imports under ``if TYPE_CHECKING:`` are left out."""
+    a module); imports under ``if TYPE_CHECKING:`` or ``if __name__ == "__main__":`` are left
+    out."""
     found: set[str] = set()
 
     def visit(node: ast.AST) -> None:
-        if isinstance(node, ast.If) and _type_checking_only(node):
+        if isinstance(node, ast.If) and (_type_checking_only(node) or _script_only(node)):
             for child in node.orelse:
                 visit(child)
             return
@@ -94,7 +105,8 @@ def test_the_cycle_finder_finds_a_circle_and_ignores_type_checking_imports() -> 
     assert find_cycle({"a": {"b"}, "b": set()}) is None
     source = ("from typing import TYPE_CHECKING\nfrom hawkeye.io import atomic_path\n"
               "if TYPE_CHECKING:\n    from hawkeye.collect import Summary\n"
-              "def f():\n    from hawkeye import launch\n")
+              "def f():\n    from hawkeye import launch\n"
+              "if __name__ == '__main__':\n    from hawkeye.store_cli import main\n")
     assert imported_modules(ast.parse(source), "x") == {"hawkeye", "hawkeye.io",
                                                          "hawkeye.launch"}
 

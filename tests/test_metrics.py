@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from sklearn.metrics import balanced_accuracy_score
 
 from hawkeye.metrics import (
     _group_draws,
@@ -19,8 +20,11 @@ from hawkeye.metrics import (
     anomaly_metrics,
     anomaly_metrics_weighted,
     bootstrap_anomaly_metrics,
+    bootstrap_class_metrics,
     bootstrap_regression_metrics,
     bootstrap_score_metrics,
+    class_metrics,
+    class_metrics_weighted,
     quadratic_weighted_kappa,
     regression_metrics,
     regression_metrics_weighted,
@@ -382,5 +386,63 @@ def test_vectorised_anomaly_and_regression_bootstraps_match_resampling():
         seed=1,
         keys=("r2", "mae", "rmse"),
     )
+    for key, interval in slow.items():
+        assert fast[key] == pytest.approx(interval, rel=1e-9), key
+
+
+# ----------------------------------------------------------------------------------------------
+# Nominal classes
+
+
+def test_class_metrics_by_hand_and_without_ordinal_metrics():
+    # truth 0 0 1 1 2 2, prediction 0 1 1 1 2 0: recalls 1/2, 1, 1/2; F1 = 2TP/(2TP+FP+FN)
+    # = 2/4, 4/5, 2/3
+    got = class_metrics([0, 0, 1, 1, 2, 2], [0, 1, 1, 1, 2, 0], 3)
+    assert got["accuracy"] == pytest.approx(4 / 6)
+    assert got["balanced_accuracy"] == pytest.approx((0.5 + 1 + 0.5) / 3)
+    assert got["per_class_recall"] == pytest.approx([0.5, 1.0, 0.5])
+    assert got["macro_f1"] == pytest.approx((1 / 2 + 4 / 5 + 2 / 3) / 3)
+    assert got["confusion"] == [[1, 1, 0], [0, 2, 0], [1, 0, 1]]
+    assert not {"mae", "pearson", "qwk", "spearman", "within1"} & set(got)
+
+
+def test_class_metrics_recall_of_an_absent_class_is_nan_and_left_out_of_balanced_accuracy():
+    got = class_metrics([0, 0, 1], [0, 2, 1], 3)
+    assert math.isnan(got["per_class_recall"][2])
+    assert got["balanced_accuracy"] == pytest.approx((0.5 + 1.0) / 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert got["balanced_accuracy"] == pytest.approx(
+            balanced_accuracy_score([0, 0, 1], [0, 2, 1]))
+
+
+def test_weighted_class_metrics_equal_class_metrics_on_repeated_items():
+    rng = np.random.default_rng(3)
+    for trial in range(30):
+        n, k = int(rng.integers(1, 25)), int(rng.integers(2, 6))
+        t = rng.integers(0, k, n)
+        p = t.copy() if trial % 5 == 0 else rng.integers(0, k, n)
+        weights = rng.integers(0, 4, (3, n)).astype(float)
+        weights[:, 0] += 1
+        got = class_metrics_weighted(t, p, k, weights)
+        for b in range(3):
+            rows = np.repeat(np.arange(n), weights[b].astype(int))
+            with warnings.catch_warnings():  # scikit-learn warns on classes without support
+                warnings.simplefilter("ignore")
+                reference = class_metrics(t[rows], p[rows], k)
+            for key, values in got.items():
+                assert values[b] == pytest.approx(reference[key], rel=1e-9, abs=1e-12), (trial, key)
+
+
+def test_vectorised_class_bootstrap_matches_resampling():
+    rng = np.random.default_rng(5)
+    groups = np.repeat(np.arange(20), 3)
+    t = rng.integers(0, 3, 60)
+    p = np.where(rng.random(60) < 0.7, t, rng.integers(0, 3, 60))
+    fast = bootstrap_class_metrics(t, p, groups, 3, n_boot=60, seed=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        slow = bootstrap_cis(lambda a, b: class_metrics(a, b, 3), t, p, groups, n_boot=60, seed=2,
+                             keys=("accuracy", "balanced_accuracy", "macro_f1"))
     for key, interval in slow.items():
         assert fast[key] == pytest.approx(interval, rel=1e-9), key

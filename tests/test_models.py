@@ -32,12 +32,13 @@ from hawkeye.models.layers import (
     reverse_padded,
 )
 from hawkeye.models.lstm_ae import LSTMAutoencoder
+from hawkeye.models.trees import TreeEnsemble
 
 torch.set_num_threads(1)
 
 SEQUENCE_MODELS = ("attention_lstm", "transformer", "conv_lstm", "tcn")
 NETWORKS = (*SEQUENCE_MODELS, "lstm_ae")
-ALL_MODELS = (*NETWORKS, "gbm")
+ALL_MODELS = (*NETWORKS, "gbm", "gbm_tuned", "forest")
 HEADS = ("regression", "classification", "ordinal")
 
 NO_DROPOUT = {"dropout": 0.0}
@@ -381,8 +382,8 @@ def test_every_model_config_builds_with_every_head(name, head_name):
     head = build_head(cfg.head, n_levels=5)
     model = build_model(cfg.model, input_dim=IN_FEATURES, output_dim=head.out_dim(5))
     assert cfg.model.name == name and cfg.model.family in ("sequence", "autoencoder", "tabular")
-    if name == "gbm":
-        assert isinstance(model, GradientBoostedTrees) and model.objective == head_name
+    if cfg.model.family == "tabular":
+        assert isinstance(model, TreeEnsemble) and model.objective == head_name
         return
     x, mask = ragged_batch([4, 2])
     out = run(model.eval(), x, mask)

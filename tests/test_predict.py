@@ -9,6 +9,7 @@ fold, exactly the score training wrote for the same video in predictions.csv.
 from __future__ import annotations
 
 import csv
+import re
 import shutil
 import subprocess
 import sys
@@ -19,6 +20,7 @@ import cv2
 import numpy as np
 import pytest
 
+from hawkeye.cli import run_app
 from hawkeye.config import compose
 from hawkeye.export import ONNX_NAME, export_run, read_metadata, write_metadata
 from hawkeye.predict import (
@@ -296,6 +298,25 @@ def test_a_real_video_goes_through_mediapipe(run, tmp_path) -> None:
     assert not (tmp_path / "wall_out").exists()
 
 
+@pytest.mark.slow
+def test_fewer_folds_than_trained_stop_predict_or_are_named_in_a_warning(run, tmp_path,
+                                                                          capsys) -> None:
+    copy = tmp_path / "run"
+    shutil.copytree(run["run_dir"] / "tcn", copy / "tcn")
+    (copy / "tcn" / "fold_1" / ONNX_NAME).unlink()
+    out = tmp_path / "out"
+    args = [f"video={held_out_landmarks(run)[0]}", f"run_dir={copy}", "model=tcn",
+            f"predict.out={out}"]
+    assert run_app(main, args) == 1  # run_app prints the message main exits with
+    assert re.search(r"fold_1/model.onnx: missing.*allow_missing_folds", capsys.readouterr().err)
+    assert not out.exists()
+    code = run_app(main, [*args, "predict.allow_missing_folds=true"])
+    err = capsys.readouterr().err
+    assert code == 0  # scored, with the warning
+    assert "WARNING: fold left out" in err and "fold_1/model.onnx: missing" in err
+    assert [r["n_folds"] for r in read_csv(out / SCORES_NAME)] == ["1"]
+
+
 # ----------------------------------------------------------------------------------------------
 # the time base, frame timing and the task (issue 11)
 
@@ -418,7 +439,7 @@ def test_a_model_exported_before_the_time_base_is_refused_with_the_reason(run, t
     for path in old.glob(f"tcn/fold_*/{ONNX_NAME}"):
         meta = {k: v for k, v in read_metadata(path).items()
                 if k not in ("sample_rate_hz", "max_seconds")}
-        write_metadata(path, {**meta, "frame_stride": 2, "max_len": 256})
+        write_metadata(path, meta)  # what an export before the time base lacks
     with pytest.raises(PredictError, match="older Hawkeye.*retrain"):
         run_predict(held_out_landmarks(run)[0], old, "tcn", run["cfg"].prepare, tmp_path / "out")
 

@@ -23,12 +23,12 @@ from hawkeye.store import (
     StoreError,
     VideoEntry,
     load_store,
-    main,
     merge_stores,
     stored_hashes,
     write_sequences,
     write_store,
 )
+from hawkeye.store_cli import main
 
 F = 4
 SERIES = [f"f{k}" for k in range(F)]
@@ -335,7 +335,8 @@ def test_exception_inside_write_leaves_old_store_and_no_temp(store: Path, monkey
         write_store(store, _entries([8]), SERIES, SUMMARY)
     assert store.read_bytes() == before
     assert len(load_store(store)) == 6
-    assert sorted(p.name for p in store.parent.iterdir()) == ["store.h5"]
+    # no temporary file; the writer lock file stays (hawkeye.faults.store_lock)
+    assert sorted(p.name for p in store.parent.iterdir()) == [".store.h5.lock", "store.h5"]
 
 
 _KILLED_WRITER = textwrap.dedent("""
@@ -368,7 +369,7 @@ def test_sigkilled_writer_leaves_previous_store_intact(store: Path) -> None:
     try:
         line = proc.stdout.readline()
         assert line.strip() == "MIDWAY", proc.stderr.read()
-        temps = [p for p in store.parent.iterdir() if p.name != "store.h5"]
+        temps = [p for p in store.parent.iterdir() if p.name not in ("store.h5", ".store.h5.lock")]
         assert len(temps) == 1 and temps[0].name.startswith(".store.h5.")  # the half-written file
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
@@ -382,8 +383,9 @@ def test_sigkilled_writer_leaves_previous_store_intact(store: Path) -> None:
     assert len(data) == 6 and "new0" not in data.ids
     with pytest.raises(StoreError):  # the abandoned temporary file is not a valid store
         load_store(temps[0])
-    # A later writer still works on the intact store.
+    # A later writer still works on the intact store, and removes the killed one's leftover.
     assert write_store(store, _entries([6]), SERIES, SUMMARY).added == [_entries([6])[0].id]
+    assert not temps[0].exists()
 
 
 def _npz_inputs(rng: np.random.Generator) -> dict:
@@ -452,6 +454,25 @@ def test_cli_reports_bad_npz(tmp_path: Path, capsys, arrays: dict, message: str)
     err = capsys.readouterr().err
     assert message in err and "bad.npz" in err
     assert not (tmp_path / "out.h5").exists()
+
+
+def test_cli_refuses_a_subject_in_both_cv_and_test_splits(tmp_path: Path, capsys) -> None:
+    def arrays(ids, subjects, splits):
+        return dict(ids=np.array(ids), scores=np.zeros(len(ids), int), subjects=np.array(subjects),
+                    splits=np.array(splits), sequences=np.ones((2 * len(ids), 1)),
+                    lengths=np.full(len(ids), 2))
+
+    np.savez(tmp_path / "shared.npz", **arrays(["a", "b"], ["s1", "s1"], ["train", "test"]))
+    assert main(["write", str(tmp_path / "shared.npz"), str(tmp_path / "out.h5")]) == 2
+    err = capsys.readouterr().err
+    assert "shared.npz" in err and "both the cross-validation splits and" in err and "s1" in err
+    assert not (tmp_path / "out.h5").exists()
+    # the same leak across two writes into one store: the stored videos count too
+    np.savez(tmp_path / "first.npz", **arrays(["a"], ["s1"], ["train"]))
+    np.savez(tmp_path / "second.npz", **arrays(["b"], ["s1"], ["test"]))
+    assert main(["write", str(tmp_path / "first.npz"), str(tmp_path / "out.h5")]) == 0
+    assert main(["write", str(tmp_path / "second.npz"), str(tmp_path / "out.h5")]) == 2
+    assert "s1" in capsys.readouterr().err and len(load_store(tmp_path / "out.h5")) == 1
 
 
 def test_empty_store_round_trip(tmp_path: Path) -> None:

@@ -127,7 +127,7 @@ def test_store_reports_malformed_targets_group(tmp_path: Path) -> None:
 
 
 def test_store_cli_reads_targets_from_npz(tmp_path: Path, capsys) -> None:
-    from hawkeye.store import main as store_main
+    from hawkeye.store_cli import main as store_main
 
     npz = tmp_path / "seqs.npz"
     np.savez(npz, ids=np.array(["a", "b"]), scores=np.array([0, 1]),
@@ -243,14 +243,16 @@ def test_generator_settings_are_checked() -> None:
 
 def test_cli_generate(tmp_path: Path, capsys) -> None:
     out = tmp_path / "cli.h5"
-    assert telemetry_main(["generate", f"out={out}", "n_train=12", "n_valid=12", "n_test=12",
-                           "anomaly_rate_valid=0.34", "anomaly_rate_test=0.34",
-                           "trip_windows=[2,4]"]) == 0
+    generator = {"n_train": 12, "n_valid": 12, "n_test": 12, "anomaly_rate_valid": 0.34,
+                 "anomaly_rate_test": 0.34, "trip_windows": "[2,4]"}
+    assert telemetry_main(["generate", f"paths.store={out}",
+                           *(f"task.generator.{k}={v}" for k, v in generator.items())]) == 0
     assert "36 videos" in capsys.readouterr().out and len(load_store(out)) == 36
-    assert telemetry_main(["generate", f"out={out}", "no_such_key=1"]) == 2
+    assert telemetry_main(["generate", f"paths.store={out}", "task.generator.no_such_key=1"]) == 2
     assert "no_such_key" in capsys.readouterr().err
-    assert telemetry_main(["import", f"out={out}"]) == 2
-    assert "csv=FILE" in capsys.readouterr().err
+    assert telemetry_main(["import", f"paths.store={out}"]) == 2
+    assert "task.csv=FILE" in capsys.readouterr().err
+    assert telemetry_main(["fly"]) == 2 and "usage:" in capsys.readouterr().err
 
 
 # ------------------------------------------------------------------------------------------------
@@ -368,9 +370,11 @@ def test_assign_splits_deals_whole_trips_by_fraction() -> None:
 def test_cli_import_module_entry_point(tmp_path: Path) -> None:
     csv_path = _write_csv(tmp_path / "d.csv")
     result = subprocess.run(
-        [sys.executable, "-m", "hawkeye.telemetry", "import", f"csv={csv_path}",
-         f"out={tmp_path / 'cli.h5'}", "time_column=t", "label_column=fault", "targets=[fuel]",
-         "window=10", "stride=5"], cwd=REPO, capture_output=True, text=True, timeout=120)
+        [sys.executable, "-m", "hawkeye.telemetry", "import", f"task.csv={csv_path}",
+         f"paths.store={tmp_path / 'cli.h5'}", "task.csv_import.time_column=t",
+         "task.csv_import.label_column=fault", "task.csv_import.targets=[fuel]",
+         "task.csv_import.window=10", "task.csv_import.stride=5"],
+        cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "90 rows, 3 trips -> 15 windows of 2 signals" in result.stdout
 
@@ -529,3 +533,28 @@ def test_thresholds_side_by_side_and_the_choice() -> None:
     assert choose_threshold(table, percentile) == "p90"
     no_anomaly = anomaly_thresholds(train_errors, errors, np.zeros(5, int), cfg)
     assert "val_f1" not in no_anomaly and choose_threshold(no_anomaly, cfg) == "p95"
+
+
+@pytest.mark.slow
+def test_predict_scores_the_windows_of_a_telemetry_csv(telemetry_run, tmp_path) -> None:
+    """New telemetry as a CSV (one row per second, a trip id column), cut into windows by the
+    run's task.csv_import and scored by the tcn's fold ensemble: each window's mean expected
+    fuel flow is the mean of the folds' predictions.csv value for the same samples."""
+    from hawkeye.predict import run_predict
+
+    run_dir, store, _ = telemetry_run
+    data = load_store(store, splits="test")
+    normal = [i for i in range(len(data)) if data.scores[i] == 0][:3]
+    lines = [",".join(["trip_id", *data.series_names])]
+    for i in normal:
+        lines += [",".join([f"w{i}", *(f"{v:.9g}" for v in row)]) for row in data.sequence(i)]
+    (tmp_path / "new.csv").write_text("\n".join(lines) + "\n")
+    run = run_predict(tmp_path / "new.csv", run_dir, "tcn", compose(TINY_TELEMETRY).prepare,
+                      tmp_path / "out")
+    assert [p.status for p in run.predictions] == ["ok"] * 3
+    folds = [list(csv.DictReader((run_dir / "tcn" / f"fold_{k}" / "predictions.csv").open()))
+             for k in (0, 1)]
+    for p, i in zip(run.predictions, normal, strict=True):
+        want = np.mean([float(r["raw"]) for rows in folds for r in rows
+                        if r["split"] == "test" and r["id"] == data.ids[i]])
+        assert p.mean == pytest.approx(want, rel=1e-4, abs=1e-4) and p.frames == 60

@@ -7,33 +7,39 @@
 | ``conv_lstm`` | :class:`~hawkeye.models.conv_lstm.ConvLSTM` | sequence |
 | ``tcn`` | :class:`~hawkeye.models.tcn.TCN` | sequence |
 | ``lstm_ae`` | :class:`~hawkeye.models.lstm_ae.LSTMAutoencoder` | autoencoder |
-| ``gbm`` | :class:`~hawkeye.models.gbm.GradientBoostedTrees` | tabular |
+| ``gbm``, ``gbm_tuned`` | :class:`~hawkeye.models.gbm.GradientBoostedTrees` | tabular |
+| ``forest`` | :class:`~hawkeye.models.forest.RandomForest` | tabular |
+| ``minirocket`` | :class:`~hawkeye.models.minirocket.MiniRocketRidge` | rocket |
 
 Shared parts live in :mod:`hawkeye.models.layers`, the score heads in :mod:`hawkeye.models.heads`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from hawkeye.models.gbm import GradientBoostedTrees
+from hawkeye.models.trees import TreeEnsemble
+
+if TYPE_CHECKING:  # types only: minirocket imports hawkeye.models.layers, i.e. this package
+    from hawkeye.models.minirocket import MiniRocketRidge
 
 METADATA_KEYS = ("name", "family")  # describe a model config; never passed to the constructor
 
 
 def build_model(
     model_cfg: DictConfig | dict[str, Any], input_dim: int, output_dim: int
-) -> nn.Module | GradientBoostedTrees:
+) -> nn.Module | TreeEnsemble | MiniRocketRidge:
     """Instantiate ``model_cfg._target_`` with the config's hyper-parameters.
 
-    ``input_dim`` is the number of per-frame features (sequence models, the autoencoder) or of
-    summary features (``tabular``); ``output_dim`` is ``head.out_dim(n_levels)``. A model class
-    with ``reconstructs_input = True`` (the autoencoder) rebuilds its input and takes no
-    ``output_dim``. What the ``family`` key means is :mod:`hawkeye.families`' business.
+    ``input_dim`` is the number of per-frame features (sequence models, the autoencoder,
+    ``rocket``) or of summary features (``tabular``); ``output_dim`` is
+    ``head.out_dim(n_levels)``. A model class with ``reconstructs_input = True`` (the
+    autoencoder) rebuilds its input and takes no ``output_dim``. What the ``family`` key
+    means is :mod:`hawkeye.families`' business.
     """
     params = (
         OmegaConf.to_container(model_cfg, resolve=True)
@@ -59,8 +65,11 @@ def build_model(
     return model_class(input_dim, output_dim, **params)
 
 
-def count_parameters(model: nn.Module | GradientBoostedTrees) -> int:
-    """Trainable parameters of a network; for the tree baseline, its number of fitted trees."""
-    if isinstance(model, GradientBoostedTrees):
+def count_parameters(model: nn.Module | TreeEnsemble | MiniRocketRidge) -> int:
+    """Trainable parameters of a network; for a tree ensemble, its number of fitted trees; for
+    MiniRocket, its fitted ridge weights (the transform's parameters are drawn, not learned)."""
+    if isinstance(model, TreeEnsemble):
         return model.n_trees
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+    if isinstance(model, nn.Module):
+        return sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return model.n_parameters

@@ -65,6 +65,7 @@ class Head(ABC):
 
     name: ClassVar[str]
     output_layer: str = "linear"
+    has_probabilities: ClassVar[bool] = False  # :meth:`probabilities` gives (batch, K), not None
 
     def __init__(self, n_levels: int) -> None:
         if int(n_levels) < 2:
@@ -90,6 +91,17 @@ class Head(ABC):
     @abstractmethod
     def expected(self, outputs: torch.Tensor) -> torch.Tensor:
         """Continuous score per sample in ``[0, K-1]``, ``(batch,)``."""
+
+    def probabilities(self, outputs: torch.Tensor) -> torch.Tensor | None:
+        """Per-level probabilities ``(batch, K)`` (what a fold ensemble averages), or ``None``
+        for a head that predicts a value (the ensemble then averages :meth:`expected`)."""
+        return None
+
+    @staticmethod
+    def decide(probabilities: torch.Tensor) -> torch.Tensor:
+        """The level ``(batch,)`` int64 that (ensemble-averaged) :meth:`probabilities` give;
+        the same rule as :meth:`predict` on one model's outputs."""
+        raise TypeError("this head predicts a value, not probabilities: round the expected value")
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(n_levels={self.n_levels})"
@@ -174,6 +186,7 @@ class ClassificationHead(Head):
     """K logits, cross-entropy; prediction = arg-max, expected = probability-weighted mean level."""
 
     name = "classification"
+    has_probabilities = True
 
     def __init__(self, n_levels: int, label_smoothing: float) -> None:
         super().__init__(n_levels)
@@ -204,11 +217,22 @@ class ClassificationHead(Head):
         self._check_outputs(outputs)
         return outputs.argmax(dim=1)
 
+    def probabilities(self, outputs: torch.Tensor) -> torch.Tensor:
+        """Softmax of the logits, ``(batch, K)``."""
+        self._check_outputs(outputs)
+        return torch.softmax(outputs, dim=1)
+
+    @staticmethod
+    def decide(probabilities: torch.Tensor) -> torch.Tensor:
+        """Soft vote: the most probable level of the (averaged) probabilities."""
+        return probabilities.argmax(dim=1)
+
 
 class OrdinalHead(Head):
     """CORAL: K-1 logits of ``P(score > k)``; predict = thresholds passed, expected = their sum."""
 
     name = "ordinal"
+    has_probabilities = True
 
     def __init__(self, n_levels: int, output_layer: str) -> None:
         super().__init__(n_levels)
@@ -241,6 +265,23 @@ class OrdinalHead(Head):
         """Number of thresholds passed (``sigmoid > 0.5``, i.e. logit > 0), ``(batch,)`` int64."""
         self._check_outputs(outputs)
         return (outputs > 0).sum(dim=1)
+
+    def probabilities(self, outputs: torch.Tensor) -> torch.Tensor:
+        """``P(score = k) = P(score > k-1) - P(score > k)`` (with ``P(> -1) = 1``, ``P(> K-1) =
+        0``), ``(batch, K)``. A linear map of the cumulative probabilities, so averaging these is
+        averaging the cumulative ones; with ``output_layer: linear`` (no rank consistency) an
+        entry can be slightly negative."""
+        self._check_outputs(outputs)
+        cumulative = torch.sigmoid(outputs)  # (batch, K-1): P(score > k)
+        ones = torch.ones_like(cumulative[:, :1])
+        return torch.cat([ones, cumulative], dim=1) - torch.cat([cumulative, 0 * ones], dim=1)
+
+    @staticmethod
+    def decide(probabilities: torch.Tensor) -> torch.Tensor:
+        """Thresholds passed by the (averaged) cumulative probabilities ``P(score > k) > 0.5``,
+        with ``P(score > k) = sum_{j > k} p_j``."""
+        above = probabilities.flip(1).cumsum(dim=1).flip(1)[:, 1:]  # (batch, K-1)
+        return (above > 0.5).sum(dim=1)
 
 
 class ContinuousHead(Head):
@@ -294,6 +335,15 @@ class ContinuousHead(Head):
     def predict(self, outputs: torch.Tensor) -> torch.Tensor:
         """Same as :meth:`expected` (no levels to round to), ``(batch,)`` float."""
         return self.expected(outputs)
+
+
+def head_class(name: str) -> type[Head]:
+    """The class of the head called ``name`` (metrics.json's ``head``): its :meth:`Head.decide`."""
+    classes = {c.name: c for c in (RegressionHead, ClassificationHead, OrdinalHead,
+                                   ContinuousHead)}
+    if name not in classes:
+        raise ValueError(f"unknown head {name!r}; expected one of {sorted(classes)}")
+    return classes[name]
 
 
 def build_head(head_cfg: DictConfig | dict[str, Any], n_levels: int) -> Head:

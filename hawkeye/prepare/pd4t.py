@@ -35,6 +35,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from hawkeye.io import check_text_file
+
 log = logging.getLogger(__name__)
 
 SPLIT_LAYOUTS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -212,6 +214,7 @@ def read_annotation_file(path: Path, split: str, root: str | os.PathLike[str],
         where = f"{path}:{line}" if line is not None else str(path)
         problems.append(Problem(kind, f"{where}: {message}", path, line, video_id, split))
 
+    check_text_file(path)
     with open(path, newline="", encoding="utf-8-sig") as handle:
         rows = [(number, row) for number, row in enumerate(csv.reader(handle), start=1)
                 if any(cell.strip() for cell in row)]

@@ -8,9 +8,9 @@ Per video (:func:`process_video`, run in worker processes, one MediaPipe detecto
 1. the source file (the video, or its ``.landmarks.npz`` with
    ``prepare.landmark_source=precomputed``) is hashed; an id already stored with the same hash is
    not processed again (resume);
-2. landmarks: MediaPipe in tracking mode with the task hand chosen and checked against the motion
-   (:mod:`hawkeye.prepare.landmarks`), or the precomputed file; the frame count is checked
-   against the annotation;
+2. landmarks and frame times (:mod:`hawkeye.prepare.sources`): MediaPipe in tracking mode with
+   the task hand chosen and checked against the motion (:mod:`hawkeye.prepare.landmarks`), or the
+   precomputed file; the frame count is checked against the annotation;
 3. short gaps are interpolated (``hawkeye.prepare.landmarks.fill_gaps``), long ones stay masked;
 4. clinical features (``hawkeye.prepare.features.compute_features``);
 5. a :class:`hawkeye.store.VideoEntry` goes back to the main process, which writes the store every
@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
-import math
 import multiprocessing
 import os
 import time
@@ -46,6 +45,7 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from hawkeye.faults import die_with_parent, store_lock
 from hawkeye.io import file_sha256
 from hawkeye.prepare import landmarks as lm
 from hawkeye.prepare.features import SERIES_NAMES, SUMMARY_NAMES, FeatureConfig, compute_features
@@ -64,9 +64,9 @@ from hawkeye.prepare.qc import (
     read_qc_csv,
     write_qc,
 )
-from hawkeye.prepare.timing import container_timing, file_timing
+from hawkeye.prepare.sources import mediapipe_landmarks, precomputed_landmarks
 from hawkeye.prepare.traces import draw_stored_traces
-from hawkeye.prepare.video import VideoError, iter_timed_frames, probe_video
+from hawkeye.prepare.video import VideoError
 from hawkeye.store import VideoEntry, load_store, merge_stores, stored_hashes, write_store
 
 log = logging.getLogger(__name__)
@@ -162,58 +162,6 @@ class PrepareReport:
 # ------------------------------------------------------------------------------------- one video
 
 
-def _mediapipe_landmarks(item: VideoItem, settings: PrepareSettings, qc: QcRow
-                         ) -> tuple[np.ndarray, np.ndarray, float, int, int, lm.HandChoice,
-                                    list[str]]:
-    """Decode + detect + choose the hand; fills the timing fields of ``qc``. Returns the
-    landmarks, the frame times (s), the rate features use, the frame size, the hand choice and
-    notes that flag the video."""
-    video_cfg = settings.video
-    info = probe_video(item.video_path, video_cfg["fps_fallback"], video_cfg["fps_min"],
-                       video_cfg["fps_max"])
-    detector = lm.process_detector(**settings.detector_settings())
-    detector.reset()  # one video's tracking state must not leak into the next
-    detections, stamps = [], []
-    frames = iter_timed_frames(item.video_path, video_cfg["resize_max_side"])
-    while True:
-        start = time.perf_counter()
-        frame, seconds = next(frames, (None, math.nan))
-        qc.decode_s += time.perf_counter() - start
-        if frame is None:
-            break
-        stamps.append(seconds)
-        start = time.perf_counter()
-        detections.append(detector.detect(frame))
-        qc.detect_s += time.perf_counter() - start
-    if not detections:
-        raise VideoError(item.video_path, "no frame could be decoded")
-    times, fps, notes = container_timing(np.array(stamps), info, video_cfg, qc)
-    if info.frame_count and len(detections) < info.frame_count:
-        notes.append(f"decoded {len(detections)} of the {info.frame_count} frames the container "
-                     f"announces (truncated file?)")
-    start = time.perf_counter()
-    cfg = settings.landmarks
-    tracks = lm.track_hands(detections, cfg["max_num_hands"], cfg["new_track_distance"])
-    choice = lm.choose_hand(tracks, item.hand, width=info.width, height=info.height,
-                            **settings.choice_settings())
-    qc.features_s += time.perf_counter() - start
-    return lm.select_track(tracks, choice), times, fps, info.width, info.height, choice, notes
-
-
-def _precomputed_landmarks(item: VideoItem, settings: PrepareSettings, qc: QcRow
-                           ) -> tuple[np.ndarray, np.ndarray, float, int, int, lm.HandChoice,
-                                      list[str]]:
-    start = time.perf_counter()
-    data = lm.load_precomputed(item.landmarks_path)
-    qc.decode_s += time.perf_counter() - start
-    choice = lm.HandChoice(
-        track=0, n_tracks=1, label="", reason="precomputed",
-        detail=f"landmarks of the task hand read from {item.landmarks_path.name}")
-    times, fps, notes = file_timing(len(data.landmarks), data.fps, data.timestamps,
-                                    settings.video, qc)
-    return data.landmarks, times, fps, data.width, data.height, choice, notes
-
-
 def _checks(item: VideoItem, raw: np.ndarray, choice: lm.HandChoice, settings: PrepareSettings
             ) -> tuple[list[str], bool]:
     """Warnings about one video's landmarks and whether they keep it out of the store."""
@@ -256,7 +204,7 @@ def process_video(item: VideoItem, stored_hash: str | None, settings: PrepareSet
         if stored_hash == source_hash:
             qc.status = CACHED
             return VideoResult(qc)
-        read = _mediapipe_landmarks if mediapipe else _precomputed_landmarks
+        read = mediapipe_landmarks if mediapipe else precomputed_landmarks
         raw, times, fps, width, height, choice, notes = read(item, settings, qc)
         qc.frames, qc.fps, qc.width, qc.height = len(raw), fps, width, height
         qc.hand_choice, qc.hand_detail = choice.reason, choice.detail
@@ -313,6 +261,9 @@ _WORKER_SETTINGS: PrepareSettings | None = None
 def init_worker(settings: PrepareSettings) -> None:
     """Process pool initializer: keep the settings and build this process's one detector."""
     global _WORKER_SETTINGS
+    parent = multiprocessing.parent_process()
+    if parent is not None:  # a pool worker: it must not outlive a killed prepare (kill -9)
+        die_with_parent(parent.pid)
     _WORKER_SETTINGS = settings
     if settings.landmark_source == "mediapipe":
         lm.process_detector(**settings.detector_settings())
@@ -486,6 +437,17 @@ def prepare(data_root: str | os.PathLike[str], store: str | os.PathLike[str],
         return merge_shards(store, num_shards, bool(prepare_cfg["strict"]),
                             bool(prepare_cfg["qc"]["overview"]))
     out = shard_path(store, shard_index, num_shards) if num_shards > 1 else store
+    # One preparation per store at a time: a second one refuses at once (StoreBusyError) instead
+    # of both merging stale copies; the lock file also shows early that the folder is writable.
+    with store_lock(out, wait=False):
+        return _prepare_into(out, data_root, task_cfg, prepare_cfg, shard_index, num_shards,
+                             started)
+
+
+def _prepare_into(out: Path, data_root: str | os.PathLike[str], task_cfg: Mapping[str, Any],
+                  prepare_cfg: Mapping[str, Any], shard_index: int, num_shards: int,
+                  started: float) -> PrepareReport:
+    """:func:`prepare`'s run into the store (or shard store) ``out``, under its writer lock."""
     flush_every = int(prepare_cfg["flush_every"])
     if flush_every < 1:
         raise ValueError(f"prepare.flush_every must be >= 1 video, got {flush_every}")

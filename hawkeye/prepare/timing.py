@@ -11,6 +11,7 @@ container whose nominal rate is wrong all show there. The store keeps those time
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -48,11 +49,13 @@ def container_timing(stamps: np.ndarray, info: VideoInfo, video_cfg: Mapping[str
                           video_cfg, qc)
 
 
-def file_timing(n_frames: int, fps: float, stamps: np.ndarray | None,
+def file_timing(path: Path, n_frames: int, fps: float, stamps: np.ndarray | None,
                 video_cfg: Mapping[str, Any], qc: QcRow) -> tuple[np.ndarray, float, list[str]]:
-    """:func:`resolve_timing` of a precomputed landmark file: its optional ``timestamps`` and its
-    ``fps`` (a file saying 1e6 fps would otherwise give 0 taps and a 0.2 ms long video)."""
-    return resolve_timing(n_frames, stamps, fps, "the landmark file's", FILE, video_cfg, qc)
+    """:func:`resolve_timing` of the precomputed landmark file ``path`` (named in its notes): its
+    optional ``timestamps`` and its ``fps`` (a file saying 1e6 fps would otherwise give 0 taps
+    and a 0.2 ms long video)."""
+    return resolve_timing(n_frames, stamps, fps, f"{path}: the landmark file's", FILE,
+                          video_cfg, qc)
 
 
 def resolve_timing(n_frames: int, stamps: np.ndarray | None, claimed_fps: float, claimed_by: str,

@@ -1,14 +1,14 @@
-"""``python -m hawkeye.telemetry generate|import key=value ...``: build a telemetry store.
+"""``hawkeye-telemetry generate|import [overrides]`` (``python -m hawkeye.telemetry``): build a
+telemetry store. Each command is a Hydra app on ``conf/config.yaml`` with ``task=telemetry``.
 
-Settings come from ``conf/task/telemetry.yaml`` (composed with ``task=telemetry``); a plain
-``key=value`` sets ``task.generator.<key>`` (generate) or ``task.csv_import.<key>`` (import),
-a dotted ``a.b=value`` is passed to Hydra as it is. ``out=`` is the store to write (default
-``paths.store``, i.e. ``data/telemetry.h5``); ``import`` also needs ``csv=FILE``. Examples::
+Settings are ``task.generator.*`` (generate) and ``task.csv_import.*`` (import) in
+``conf/task/telemetry.yaml``; the store written is ``paths.store`` (default ``data/telemetry.h5``);
+``import`` reads the CSV named by ``task.csv``. Examples::
 
-    python -m hawkeye.telemetry generate
-    python -m hawkeye.telemetry generate out=/tmp/t.h5 seed=3 n_train=2000
-    python -m hawkeye.telemetry import csv=drives.csv out=data/mine.h5 id_column=vehicle \\
-        time_column=t signals=[speed,rpm,throttle] label_column=fault targets=[fuel] stride=30
+    hawkeye-telemetry generate
+    hawkeye-telemetry generate paths.store=/tmp/t.h5 task.generator.n_train=2000
+    hawkeye-telemetry import task.csv=drives.csv paths.store=data/mine.h5 \\
+        task.csv_import.id_column=vehicle task.csv_import.signals=[speed,rpm,throttle]
 
 Exit code 0 on success, 2 with a one-line reason for bad input or settings.
 """
@@ -16,65 +16,68 @@ Exit code 0 on success, 2 with a one-line reason for bad input or settings.
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from hydra.errors import HydraException
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from hawkeye.cli import TELEMETRY_GENERATE_HELP, TELEMETRY_IMPORT_HELP, hydra_app, run_app
 from hawkeye.config import compose
 from hawkeye.telemetry.csv_import import ImportConfig, import_csv
 from hawkeye.telemetry.generate import GeneratorConfig, generate
 
-SECTIONS = {"generate": "generator", "import": "csv_import"}
-USAGE = ("usage: python -m hawkeye.telemetry generate [out=STORE.h5] [key=value ...]\n"
-         "       python -m hawkeye.telemetry import csv=FILE [out=STORE.h5] [key=value ...]\n"
-         "keys: conf/task/telemetry.yaml (generator: / csv_import:)")
+USAGE = ("usage: hawkeye-telemetry generate [key=value ...]   (see hawkeye-telemetry generate "
+         "--help)\n       hawkeye-telemetry import task.csv=FILE [key=value ...]")
 
 
-def split_arguments(command: str, args: Sequence[str]) -> tuple[dict[str, str], list[str]]:
-    """``out=``/``csv=`` values and the Hydra overrides for the other ``key=value`` arguments."""
-    special: dict[str, str] = {}
-    overrides = ["task=telemetry"]
-    for arg in args:
-        key, sep, value = arg.partition("=")
-        if not sep or not key:
-            raise ValueError(f"argument {arg!r} is not key=value\n{USAGE}")
-        if key in ("out", "csv"):
-            special[key] = value
-        elif "." in key.lstrip("+~"):
-            overrides.append(arg)
-        else:
-            overrides.append(f"task.{SECTIONS[command]}.{key}={value}")
-    if command == "generate" and "csv" in special:
-        raise ValueError("csv= belongs to `import`; `generate` simulates its data")
-    if command == "import" and "csv" not in special:
-        raise ValueError(f"import needs csv=FILE (the telemetry CSV to read)\n{USAGE}")
-    return special, overrides
+def _section(cfg: DictConfig, name: str) -> dict:
+    return OmegaConf.to_container(cfg.task[name], resolve=True)
+
+
+@hydra_app(TELEMETRY_GENERATE_HELP)
+def _generate_app(cfg: DictConfig) -> None:
+    _finish(lambda: generate(cfg.paths.store, GeneratorConfig.from_mapping(
+        _section(cfg, "generator"))))
+
+
+@hydra_app(TELEMETRY_IMPORT_HELP)
+def _import_app(cfg: DictConfig) -> None:
+    if cfg.task.get("csv") is None:
+        print(f"error: pass task.csv=FILE (the telemetry CSV to read)\n{USAGE}", file=sys.stderr)
+        sys.exit(2)
+    _finish(lambda: import_csv(cfg.task.csv, cfg.paths.store,
+                               ImportConfig.from_mapping(_section(cfg, "csv_import")),
+                               task=str(cfg.task.name)))
+
+
+def _finish(build: Callable[[], object]) -> None:
+    try:
+        report = build()
+    except ValueError as err:  # bad input or settings: one line, no traceback
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    print(report)
+
+
+COMMANDS = {"generate": _generate_app, "import": _import_app}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
-    if not args or args[0] not in SECTIONS:
-        print(USAGE, file=sys.stderr)
-        return 2
-    command = args[0]
-    try:
-        special, overrides = split_arguments(command, args[1:])
-        cfg = compose(overrides)
-        out = special.get("out") or cfg.paths.store
-        settings = OmegaConf.to_container(cfg.task[SECTIONS[command]], resolve=True)
-        if command == "generate":
-            report = generate(out, GeneratorConfig.from_mapping(settings))
-        else:
-            report = import_csv(special["csv"], out, ImportConfig.from_mapping(settings),
-                                task=str(cfg.task.name))
-    except (ValueError, HydraException, OmegaConfBaseException) as err:  # bad input or override
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(report)
-    return 0
+    if not args or args[0] not in COMMANDS:
+        code = 0 if args and args[0] in ("-h", "--help") else 2
+        print(__doc__ if code == 0 else USAGE, file=sys.stdout if code == 0 else sys.stderr)
+        return code
+    overrides = ["task=telemetry", *args[1:]]
+    if not any(a.startswith("-") for a in args[1:]):
+        try:  # composed here first: a bad override is exit 2 with its reason, not Hydra's 1
+            compose(overrides)
+        except (HydraException, OmegaConfBaseException, ValueError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+    return run_app(COMMANDS[args[0]], overrides)
 
 
 if __name__ == "__main__":

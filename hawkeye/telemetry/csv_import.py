@@ -47,6 +47,7 @@ from typing import Any
 import numpy as np
 
 from hawkeye.config import section_values
+from hawkeye.io import check_text_file
 from hawkeye.store import WriteReport
 from hawkeye.telemetry.generate import write_fresh_store
 
@@ -202,6 +203,7 @@ def read_trips(path: Path, cfg: ImportConfig,
     if not path.is_file():
         raise ValueError(f"{path}: no such CSV file")
     trips: dict[str, _Trip] = {}
+    check_text_file(path)  # Latin-1, UTF-16, random bytes: a message naming the file and line
     with open(path, newline="", encoding="utf-8-sig") as handle:
         reader = csv.reader(handle)
         try:
