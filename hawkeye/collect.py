@@ -96,6 +96,7 @@ from hawkeye.metrics import (
     bootstrap_regression_metrics,
     bootstrap_score_metrics,
     class_metrics,
+    class_metrics_weighted,
     regression_metrics,
     regression_metrics_weighted,
     score_metrics,
@@ -594,11 +595,13 @@ def _pooled_arrays(ok: Sequence[FoldResult], kind: str, decide):
     return true, pred, score, subjects, test_parts
 
 
-def _target_view(part: Predictions, fold: FoldResult, kind: str, decide):
+def _target_view(part: Predictions, fold: FoldResult, kind: str, decide=None):
     """(true, pred, score, subjects, ids, probabilities) in the units the kind is scored in (see
-    module doc); with probabilities, ``pred`` is decided from them by the ensemble's rule."""
+    module doc); with probabilities, ``pred`` is decided from them by the ensemble's rule
+    ``decide`` (None: only for rows without probabilities, or where only ``true`` is read)."""
     if kind in ("ordinal", "nominal"):
-        pred = part.pred if part.probabilities is None else decide(part.probabilities, part.raw)
+        decided = part.probabilities is not None and decide is not None
+        pred = decide(part.probabilities, part.raw) if decided else part.pred
         return part.true, pred, part.raw, part.subjects, part.ids, part.probabilities
     if kind != "anomaly":
         return part.true, part.pred, part.raw, part.subjects, part.ids, None
@@ -677,7 +680,6 @@ def _scored(kind: str, keys: Sequence[str], true: np.ndarray, pred: np.ndarray,
     if kind == "ordinal":
         cis = bootstrap_score_metrics(true, pred, score, subjects, n_levels, **resampling)
     elif kind == "nominal":
-        point = class_metrics(true, pred, n_levels)
         cis = bootstrap_class_metrics(true, pred, subjects, n_levels, **resampling)
     elif kind == "anomaly":  # centred scores: the decision threshold is 0 (module docstring)
         cis = bootstrap_anomaly_metrics(true.astype(bool), score, 0.0, subjects, **resampling)
@@ -695,6 +697,8 @@ def _point_metrics(kind: str, true: np.ndarray, pred: np.ndarray, score: np.ndar
     """The kind's metrics of one set of rows (units of :func:`_target_view`)."""
     if kind == "ordinal":
         return score_metrics(true, pred, score, n_levels)
+    if kind == "nominal":
+        return class_metrics(true, pred, n_levels)
     if kind == "anomaly":
         return anomaly_metrics(true.astype(bool), score, 0.0)
     return regression_metrics(true, score)
@@ -705,6 +709,8 @@ def _weighted_metrics(kind: str, true: np.ndarray, pred: np.ndarray, score: np.n
     """``weights (b, n) -> {metric: (b,)}``: :func:`_point_metrics` on many resamples at once."""
     if kind == "ordinal":
         return lambda w: score_metrics_weighted(true, pred, score, n_levels, w)
+    if kind == "nominal":
+        return lambda w: class_metrics_weighted(true, pred, n_levels, w)
     if kind == "anomaly":
         return lambda w: anomaly_metrics_weighted(true.astype(bool), score, 0.0, w)
     return lambda w: regression_metrics_weighted(true, score, w)
@@ -740,11 +746,13 @@ def compare_to_baseline(ok: Sequence[FoldResult], baseline: Sequence[FoldResult]
     ensemble, each with a paired subject-bootstrap interval and the yes/no verdict."""
     key, higher_is_better = _RANK_BY[kind]
     comparison: dict[str, Any] = {"metric": key, "rule": RULES[kind]}
-    model_cv, base_cv = _pooled_arrays(ok, kind), _pooled_arrays(baseline, kind)
+    # the model's rule decides both sides (the baseline has no probabilities: its value rounded)
+    decide = _decision_rule(ok[0].metrics.get("head"), n_levels) if n_levels else None
+    model_cv, base_cv = _pooled_arrays(ok, kind, decide), _pooled_arrays(baseline, kind, decide)
     sides = {"cv": (model_cv[:4], base_cv[:4])}
     if model_cv[4]:
-        sides["test"] = (_test_ensemble(model_cv[4], kind, n_levels),
-                         _test_ensemble(base_cv[4], kind, n_levels))
+        sides["test"] = (_test_ensemble(model_cv[4], kind, decide),
+                         _test_ensemble(base_cv[4], kind, decide))
     for split, (model, base) in sides.items():
         (true, pred, score, subjects), (_, base_pred, base_score, _) = model, base
         point = _point_metrics(kind, true, pred, score, n_levels)[key]

@@ -31,6 +31,7 @@ class SequenceInput:
     path: Path
     id: str
     hand: str = ""   # sequences have no tapping side
+    task: str = ""   # nor a clinical task of their own (scores.csv's task column stays empty)
 
 
 def is_sequence_file(path: Path) -> bool:
