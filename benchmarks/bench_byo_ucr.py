@@ -35,6 +35,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from ucr_data import data_dir, load  # benchmarks/ucr_data.py
 
 # name, what it tests, published MiniRocket accuracy on the default split (None: none found)
 SETS = (("ArrowHead", "3 classes, 251 steps", 0.862857),
@@ -46,26 +47,6 @@ TRAINING = ["train.epochs=40", "train.patience=10", "train.monitor=val_loss", "t
             "train.batch_size=8", "train.num_threads=2", "cv.n_folds=5", "export.onnx=false",
             "collect.n_boot=200", "collect.figures=false"]
 SEED = 0
-
-
-def data_dir() -> Path | None:
-    """The folder of datasets bundled in the aeon wheel, or None when aeon or it is absent."""
-    try:
-        import aeon
-    except ImportError:
-        return None
-    folder = Path(aeon.__file__).parent / "datasets" / "data"
-    return folder if folder.is_dir() else None
-
-
-def load(folder: Path, name: str, split: str, equal: bool = False) -> tuple[list[np.ndarray],
-                                                                             np.ndarray]:
-    """One split as a list of ``(channels, steps)`` arrays and its string labels."""
-    from aeon.datasets import load_from_ts_file
-
-    stem = f"{name}_eq" if equal else name
-    x, y = load_from_ts_file(str(folder / name / f"{stem}_{split}.ts"))
-    return [np.asarray(series, dtype=np.float32) for series in x], np.asarray(y)
 
 
 def write_npz(folder: Path, name: str, path: Path) -> list[str]:
@@ -142,7 +123,7 @@ def main(argv: list[str]) -> int:
               "(make install brings aeon)")
         return 0
     logging.basicConfig(level=logging.WARNING)
-    from hawkeye.store import main as store_main
+    from hawkeye.store_cli import main as store_main
 
     models = QUICK_MODELS if args.quick else tuple(MODELS)
     with tempfile.TemporaryDirectory(prefix="hawkeye-byo-ucr-") as scratch:

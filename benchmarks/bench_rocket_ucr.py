@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from ucr_data import data_dir, load  # benchmarks/ucr_data.py
 
 from hawkeye.config import compose
 from hawkeye.models import build_model
@@ -45,26 +46,6 @@ SETS = (
 )
 QUICK = ("ArrowHead", "PickupGestureWiimoteZ")
 SEED = 0
-
-
-def data_dir() -> Path | None:
-    """The folder of datasets bundled in the aeon wheel, or None when aeon or it is absent."""
-    try:
-        import aeon
-    except ImportError:
-        return None
-    folder = Path(aeon.__file__).parent / "datasets" / "data"
-    return folder if folder.is_dir() else None
-
-
-def load(folder: Path, name: str, split: str, equal: bool = False) -> tuple[list[np.ndarray],
-                                                                             np.ndarray]:
-    """One split as a list of ``(channels, steps)`` arrays and its string labels."""
-    from aeon.datasets import load_from_ts_file
-
-    stem = f"{name}_eq" if equal else name
-    x, y = load_from_ts_file(str(folder / name / f"{stem}_{split}.ts"))
-    return [np.asarray(series, dtype=np.float32) for series in x], np.asarray(y)
 
 
 def padded(series: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

@@ -41,8 +41,11 @@ from hawkeye.models import build_model
 from hawkeye.models.heads import build_head
 from hawkeye.store import write_sequences
 from hawkeye.synthetic import aperture_trace, draw_style, tapping_params
+from hawkeye.synthetic_config import load_synthetic_config
 
 REPO = Path(__file__).resolve().parents[1]
+# The demo generator's easy variant (learnable in a few epochs), each trial exactly at its score.
+TAPPING = load_synthetic_config(["synthetic=easy", "kinematics.severity_sd=0"])
 MODELS = ("attention_lstm", "transformer", "conv_lstm", "tcn", "lstm_ae")
 CV_MODELS = ("attention_lstm", "transformer", "conv_lstm")
 
@@ -58,7 +61,8 @@ def throughput_store(path: Path, n_videos: int, seed: int = 0) -> Path:
     for _ in range(n_videos):
         score = int(rng.integers(0, 5))
         n = int(rng.integers(200, 501))
-        aperture = aperture_trace(tapping_params(score, draw_style(rng), rng), n, 30.0, rng)
+        params = tapping_params(score, draw_style(rng, TAPPING.subjects), rng, TAPPING.kinematics)
+        aperture = aperture_trace(params, n, 30.0, rng, TAPPING.kinematics)
         velocity = np.gradient(aperture) * 30.0
         extra = rng.normal(size=(n, 4))
         sequences.append(np.column_stack([aperture, velocity, extra]))
@@ -192,9 +196,10 @@ def make_pd4t_sized_store(work: Path) -> Path:
     root, store = work / "PD4T", work / "pd4t_806.h5"
     if store.exists():
         return store
-    # 200 subjects x 1-3 visits x 2 hands: 806 videos with this generator and seed (PD4T's count).
-    subprocess.run([sys.executable, "-m", "hawkeye.synthetic", f"out={root}", "n_subjects=200",
-                    "seed=1"], check=True, cwd=REPO, capture_output=True)
+    # 200 subjects x 1-3 visits x 2 hands: 806 videos with this generator and seed (PD4T's count),
+    # of the easy variant's PD4T-like 200-500 frames.
+    subprocess.run([sys.executable, "-m", "hawkeye.synthetic", f"out={root}", "synthetic=easy",
+                    "n_subjects=200", "seed=1"], check=True, cwd=REPO, capture_output=True)
     subprocess.run([sys.executable, "-m", "hawkeye.prepare", f"data_root={root}",
                     "prepare.landmark_source=precomputed", f"paths.store={store}"], check=True,
                    cwd=REPO, capture_output=True)

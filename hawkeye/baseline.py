@@ -5,8 +5,7 @@ Each kind of target has one constant predictor, fitted on a fold's training labe
 - severity scores (``ordinal`` rows): the training **median** score, the constant with the
   smallest MAE (prediction: the median rounded half-to-even and clipped to the levels; continuous
   output: the median itself);
-- unordered classes (``nominal`` rows): the training **most frequent class** (ties: the lowest
-  level);
+- nominal classes (``nominal`` rows): the training **majority class** (ties: the lowest index);
 - 0/1 classes (``anomaly`` rows): the training **majority class** (ties: normal), as a constant
   anomaly score of +-0.5 around the decision threshold 0, so it never ranks one video above another;
 - a real-valued target (``regression`` rows): the training **mean**.
@@ -18,9 +17,8 @@ is exactly the union of the *other* folds' held-out rows, whose true labels are 
 fold outputs it already reads, on exactly the model's folds and test split; it needs every fold
 (with one missing, some training side would be short), so an incomplete row gets no baseline.
 
-The comparison: for the kind's ranking metric (MAE; balanced accuracy for classes, F1 for
-anomalies), ``model - baseline`` with a paired subject-bootstrap interval
-(:func:`hawkeye.metrics.bootstrap_paired_difference`);
+The comparison: for the kind's ranking metric (MAE, or F1 for anomalies), ``model - baseline``
+with a paired subject-bootstrap interval (:func:`hawkeye.metrics.bootstrap_paired_difference`);
 "better than baseline" is *yes* only when the whole interval lies on the better side of 0.
 """
 
@@ -32,7 +30,7 @@ from collections.abc import Sequence
 import numpy as np
 
 BASELINE_MODEL = "baseline"  # the label of a summary's baseline row
-RULES = {"ordinal": "training median", "nominal": "training most frequent class",
+RULES = {"ordinal": "training median", "nominal": "training majority class",
          "anomaly": "training majority class", "regression": "training mean"}
 
 
@@ -46,9 +44,9 @@ def trivial_value(kind: str, training_true: np.ndarray) -> float:
         raise ValueError("the baseline needs at least one training label")
     if kind == "ordinal":
         return float(np.median(labels))
-    if kind == "nominal":
+    if kind == "nominal":  # the most frequent class (a tie goes to the lowest class index)
         classes, counts = np.unique(labels, return_counts=True)
-        return float(classes[np.argmax(counts)])  # argmax: the first (lowest) of tied classes
+        return float(classes[np.argmax(counts)])
     if kind == "anomaly":
         return float(np.mean(labels) > 0.5)  # a tie goes to the normal class
     if kind == "regression":

@@ -5,8 +5,9 @@ Each ``python -m hawkeye.<verb>`` (and console script ``hawkeye-<verb>``) descri
 :class:`AppHelp`: a short description, its main keys and an example. :func:`hydra_app` turns it
 into Hydra's own ``hydra/help`` template (the config groups are listed by Hydra, the 200-line
 config dump is left to ``--cfg job``) and decorates the entry point with ``@hydra.main`` on a
-primary config of its own, ``hawkeye_<verb>`` = ``conf/config.yaml`` + that help, registered in
-Hydra's ConfigStore: the composed job config is exactly :func:`hawkeye.config.compose`'s.
+primary config of its own, ``hawkeye_<verb>`` = ``conf/config.yaml`` (the demo generator:
+``conf/synthetic.yaml``) + that help, registered in Hydra's ConfigStore: the composed job config
+is exactly :func:`hawkeye.config.compose`'s.
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import hydra
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig
 
-from hawkeye.config import CONF_DIR, CONFIG_NAME
+from hawkeye.config import CONF_DIR, CONFIG_NAME, SYNTHETIC_CONFIG_NAME
 
 # Flags after which a Hydra app prints something and exits without running its task
 INFO_FLAGS = ("--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i",
@@ -38,6 +40,8 @@ class AppHelp:
     description: str                       # what it does, a few lines
     keys: Sequence[tuple[str, str]]        # (key=value form, what it means) of the main keys
     examples: Sequence[str]                # command lines, without the program name
+    config: str = CONFIG_NAME              # the primary config of conf/ it composes
+    groups: Sequence[str] | None = None    # the config groups it takes (None: every group)
 
     @property
     def script(self) -> str:
@@ -57,20 +61,31 @@ class AppHelp:
                 f"Main keys (override any key as key=value; +key=value adds a key, which is "
                 f"refused when no code reads it):\n{keys}\n\nExamples:\n{examples}\n")
         return body.replace("$", "$$") + (  # Hydra fills the template with string.Template
-            "\nConfig groups (pick one option each, e.g. model=tcn):\n$APP_CONFIG_GROUPS\n"
-            "More: --cfg job (the composed config; -p train for one section), --info "
+            f"\n{self.groups_text()}"
+            "More: --cfg job (the composed config; -p SECTION for one section), --info "
             "(defaults tree, search path), --hydra-help, --shell-completion install=bash "
             "(tab completion of keys and groups)\n")
 
+    def groups_text(self) -> str:
+        """Its config groups and their options: Hydra's list of every group of conf/, or only
+        those the app takes (the demo generator composes none of the pipeline's)."""
+        if self.groups is None:
+            return "Config groups (pick one option each, e.g. model=tcn):\n$APP_CONFIG_GROUPS\n"
+        options = {g: sorted(p.stem for p in (Path(CONF_DIR) / g).glob("*.yaml"))
+                   for g in self.groups}
+        return "Config groups (pick one option each):\n" + "".join(
+            f"{g}: {', '.join(names)}\n" for g, names in options.items())
+
 
 def register(app: AppHelp) -> str:
-    """Register ``app``'s help and primary config in Hydra's ConfigStore; returns its name."""
+    """Register ``app``'s help and primary config (``app.config`` + that help) in Hydra's
+    ConfigStore; returns its name."""
     store = ConfigStore.instance()
     store.store(group="hydra/help", name=app.config_name, provider="hawkeye",
                 node={"app_name": app.module, "header": "", "footer": "",
                       "template": app.text()})
     store.store(name=app.config_name, provider="hawkeye",
-                node={"defaults": [CONFIG_NAME, {"override hydra/help": app.config_name},
+                node={"defaults": [app.config, {"override hydra/help": app.config_name},
                                    "_self_"]})
     return app.config_name
 
@@ -236,3 +251,17 @@ TELEMETRY_IMPORT_HELP = AppHelp(
                                             "it"),
           ("task.csv_import.signals=[a,b]", "signal columns (null = every other numeric one)")],
     examples=["task.csv=drives.csv paths.store=data/mine.h5 task.csv_import.window=30"])
+
+SYNTHETIC_HELP = AppHelp(
+    module="hawkeye.synthetic",
+    description="write a PD4T-shaped demo dataset: simulated finger-tapping hands calibrated "
+                "against PARK (landmark files, annotation CSVs, synthetic.json with each trial's "
+                "truth); the same settings and seed give byte-identical files.",
+    keys=[("out=DIR", "the PD4T root to write (required)"),
+          ("n_subjects=N seed=S", "subjects (1..999, 1-3 visits of both hands each), the seed"),
+          ("synthetic=easy", "the easy variant (exact raters, little variation)"),
+          ("kinematics.severity_sd=0 raters.sd=0.3", "any key of conf/synthetic/default.yaml, "
+                                                     "nested keys dotted"),
+          ("render_videos=true", "also draw .mp4 videos of the hand (slow)")],
+    examples=["out=data/demo/PD4T", "out=/tmp/pd4t n_subjects=30 seed=3 resolutions=[640x480]"],
+    config=SYNTHETIC_CONFIG_NAME, groups=("synthetic",))

@@ -537,10 +537,7 @@ def _fill_metrics(result: ModelResult, ok: Sequence[FoldResult], options: Collec
         row["cv"][key] = {"mean": float(np.mean(values)),
                           "std": float(np.std(values, ddof=1)) if values.size > 1 else math.nan,
                           "folds": values.tolist()}
-    heads = {f.metrics.get("head") for f in ok}
-    if len(heads) > 1:
-        raise ValueError(f"folds were trained with different heads ({sorted(map(str, heads))})")
-    decide = _decision_rule(heads.pop(), n_levels) if n_levels else None
+    decide = _fold_decision(ok, n_levels)
     true, pred, score, subjects, test_parts = _pooled_arrays(ok, kind, decide)
     _check_grouping(ok)
     point, cis = _scored(kind, keys, true, pred, score, subjects, n_levels, options)
@@ -573,6 +570,15 @@ def _n_levels(ok: Sequence[FoldResult]) -> int:
     return max(2, int(seen) + 1)
 
 
+def _fold_decision(ok: Sequence[FoldResult], n_levels: int | None):
+    """The decision rule of the folds' head (one head for every fold), or None for rows without
+    score levels."""
+    heads = {f.metrics.get("head") for f in ok}
+    if len(heads) > 1:
+        raise ValueError(f"folds were trained with different heads ({sorted(map(str, heads))})")
+    return _decision_rule(heads.pop(), n_levels) if n_levels else None
+
+
 def _decision_rule(head: str | None, n_levels: int):
     """``decide(probabilities or None, mean raw) -> levels`` of a score row's head (module doc)."""
     def decide(probabilities: np.ndarray | None, raw: np.ndarray) -> np.ndarray:
@@ -595,13 +601,11 @@ def _pooled_arrays(ok: Sequence[FoldResult], kind: str, decide):
     return true, pred, score, subjects, test_parts
 
 
-def _target_view(part: Predictions, fold: FoldResult, kind: str, decide=None):
+def _target_view(part: Predictions, fold: FoldResult, kind: str, decide):
     """(true, pred, score, subjects, ids, probabilities) in the units the kind is scored in (see
-    module doc); with probabilities, ``pred`` is decided from them by the ensemble's rule
-    ``decide`` (None: only for rows without probabilities, or where only ``true`` is read)."""
+    module doc); with probabilities, ``pred`` is decided from them by the ensemble's rule."""
     if kind in ("ordinal", "nominal"):
-        decided = part.probabilities is not None and decide is not None
-        pred = decide(part.probabilities, part.raw) if decided else part.pred
+        pred = part.pred if part.probabilities is None else decide(part.probabilities, part.raw)
         return part.true, pred, part.raw, part.subjects, part.ids, part.probabilities
     if kind != "anomaly":
         return part.true, part.pred, part.raw, part.subjects, part.ids, None
@@ -680,6 +684,7 @@ def _scored(kind: str, keys: Sequence[str], true: np.ndarray, pred: np.ndarray,
     if kind == "ordinal":
         cis = bootstrap_score_metrics(true, pred, score, subjects, n_levels, **resampling)
     elif kind == "nominal":
+        point = class_metrics(true, pred, n_levels)
         cis = bootstrap_class_metrics(true, pred, subjects, n_levels, **resampling)
     elif kind == "anomaly":  # centred scores: the decision threshold is 0 (module docstring)
         cis = bootstrap_anomaly_metrics(true.astype(bool), score, 0.0, subjects, **resampling)
@@ -724,7 +729,8 @@ def baseline_folds(ok: Sequence[FoldResult], kind: str,
                    n_levels: int | None) -> list[FoldResult]:
     """The trivial predictor of ``kind`` as fold results on exactly the rows of ``ok`` (every
     fold of a complete row): fold k's constant is fitted on the other folds' held-out labels."""
-    held_out = [_target_view(f.predictions.part("cv"), f, kind)[0] for f in ok]
+    decide = _fold_decision(ok, n_levels)
+    held_out = [_target_view(f.predictions.part("cv"), f, kind, decide)[0] for f in ok]
     folds = []
     for f, value in zip(ok, fold_values(kind, held_out), strict=True):
         p = f.predictions
@@ -735,7 +741,7 @@ def baseline_folds(ok: Sequence[FoldResult], kind: str,
         fold = FoldResult(f.fold, True, metrics=metrics,
                           predictions=Predictions(p.split, p.ids, p.subjects, p.true, pred, raw))
         metrics["cv"] = _point_metrics(
-            kind, *_target_view(fold.predictions.part("cv"), fold, kind)[:3], n_levels)
+            kind, *_target_view(fold.predictions.part("cv"), fold, kind, decide)[:3], n_levels)
         folds.append(fold)
     return folds
 
@@ -746,8 +752,7 @@ def compare_to_baseline(ok: Sequence[FoldResult], baseline: Sequence[FoldResult]
     ensemble, each with a paired subject-bootstrap interval and the yes/no verdict."""
     key, higher_is_better = _RANK_BY[kind]
     comparison: dict[str, Any] = {"metric": key, "rule": RULES[kind]}
-    # the model's rule decides both sides (the baseline has no probabilities: its value rounded)
-    decide = _decision_rule(ok[0].metrics.get("head"), n_levels) if n_levels else None
+    decide = _fold_decision(ok, n_levels)
     model_cv, base_cv = _pooled_arrays(ok, kind, decide), _pooled_arrays(baseline, kind, decide)
     sides = {"cv": (model_cv[:4], base_cv[:4])}
     if model_cv[4]:

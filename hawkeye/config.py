@@ -27,6 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 CONFIG_NAME = "config"
+SYNTHETIC_CONFIG_NAME = "synthetic"  # the demo generator's own primary config, conf/synthetic.yaml
 
 # Keys that do not change what a training task computes, so they are left out of the run's
 # identity hash: where and how it runs (fold, launcher, launch), where outputs go, and the stages
@@ -38,10 +39,11 @@ NOT_IDENTITY = ("fold", "run_dir", "launch", "launcher", "hydra", "collect", "ex
 LOG_DIR_NAME = "logs"  # submitit's folder (scripts, pickles, logs) below a grid directory
 
 
-def compose(overrides: Sequence[str] = ()) -> DictConfig:
-    """Compose ``conf/config.yaml`` with Hydra overrides (``["model=tcn", "train.epochs=3"]``)."""
+def compose(overrides: Sequence[str] = (), config_name: str = CONFIG_NAME) -> DictConfig:
+    """Compose ``conf/config.yaml`` (or another primary config of ``conf/``, e.g. the demo
+    generator's ``synthetic``) with Hydra overrides (``["model=tcn", "train.epochs=3"]``)."""
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        return hydra_compose(config_name=CONFIG_NAME, overrides=list(overrides))
+        return hydra_compose(config_name=config_name, overrides=list(overrides))
 
 
 def config_hash(cfg: DictConfig, length: int = 10) -> str:

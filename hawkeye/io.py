@@ -10,14 +10,18 @@ from __future__ import annotations
 import codecs
 import contextlib
 import hashlib
+import io
 import json
 import os
 import subprocess
 import tempfile
+import zipfile
 from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from hawkeye.faults import remove_stale_temporaries, temporary_prefix
 
@@ -155,3 +159,13 @@ def check_text_file(path: str | os.PathLike[str]) -> None:
     if nul >= 0:
         line = data.count(b"\n", 0, nul) + 1
         raise ValueError(f"{path}: line {line}: a NUL byte: this is not a text file")
+
+
+def write_npz_deterministic(path: str | os.PathLike[str], arrays: dict[str, Any]) -> None:
+    """``numpy.savez`` with fixed zip timestamps (byte-identical for equal arrays), atomically."""
+    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as archive:
+        for name, value in arrays.items():
+            buffer = io.BytesIO()
+            np.lib.format.write_array(buffer, np.asanyarray(value), allow_pickle=False)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            archive.writestr(info, buffer.getvalue())

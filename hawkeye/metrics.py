@@ -19,6 +19,10 @@ Four families, chosen by the training target and the task's ``score_kind``:
 :func:`bootstrap_ci` gives a percentile confidence interval that resamples *subjects*, not samples,
 because predictions of one subject's videos are correlated and a per-sample bootstrap would be too
 narrow.
+
+One module on purpose: every ``*_weighted`` function is the vectorised twin of a point metric
+here (the bootstrap evaluates it on all resamples at once), and keeping each pair side by side is
+what keeps their definitions identical (tests/test_metrics.py checks them against each other).
 """
 
 from __future__ import annotations

@@ -1,5 +1,11 @@
 """The store's command line: ``python -m hawkeye.store write | import-table | info``.
 
+Its arguments are files and table columns, not config keys, so it is an argparse command rather
+than a Hydra app; ``--cfg job|all`` and ``--info`` still say what Hydra's would: the composed
+config sections a store meets (``paths``: where prepare writes it and train reads it; ``task``:
+the name it records and the layout and target training expects), the config dir and the store's
+schema version.
+
 Apart from :mod:`hawkeye.store` because ``import-table`` runs :mod:`hawkeye.tables`, which builds
 on the store: the store module itself never imports the table importer.
 """
@@ -9,14 +15,18 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
+from omegaconf import OmegaConf
 
 import hawkeye.tables
+from hawkeye.config import CONF_DIR, compose
 from hawkeye.faults import os_error_message
 from hawkeye.store import (
     NPZ_LAYOUT,
+    SCHEMA_VERSION,
     check_test_subjects,
     describe,
     load_store,
@@ -76,13 +86,46 @@ def run_import(args: argparse.Namespace) -> ImportReport:
     return import_table(args.table, args.store, spec, task=args.task)
 
 
+STORE_SECTIONS = ("paths", "task")  # what --cfg job shows: the config a store meets
+
+
+def config_text(which: str) -> str:
+    """``--cfg job``: the ``paths`` and ``task`` sections of the composed ``conf/config.yaml``;
+    ``--cfg all``: all of it. YAML, unresolved, as Hydra's ``--cfg`` prints it."""
+    cfg = compose()
+    shown = cfg if which == "all" else OmegaConf.masked_copy(cfg, list(STORE_SECTIONS))
+    return OmegaConf.to_yaml(shown)
+
+
+def info_text() -> str:
+    """``--info``: the version, where the configs live, the store's schema and its config keys."""
+    cfg = compose()
+    keys = {"paths.store": f"{OmegaConf.to_container(cfg.paths)['store']} (= {cfg.paths.store})",
+            "task": f"{cfg.task.name} (conf/task/; task=sequences for stores you build here)",
+            "task.test_split": str(cfg.task.get("test_split"))}
+    width = max(map(len, keys))
+    return "\n".join([
+        f"Hawkeye {metadata.version('hawkeye')}: python -m hawkeye.store (argparse sub-commands, "
+        "not a Hydra app)",
+        f"Config dir: {CONF_DIR} (primary config: config.yaml)",
+        f"Store schema version: {SCHEMA_VERSION} (layout: hawkeye/store.py)",
+        "Config keys that meet a store (set them on hawkeye-prepare, -launch, -train):",
+        *(f"  {k.ljust(width)}  {v}" for k, v in keys.items())])
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m hawkeye.store",
         description="Build a Hawkeye HDF5 store from your own sequences or feature table, or "
                     "summarise a store.",
         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=NPZ_LAYOUT)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--cfg", "-c", choices=("job", "all"),
+                        help="print the composed config: job = its sections a store meets "
+                             f"({', '.join(STORE_SECTIONS)}), all = every section; then exit")
+    parser.add_argument("--info", "-i", action="store_true",
+                        help="print the version, config dir, store schema version and the "
+                             "store's config keys; then exit")
+    sub = parser.add_subparsers(dest="command")
     write = sub.add_parser("write", help="build or extend a store from an .npz of sequences",
                            formatter_class=argparse.RawDescriptionHelpFormatter,
                            epilog=NPZ_LAYOUT)
@@ -102,7 +145,13 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line entry point (``python -m hawkeye.store``, ``hawkeye-write-sequences``)."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.cfg or args.info:
+        print(config_text(args.cfg) if args.cfg else info_text())
+        return 0
+    if args.command is None:
+        parser.error("choose a command: write, import-table or info (or --cfg, --info)")
     try:
         if args.command == "write":
             kwargs = read_sequences_npz(args.npz)

@@ -1,6 +1,9 @@
 """A PD4T-shaped demo dataset: simulated finger-tapping hands in the real PD4T directory layout.
 
-``python -m hawkeye.synthetic out=DIR [n_subjects=64 seed=0 render_videos=false ...]`` writes::
+``python -m hawkeye.synthetic out=DIR [n_subjects=64 seed=0 ...]`` (``hawkeye-synthetic``, a
+Hydra app on ``conf/synthetic.yaml``: ``--help``, ``--cfg job``, ``--info``; settings:
+``conf/synthetic/``, any key of ``conf/synthetic/default.yaml`` is an override, nested ones dotted)
+writes::
 
     DIR/Annotations/Finger tapping/{train,test}.csv              official split, by subject
     DIR/Annotations_split/Finger tapping/{train,valid,test}.csv  train/valid/test split, by subject
@@ -14,24 +17,31 @@ MediaPipe's normalised image coordinates (x / width, y / height, z relative dept
 wrist at 0), NaN where the hand is lost, plus ``fps``, ``width`` and ``height``
 (see docs/architecture.md, "Precomputed landmark files").
 
-The kinematic model (:func:`simulate_tapping`) follows the wording of MDS-UPDRS item 3.4 (finger
-tapping), where each step of the score 0..4 adds slowing, interruptions or hesitations, and an
-amplitude decrement that starts earlier in the sequence:
+The kinematic model (:func:`simulate_tapping`) follows the criteria of MDS-UPDRS item 3.4 (finger
+tapping): speed, amplitude, hesitations and halts, decrementing amplitude. Its per-score tables
+(``kinematics`` in ``conf/synthetic/default.yaml``) are fitted so that Hawkeye's features of the
+generated trials match, score by score, what PARK's 489 real home-webcam videos show
+(``docs/synthetic.md``, ``scripts/calibrate_synthetic.py``): the amplitude shrinks steadily with the
+score (the wrist angle at the widest opening, from about 37 to 11 degrees), taps become less
+uniform (amplitude variation, rhythm) and more often interrupted, while the tapping rate hardly
+changes (3.3-3.6 taps/s at every score). Scores overlap as much as in the real data: each subject
+has their own speed, amplitude and rhythm, each trial its own variation, and patients differ most
+at scores 2-3.
 
-* 0 normal: fast, large, regular taps; no interruptions.
-* 1 slight: one or two interruptions or hesitations; slight slowing; decrement near the end.
-* 2 mild: 3 to 5 interruptions; mild slowing; decrement midway through the taps.
-* 3 moderate: more than 5 interruptions or a longer arrest (freeze); moderate slowing; decrement
-  starting after the first tap.
-* 4 severe: can barely perform the task (tiny, slow taps, frequent arrests).
+Labels are noisy the way real ratings are: a trial is simulated at a continuous severity (its
+score plus a normal spread), three simulated raters each read that severity with their own bias and
+error (``raters``; fitted so that one rater disagrees with the consensus as often as PARK's experts
+do, MAE 0.28, two raters with each other MAE 0.56), and the annotated score is their median, as
+PARK's ground truth is the median of its three experts. ``synthetic.json`` keeps each rater's
+score and the true severity.
 
 A 21-point hand (MediaPipe landmark order) with plausible bone lengths opens and closes the thumb
 and index finger in the image plane (a lateral view, as in clinical recordings); the other fingers
-stay curled. Every subject has their own speed, amplitude and bone proportions; each trial is then
-placed in a frame of its own size (1920x1080, 640x480) with a random hand scale, rotation and
-position, camera jitter and landmark noise; the left hand is the mirror image of the right. Frames
-where the tracker loses the hand (short and occasional long gaps) are NaN. Scores are imbalanced as
-in the real PD4T data (most 1, then 0 and 2, few 3 and 4) and correlated within a subject.
+stay curled. Each trial is then placed in a frame of its own size (1920x1080, 640x480) with a
+random hand scale, rotation and position, camera jitter and landmark noise; the left hand is the
+mirror image of the right. Frames where the tracker loses the hand (short and occasional long gaps)
+are NaN. Scores are imbalanced as in PARK and PD4T (most 1, then 2 and 0, few 3 and 4) and
+correlated within a subject.
 
 Everything is drawn from ``numpy.random.default_rng`` seeded by ``seed`` (each trial from its own
 stream), and ``.npz`` files are written with fixed zip timestamps, so the same seed gives
@@ -44,19 +54,30 @@ unreferenced by the annotations).
 from __future__ import annotations
 
 import dataclasses
-import io
-import math
 import os
 import sys
-import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any
 
 import numpy as np
+from omegaconf import DictConfig
 
-from hawkeye.io import atomic_path, write_json_atomic, write_text_atomic
+from hawkeye.cli import SYNTHETIC_HELP, hydra_app, info_flags, run_app
+from hawkeye.faults import os_error_message
+from hawkeye.io import atomic_path, write_json_atomic, write_npz_deterministic, write_text_atomic
+from hawkeye.synthetic_config import (
+    Camera,
+    Kinematics,
+    Raters,
+    SubjectVariation,
+    SyntheticConfig,
+    Tracking,
+    load_synthetic_config,
+    parse_resolution,
+    synthetic_config_from,
+)
 
 N_LANDMARKS = 21
 SCORES = (0, 1, 2, 3, 4)
@@ -70,68 +91,8 @@ HAND_CONNECTIONS = (
 )
 
 
-@dataclass(frozen=True)
-class SyntheticConfig:
-    """Size and nuisance settings of the demo dataset (``key=value`` on the command line)."""
-
-    n_subjects: int = 64              # subjects, ids 001..n (three digits, so at most 999)
-    visits_min: int = 1               # fewest visits per subject (each visit records both hands)
-    visits_max: int = 3               # most visits per subject
-    seed: int = 0                     # seeds everything; same seed -> byte-identical files
-    fps: float = 30.0                 # frames per second of every trial
-    min_frames: int = 200             # shortest trial in frames
-    max_frames: int = 500             # longest trial in frames
-    resolutions: tuple[str, ...] = ("1920x1080", "640x480")  # frame sizes WxH, one drawn per trial
-    score_probs: tuple[float, ...] = (0.22, 0.40, 0.24, 0.10, 0.04)  # subject severity, score 0..4
-    severity_sd: float = 0.35         # spread of the simulated impairment around its score
-    test_fraction: float = 0.2        # share of subjects in the official test split
-    valid_fraction: float = 0.15      # share of subjects in Annotations_split's valid split
-    write_split: bool = True          # also write Annotations_split/<task>/{train,valid,test}.csv
-    short_gaps_per_100_frames: float = 0.6  # rate of 1-4 frame tracking dropouts
-    long_gap_probability: float = 0.15  # chance that a trial loses the hand for 0.5-2 s once
-    render_videos: bool = False       # also write .mp4 videos that draw the simulated hand
-    task: str = "Finger tapping"      # PD4T task folder name
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.n_subjects <= 999:
-            raise ValueError(f"n_subjects must be 1..999 (three-digit ids), got {self.n_subjects}")
-        if not 1 <= self.visits_min <= self.visits_max:
-            raise ValueError(f"need 1 <= visits_min <= visits_max, got {self.visits_min}, "
-                             f"{self.visits_max}")
-        if not 2 <= self.min_frames <= self.max_frames:
-            raise ValueError(f"need 2 <= min_frames <= max_frames, got {self.min_frames}, "
-                             f"{self.max_frames}")
-        if self.fps <= 0:
-            raise ValueError(f"fps must be positive, got {self.fps}")
-        if self.severity_sd < 0:
-            raise ValueError(f"severity_sd must be >= 0, got {self.severity_sd}")
-        if len(self.score_probs) != len(SCORES) or min(self.score_probs) < 0 or not math.isclose(
-                sum(self.score_probs), 1.0, abs_tol=1e-6):
-            raise ValueError(f"score_probs must be 5 non-negative numbers summing to 1, "
-                             f"got {self.score_probs}")
-        if not (0 < self.test_fraction < 1 and 0 <= self.valid_fraction < 1
-                and self.test_fraction + self.valid_fraction < 1):
-            raise ValueError(f"need 0 < test_fraction, 0 <= valid_fraction, sum < 1; got "
-                             f"{self.test_fraction}, {self.valid_fraction}")
-        for res in self.resolutions:
-            _parse_resolution(res)
-        if not self.resolutions:
-            raise ValueError("resolutions must name at least one WxH frame size")
-
-
 # ---------------------------------------------------------------------------------------------
 # kinematics: MDS-UPDRS 3.4 severity -> tapping parameters -> aperture trace -> 21-point hand
-
-# Per score 0..4 (index = score). Frequencies in Hz, amplitudes as a share of the full opening.
-TAP_FREQUENCY_HZ = (3.4, 2.9, 2.3, 1.6, 0.8)      # slowing
-TAP_AMPLITUDE = (0.95, 0.80, 0.60, 0.38, 0.12)     # smaller opening
-RHYTHM_CV = (0.05, 0.10, 0.17, 0.26, 0.35)         # cycle-to-cycle irregularity of duration
-AMPLITUDE_CV = (0.04, 0.07, 0.11, 0.16, 0.25)      # cycle-to-cycle variation of amplitude
-DECREMENT = (0.05, 0.20, 0.35, 0.50, 0.70)         # amplitude lost by the end of the trial
-DECREMENT_ONSET = (0.85, 0.75, 0.45, 0.08, 0.0)    # share of the trial before the decrement begins
-HESITATION_PER_TAP = (0.0, 0.05, 0.14, 0.24, 0.35)  # chance of a short pause (0.25-0.7 s) per tap
-FREEZE_PER_TAP = (0.0, 0.0, 0.0, 0.05, 0.15)       # chance of a longer arrest (1-2.5 s) per tap
-
 
 @dataclass(frozen=True)
 class HandStyle:
@@ -139,6 +100,7 @@ class HandStyle:
 
     speed: float                 # multiplies the tapping frequency
     amplitude: float             # multiplies the opening amplitude
+    rhythm: float                # multiplies the cycle-to-cycle irregularity of duration
     bone_scale: tuple[float, ...]  # per-bone length factors (20 bones), about 1
 
 
@@ -146,10 +108,12 @@ class HandStyle:
 class TappingParams:
     """The true parameters of one simulated trial (also written to synthetic.json)."""
 
-    score: int              # the rating written to the annotation
-    severity: float         # the continuous impairment simulated (score +- rater uncertainty)
+    score: int              # the score the trial was drawn for (raters then read its severity)
+    severity: float         # the continuous impairment simulated (score + N(0, severity_sd))
     frequency_hz: float
     amplitude: float
+    closed_dwell: float
+    opening_share: float
     rhythm_cv: float
     amplitude_cv: float
     decrement: float
@@ -158,51 +122,70 @@ class TappingParams:
     freeze_per_tap: float
 
 
-def draw_style(rng: np.random.Generator) -> HandStyle:
-    """A random subject: speed and amplitude factors and slightly different bone lengths."""
-    return HandStyle(speed=float(rng.lognormal(0.0, 0.12)),
-                     amplitude=float(np.clip(rng.lognormal(0.0, 0.08), 0.75, 1.25)),
-                     bone_scale=tuple(float(v) for v in np.clip(rng.normal(1.0, 0.05, 20), 0.85,
-                                                                1.15)))
+def draw_style(rng: np.random.Generator, subjects: SubjectVariation) -> HandStyle:
+    """A random subject: speed, amplitude and rhythm factors and slightly different bones."""
+    return HandStyle(speed=float(rng.lognormal(0.0, subjects.speed_sd)),
+                     amplitude=float(np.clip(rng.lognormal(0.0, subjects.amplitude_sd),
+                                             *subjects.amplitude_range)),
+                     rhythm=float(rng.lognormal(0.0, subjects.rhythm_sd)),
+                     bone_scale=tuple(float(v) for v in np.clip(
+                         rng.normal(1.0, subjects.bone_sd, 20), *subjects.bone_range)))
 
 
 def tapping_params(score: int, style: HandStyle, rng: np.random.Generator,
-                   severity_sd: float = 0.0) -> TappingParams:
+                   kinematics: Kinematics) -> TappingParams:
     """The MDS-UPDRS 3.4 severity table for ``score``, scaled by the subject and a trial's noise.
 
-    With ``severity_sd > 0`` the trial's true severity is ``score + N(0, severity_sd)`` (clipped to
-    0..4) and the table is interpolated there: a rating is a rounded, slightly uncertain reading of
-    a continuous impairment, so neighbouring scores overlap as they do between real raters.
+    With ``kinematics.severity_sd > 0`` the trial's true severity is ``score + N(0, severity_sd)``
+    (clipped to 0..4) and the tables are interpolated there; the raters (:func:`rate`) then read
+    that severity, so neighbouring scores overlap as they do in real data. Frequency and amplitude
+    are the table's times the subject's factor times the trial's own lognormal factor; rhythm and
+    amplitude variation, the pause chances and the decrement vary per trial as well.
     """
     if score not in SCORES:
         raise ValueError(f"score must be one of {SCORES}, got {score}")
+    k = kinematics
     severity = float(score)
-    if severity_sd > 0:
-        severity = float(np.clip(score + rng.normal(0.0, severity_sd), SCORES[0], SCORES[-1]))
+    if k.severity_sd > 0:
+        severity = float(np.clip(score + rng.normal(0.0, k.severity_sd), SCORES[0], SCORES[-1]))
 
     def table(values: Sequence[float]) -> float:
         return float(np.interp(severity, SCORES, values))
 
+    frequency = table(k.frequency_hz) * style.speed * float(rng.lognormal(0.0, k.trial_speed_sd))
+    amplitude = (table(k.amplitude) * style.amplitude
+                 * float(rng.lognormal(0.0, table(k.amplitude_sd))))
+    rhythm = table(k.rhythm_cv) * style.rhythm * float(rng.lognormal(0.0, k.trial_rhythm_sd))
+    amplitude_cv = table(k.amplitude_cv) * float(rng.lognormal(0.0, k.trial_amplitude_cv_sd))
+    pauses = float(rng.lognormal(0.0, k.trial_pause_sd))  # some trials pause more than others
+    # A negative decrement is an amplitude that grows over the trial (warming up), as seen in
+    # real recordings; it stays within what the amplitude clip allows.
+    decrement = float(np.clip(table(k.decrement) + rng.normal(0.0, k.trial_decrement_sd),
+                              -0.5, 0.95))
     return TappingParams(
-        score=score, severity=severity,
-        frequency_hz=table(TAP_FREQUENCY_HZ) * style.speed * float(rng.lognormal(0.0, 0.05)),
-        amplitude=float(min(1.0, table(TAP_AMPLITUDE) * style.amplitude
-                            * rng.lognormal(0.0, 0.05))),
-        rhythm_cv=table(RHYTHM_CV), amplitude_cv=table(AMPLITUDE_CV), decrement=table(DECREMENT),
-        decrement_onset=table(DECREMENT_ONSET), hesitation_per_tap=table(HESITATION_PER_TAP),
-        freeze_per_tap=table(FREEZE_PER_TAP))
+        score=score, severity=severity, frequency_hz=frequency, amplitude=min(1.0, amplitude),
+        closed_dwell=table(k.closed_dwell), opening_share=table(k.opening_share),
+        rhythm_cv=rhythm, amplitude_cv=amplitude_cv,
+        decrement=decrement, decrement_onset=table(k.decrement_onset),
+        hesitation_per_tap=min(1.0, table(k.hesitation_per_tap) * pauses),
+        freeze_per_tap=min(1.0, table(k.freeze_per_tap) * pauses))
 
 
-def aperture_trace(params: TappingParams, n_frames: int, fps: float,
-                   rng: np.random.Generator) -> np.ndarray:
+def aperture_trace(params: TappingParams, n_frames: int, fps: float, rng: np.random.Generator,
+                   kinematics: Kinematics) -> np.ndarray:
     """Thumb-index opening per frame, ``(n_frames,)`` in [0, 1] (0 = tips touch, 1 = widest).
 
     A tapping phase advances one unit per cycle; cycles have jittered durations (rhythm), their own
     amplitude (variation, and the decrement after its onset), and a pause may hold the phase
-    mid-cycle (hesitation, or a freeze). The opening within a cycle is ``A_k (1 - cos 2 pi u) / 2``.
+    mid-cycle (hesitation, or a freeze). Each cycle starts with the fingers resting closed for a
+    share ``d`` of it (``closed_dwell``), then opens during a share ``p`` (``opening_share``) of
+    the rest and closes, faster when ``p > 0.5``: with ``v = max(0, u - d) / (1 - d)`` at phase
+    ``u`` within the cycle, the opening is ``A_k (1 - cos(pi v / p)) / 2`` while ``v < p`` and
+    ``A_k (1 + cos(pi (v - p) / (1 - p))) / 2`` after.
     """
+    k = kinematics
     duration = n_frames / fps
-    t = float(rng.uniform(0.1, 0.6))  # the tapping starts shortly after the recording
+    t = float(rng.uniform(*k.start_delay_s))  # the tapping starts shortly after the recording
     knot_t, knot_phase, amplitudes = [0.0, t], [0.0, 0.0], []
     cycle = 0
     while t < duration:
@@ -213,15 +196,15 @@ def aperture_trace(params: TappingParams, n_frames: int, fps: float,
         amplitudes.append(float(np.clip(amplitude * rng.lognormal(0.0, params.amplitude_cv),
                                         0.02, 1.0)))
         # The sequence effect: cycles also slow down as the amplitude decrements.
-        period = (1.0 / params.frequency_hz) * (1.0 + 0.3 * params.decrement * ramp)
+        period = (1.0 / params.frequency_hz) * (1.0 + k.sequence_slowing * params.decrement * ramp)
         period *= float(rng.lognormal(0.0, params.rhythm_cv))
         pause = 0.0
         if rng.random() < params.freeze_per_tap:
-            pause = float(rng.uniform(1.0, 2.5))
+            pause = float(rng.uniform(*k.freeze_s))
         elif rng.random() < params.hesitation_per_tap:
-            pause = float(rng.uniform(0.25, 0.7))
+            pause = float(rng.uniform(*k.hesitation_s))
         if pause:
-            at = float(rng.uniform(0.2, 0.8))  # the hold happens part way through the cycle
+            at = float(rng.uniform(*k.pause_position))  # the hold comes part way through a cycle
             knot_t += [t + at * period, t + at * period + pause]
             knot_phase += [cycle + at, cycle + at]
             t += pause
@@ -235,7 +218,12 @@ def aperture_trace(params: TappingParams, n_frames: int, fps: float,
     phase = np.interp(frame_t, knot_t, knot_phase)
     index = np.minimum(phase.astype(np.int64), len(amplitudes) - 1)
     amplitude = np.asarray(amplitudes)[np.maximum(index, 0)]
-    return amplitude * 0.5 * (1.0 - np.cos(2.0 * np.pi * (phase - np.floor(phase))))
+    moving = np.clip((phase - np.floor(phase) - params.closed_dwell)
+                     / (1.0 - params.closed_dwell), 0.0, 1.0)
+    p = params.opening_share
+    shape = np.where(moving < p, 1.0 - np.cos(np.pi * moving / p),
+                     1.0 + np.cos(np.pi * (moving - p) / (1.0 - p)))
+    return amplitude * 0.5 * shape
 
 
 # Right hand, lateral view, in palm lengths (wrist -> middle MCP = 1); x towards the thumb, y up,
@@ -248,8 +236,10 @@ _FINGER_DEPTH = (0.0, 0.06, 0.12, 0.18)
 # Joint angles (degrees) of the thumb and index at full opening and when the tips touch; the closed
 # pose was solved so that the two tips meet (distance < 0.01 palm lengths with unit bones).
 # The thumb: direction of its first bone, then three flexions; the index: three flexions.
-_THUMB_OPEN, _THUMB_CLOSED = (20.0, 0.0, 5.0, 5.0), (34.78, 0.0, 10.0, 10.0)
-_INDEX_OPEN, _INDEX_CLOSED = (-5.0, -8.0, -5.0), (-56.06, -67.27, -44.85)
+# At full opening the thumb-index angle at the wrist is 64.5 degrees (PARK's widest taps reach
+# about 60), the index slightly extended.
+_THUMB_OPEN, _THUMB_CLOSED = (16.3, 0.0, 3.75, 3.75), (34.78, 0.0, 10.0, 10.0)
+_INDEX_OPEN, _INDEX_CLOSED = (7.77, 6.82, 4.96), (-56.06, -67.27, -44.85)
 _CURLED = (-75.0, -85.0, -50.0)  # middle, ring, little finger: curled towards the palm
 
 
@@ -301,18 +291,26 @@ def hand_pose(aperture: np.ndarray, style: HandStyle | None = None) -> np.ndarra
 
 
 def simulate_tapping(score: int, n_frames: int, fps: float, rng: np.random.Generator,
-                     style: HandStyle | None = None) -> np.ndarray:
+                     cfg: SyntheticConfig, style: HandStyle | None = None) -> np.ndarray:
     """One finger-tapping trial of MDS-UPDRS 3.4 severity ``score`` as hand landmarks.
 
     Returns ``(n_frames, 21, 3)`` float64 in hand coordinates (palm lengths, right hand, wrist at
     the origin, y up, z away from the camera), before any camera placement, noise or dropout; a new
-    subject is drawn from ``rng`` unless ``style`` is given. Pure: depends only on its arguments.
+    subject is drawn from ``rng`` (with ``cfg.subjects``) unless ``style`` is given; the kinematics
+    are ``cfg.kinematics``. Pure: depends only on its arguments.
     """
     if n_frames < 1 or fps <= 0:
         raise ValueError(f"need n_frames >= 1 and fps > 0, got {n_frames}, {fps}")
-    style = draw_style(rng) if style is None else style
-    params = tapping_params(score, style, rng)
-    return hand_pose(aperture_trace(params, n_frames, fps, rng), style)
+    style = draw_style(rng, cfg.subjects) if style is None else style
+    params = tapping_params(score, style, rng, cfg.kinematics)
+    return hand_pose(aperture_trace(params, n_frames, fps, rng, cfg.kinematics), style)
+
+
+def rate(severity: float, rng: np.random.Generator, raters: Raters) -> tuple[int, ...]:
+    """Each rater's score 0..4 of a trial of continuous ``severity``: their reading (severity +
+    bias + N(0, sd)) rounded and clipped to the scale. The annotated score is their median."""
+    readings = severity + np.asarray(raters.bias) + rng.normal(0.0, raters.sd, len(raters.bias))
+    return tuple(int(v) for v in np.clip(np.round(readings), SCORES[0], SCORES[-1]))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -320,35 +318,39 @@ def simulate_tapping(score: int, n_frames: int, fps: float, rng: np.random.Gener
 
 
 def place_in_frame(hand: np.ndarray, width: int, height: int, mirror: bool,
-                   rng: np.random.Generator) -> np.ndarray:
+                   rng: np.random.Generator, camera: Camera) -> np.ndarray:
     """Hand coordinates ``(T, 21, 3)`` -> MediaPipe-normalised image coordinates ``(T, 21, 3)``.
 
-    Draws a hand scale (palm length 12-22 % of the frame height), a rotation (+-25 degrees,
-    drifting slowly), a position that keeps the hand in the frame, slow drift plus per-frame camera
-    jitter and landmark noise. ``mirror`` flips x (a left hand). x and y are divided by width and
-    height separately (non-square frames); z is in the units of x, relative to the wrist.
+    Draws a hand scale (palm length a share ``camera.palm_height_share`` of the frame height), a
+    rotation (+-``camera.rotation_deg``, drifting slowly), a position that keeps the hand in the
+    frame, slow drift plus per-frame camera jitter and landmark noise. ``mirror`` flips x (a left
+    hand). x and y are divided by width and height separately (non-square frames); z is in the
+    units of x, relative to the wrist.
     """
+    c = camera
     n = len(hand)
     pts = hand.copy()
     if mirror:
         pts[..., 0] *= -1.0
-    scale = float(rng.uniform(0.12, 0.22)) * height                        # pixels per palm length
-    scale_t = scale * (1.0 + 0.02 * np.sin(2 * np.pi * np.arange(n) / max(n, 1)
-                                           * rng.uniform(0.3, 1.0) + rng.uniform(0, 2 * np.pi)))
-    angle = np.deg2rad(rng.uniform(-25, 25) + np.cumsum(rng.normal(0, 0.05, n)))
+    scale = float(rng.uniform(*c.palm_height_share)) * height              # pixels per palm length
+    # The size wobbles slowly: 0.3 to 1 sine cycles over the trial, from a random phase.
+    scale_t = scale * (1.0 + c.scale_wobble * np.sin(
+        2 * np.pi * np.arange(n) / max(n, 1) * rng.uniform(0.3, 1.0) + rng.uniform(0, 2 * np.pi)))
+    angle = np.deg2rad(rng.uniform(-c.rotation_deg, c.rotation_deg)
+                       + np.cumsum(rng.normal(0, c.rotation_drift_deg, n)))
     cos, sin = np.cos(angle)[:, None], np.sin(angle)[:, None]
     x = (pts[..., 0] * cos - pts[..., 1] * sin) * scale_t[:, None]
     y = -(pts[..., 0] * sin + pts[..., 1] * cos) * scale_t[:, None]          # image y points down
-    x += rng.normal(0, 0.008, x.shape) * scale
-    y += rng.normal(0, 0.008, y.shape) * scale
+    x += rng.normal(0, c.landmark_noise, x.shape) * scale
+    y += rng.normal(0, c.landmark_noise, y.shape) * scale
     # Slow drift (bounded AR(1)) plus frame-to-frame camera shake, in pixels.
     px = height / 480.0
     drift = np.zeros((n, 2))
     for i in range(1, n):
-        drift[i] = 0.97 * drift[i - 1] + rng.normal(0, 0.6 * px, 2)
-    shake = rng.normal(0, 0.5 * px, (n, 2))
+        drift[i] = c.drift_memory * drift[i - 1] + rng.normal(0, c.drift_px * px, 2)
+    shake = rng.normal(0, c.shake_px * px, (n, 2))
     x_lo, x_hi, y_lo, y_hi = x.min(), x.max(), y.min(), y.max()
-    margin = 0.05
+    margin = c.margin
     cx = rng.uniform(margin * width - x_lo, (1 - margin) * width - x_hi) if (
         x_hi - x_lo < (1 - 2 * margin) * width) else width / 2 - (x_lo + x_hi) / 2
     cy = rng.uniform(margin * height - y_lo, (1 - margin) * height - y_hi) if (
@@ -359,17 +361,19 @@ def place_in_frame(hand: np.ndarray, width: int, height: int, mirror: bool,
     return np.stack([x / width, y / height, (z - z[:, :1]) / width], axis=-1)
 
 
-def drop_frames(landmarks: np.ndarray, rng: np.random.Generator, short_per_100: float,
-                long_probability: float, fps: float) -> np.ndarray:
+def drop_frames(landmarks: np.ndarray, rng: np.random.Generator, tracking: Tracking,
+                fps: float) -> np.ndarray:
     """NaN for frames where the tracker 'loses the hand': short gaps and an occasional long one."""
+    t = tracking
     out = landmarks.copy()
     n = len(out)
     lost = np.zeros(n, dtype=bool)
-    for _ in range(int(rng.poisson(short_per_100 * n / 100.0))):
+    shortest, longest = t.short_gap_frames
+    for _ in range(int(rng.poisson(t.short_gaps_per_100_frames * n / 100.0))):
         start = int(rng.integers(0, n))
-        lost[start:start + int(rng.integers(1, 5))] = True
-    if rng.random() < long_probability:
-        length = min(int(rng.uniform(0.5, 2.0) * fps), n // 4)
+        lost[start:start + int(rng.integers(shortest, longest + 1))] = True
+    if rng.random() < t.long_gap_probability:
+        length = min(int(rng.uniform(*t.long_gap_s) * fps), int(n * t.long_gap_max_share))
         start = int(rng.integers(0, max(1, n - length)))
         lost[start:start + length] = True
     if lost.all():  # a trial always keeps at least one tracked frame
@@ -390,7 +394,8 @@ class SyntheticVideo:
     subject: str
     visit: str
     hand: str               # l or r
-    score: int
+    score: int              # the annotated score: the median of the raters' ratings
+    ratings: tuple[int, ...]  # each simulated rater's score of this trial
     n_frames: int
     fps: float
     width: int
@@ -400,16 +405,6 @@ class SyntheticVideo:
     landmarks_path: Path
     video_path: Path | None
     params: TappingParams
-
-
-def _parse_resolution(text: str) -> tuple[int, int]:
-    try:
-        width, height = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise ValueError(f"resolution must look like 1920x1080, got {text!r}") from None
-    if width < 16 or height < 16:
-        raise ValueError(f"resolution too small: {text!r}")
-    return width, height
 
 
 def _subject_splits(subjects: list[str], cfg: SyntheticConfig, rng: np.random.Generator
@@ -437,24 +432,15 @@ def _plan(cfg: SyntheticConfig) -> list[dict[str, Any]]:
             visit = f"{int(rng.integers(15, 24)):02d}-{serial:06d}"
             for hand in ("l", "r"):
                 # Hands and visits differ a little from the subject's typical severity.
-                score = int(np.clip(severity + rng.choice([-1, 0, 1], p=[0.12, 0.76, 0.12]), 0, 4))
-                width, height = _parse_resolution(cfg.resolutions[int(rng.integers(
+                score = int(np.clip(severity + rng.choice(
+                    [-1, 0, 1], p=np.asarray(cfg.subjects.hand_score_change)), 0, 4))
+                width, height = parse_resolution(cfg.resolutions[int(rng.integers(
                     len(cfg.resolutions)))])
                 plan.append(dict(subject=subject, visit=visit, hand=hand, score=score,
                                  n_frames=int(rng.integers(cfg.min_frames, cfg.max_frames + 1)),
                                  width=width, height=height,
                                  official_split=official[subject], split=split[subject]))
     return plan
-
-
-def write_npz_deterministic(path: str | os.PathLike[str], arrays: dict[str, Any]) -> None:
-    """``numpy.savez`` with fixed zip timestamps (byte-identical for equal arrays), atomically."""
-    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as archive:
-        for name, value in arrays.items():
-            buffer = io.BytesIO()
-            np.lib.format.write_array(buffer, np.asanyarray(value), allow_pickle=False)
-            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
-            archive.writestr(info, buffer.getvalue())
 
 
 def render_video(path: str | os.PathLike[str], landmarks: np.ndarray, fps: float, width: int,
@@ -503,24 +489,24 @@ def _draw_hand(landmarks: np.ndarray, width: int, height: int) -> np.ndarray:
     return frame
 
 
-def generate_dataset(out_dir: str | os.PathLike[str], cfg: SyntheticConfig | None = None
+def generate_dataset(out_dir: str | os.PathLike[str], cfg: SyntheticConfig
                      ) -> list[SyntheticVideo]:
-    """Write the demo dataset under ``out_dir`` (the PD4T root) and return its trials."""
-    cfg = SyntheticConfig() if cfg is None else cfg
+    """Write the demo dataset of ``cfg`` under ``out_dir`` (the PD4T root); return its trials."""
     root = Path(out_dir)
     video_dir = root / "Videos" / cfg.task
     style_rng = np.random.default_rng([cfg.seed, 1])
     plan = _plan(cfg)
-    styles = {s: draw_style(style_rng) for s in sorted({p["subject"] for p in plan})}
+    styles = {s: draw_style(style_rng, cfg.subjects) for s in sorted({p["subject"] for p in plan})}
     videos = []
     for k, item in enumerate(plan):
         rng = np.random.default_rng([cfg.seed, 2, k])  # one stream per trial
-        params = tapping_params(item["score"], styles[item["subject"]], rng, cfg.severity_sd)
-        hand = hand_pose(aperture_trace(params, item["n_frames"], cfg.fps, rng),
+        params = tapping_params(item["score"], styles[item["subject"]], rng, cfg.kinematics)
+        ratings = rate(params.severity, np.random.default_rng([cfg.seed, 3, k]), cfg.raters)
+        hand = hand_pose(aperture_trace(params, item["n_frames"], cfg.fps, rng, cfg.kinematics),
                          styles[item["subject"]])
-        landmarks = place_in_frame(hand, item["width"], item["height"], item["hand"] == "l", rng)
-        landmarks = drop_frames(landmarks, rng, cfg.short_gaps_per_100_frames,
-                                cfg.long_gap_probability, cfg.fps).astype(np.float32)
+        landmarks = place_in_frame(hand, item["width"], item["height"], item["hand"] == "l", rng,
+                                   cfg.camera)
+        landmarks = drop_frames(landmarks, rng, cfg.tracking, cfg.fps).astype(np.float32)
         stem = f"{item['visit']}_{item['hand']}"
         folder = video_dir / item["subject"]
         landmarks_path = folder / f"{stem}.landmarks.npz"
@@ -533,7 +519,8 @@ def generate_dataset(out_dir: str | os.PathLike[str], cfg: SyntheticConfig | Non
             render_video(video_path, landmarks, cfg.fps, item["width"], item["height"])
         videos.append(SyntheticVideo(
             id=f"{stem}_{item['subject']}", subject=item["subject"], visit=item["visit"],
-            hand=item["hand"], score=item["score"], n_frames=item["n_frames"], fps=cfg.fps,
+            hand=item["hand"], score=int(np.median(ratings)), ratings=ratings,
+            n_frames=item["n_frames"], fps=cfg.fps,
             width=item["width"], height=item["height"], official_split=item["official_split"],
             split=item["split"], landmarks_path=landmarks_path, video_path=video_path,
             params=params))
@@ -557,68 +544,44 @@ def _write_annotations(root: Path, cfg: SyntheticConfig, videos: list[SyntheticV
         "generator": "hawkeye.synthetic",
         "config": dataclasses.asdict(cfg),
         "videos": [{"id": v.id, "subject": v.subject, "hand": v.hand, "score": v.score,
+                    "ratings": list(v.ratings),
                     "n_frames": v.n_frames, "width": v.width, "height": v.height,
                     "official_split": v.official_split, "split": v.split,
                     "params": dataclasses.asdict(v.params)} for v in videos]})
 
 
 # ---------------------------------------------------------------------------------------------
-# command line: python -m hawkeye.synthetic out=DIR key=value ...
+# command line: python -m hawkeye.synthetic out=DIR key=value ... (Hydra, conf/synthetic.yaml)
 
 
-def parse_overrides(args: Sequence[str]) -> tuple[Path, SyntheticConfig]:
-    """``["out=DIR", "n_subjects=10", "render_videos=true", "resolutions=640x480,320x240"]``."""
-    hints = get_type_hints(SyntheticConfig)
-    values: dict[str, Any] = {}
-    out = None
-    for arg in args:
-        key, sep, text = arg.partition("=")
-        if not sep:
-            raise ValueError(f"arguments are key=value, got {arg!r}")
-        if key == "out":
-            out = Path(text)
-        elif key not in hints:
-            raise ValueError(f"unknown key {key!r}; known: out, {', '.join(hints)}")
-        else:
-            values[key] = _convert(key, text, hints[key])
-    if out is None:
-        raise ValueError("missing out=DIR (the PD4T root to write)")
-    return out, SyntheticConfig(**values)
-
-
-def _convert(key: str, text: str, kind: Any) -> Any:
+@hydra_app(SYNTHETIC_HELP)
+def _synthetic_app(cfg: DictConfig) -> None:
+    if not cfg.out:
+        print("error: pass out=DIR (the PD4T root to write); see hawkeye-synthetic --help",
+              file=sys.stderr)
+        sys.exit(2)
+    settings = synthetic_config_from(cfg)  # main has checked the overrides
     try:
-        if kind is bool:
-            if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
-                raise ValueError(text)
-            return text.lower() in ("true", "1", "yes")
-        if kind == tuple[str, ...]:
-            return tuple(v.strip() for v in text.strip("[]()").split(",") if v.strip())
-        if kind == tuple[float, ...]:
-            return tuple(float(v) for v in text.strip("[]()").split(",") if v.strip())
-        return kind(text)
-    except ValueError:
-        raise ValueError(f"{key}={text!r}: expected {getattr(kind, '__name__', kind)}") from None
+        videos = generate_dataset(cfg.out, settings)
+    except OSError as err:  # full disk, read-only or forbidden folder
+        print(f"error: {os_error_message(err, f'demo dataset {cfg.out}')}", file=sys.stderr)
+        sys.exit(2)
+    counts = np.bincount([v.score for v in videos], minlength=len(SCORES))
+    print(f"wrote {len(videos)} trials of {settings.n_subjects} subjects to {cfg.out} "
+          f"(scores 0..4: {counts.tolist()}; videos: {'yes' if settings.render_videos else 'no'})")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m hawkeye.synthetic out=DIR ...``."""
+    """``hawkeye-synthetic out=DIR [key=value ...]`` (``python -m hawkeye.synthetic``); returns
+    the exit code: 0 written, 2 for a bad setting (named) or a folder that cannot be written."""
     args = list(sys.argv[1:] if argv is None else argv)
-    if not args or args[0] in ("-h", "--help"):
-        print(__doc__)
-        print("keys (defaults):", ", ".join(f"{f.name}={f.default}"
-                                            for f in dataclasses.fields(SyntheticConfig)))
-        return 0 if args else 2
-    try:
-        out, cfg = parse_overrides(args)
-    except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    videos = generate_dataset(out, cfg)
-    counts = np.bincount([v.score for v in videos], minlength=len(SCORES))
-    print(f"wrote {len(videos)} trials of {cfg.n_subjects} subjects to {out} "
-          f"(scores 0..4: {counts.tolist()}; videos: {'yes' if cfg.render_videos else 'no'})")
-    return 0
+    if not info_flags(args):
+        try:  # checked here first: a bad key is exit 2 with its name, not Hydra's exit 1
+            load_synthetic_config([a for a in args if not a.startswith("-")])
+        except ValueError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+    return run_app(_synthetic_app, args)
 
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from hawkeye.config import CONF_DIR, compose
 from hawkeye.families import FAMILIES
+from hawkeye.faults import os_error_message
 
 if TYPE_CHECKING:
     from hawkeye.launch import Grid, Point
@@ -425,7 +426,7 @@ def check_writable(folder: str | os.PathLike[str], what: str,
         with tempfile.NamedTemporaryFile(dir=base, prefix=".hawkeye-write-check-"):
             pass
     except OSError as error:
-        return [f"{what} {folder}: cannot write in {base} ({error.strerror or error})"]
+        return [f"{what} {folder}: {os_error_message(error, f'in {base}')}"]
     free = shutil.disk_usage(base).free
     if free < min_free:
         return [f"{what} {folder}: only {free / 2**20:.0f} MiB free in {base} (at least "

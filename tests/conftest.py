@@ -14,9 +14,12 @@ from omegaconf import DictConfig
 
 from hawkeye.config import compose
 from hawkeye.store import write_sequences
-from hawkeye.synthetic import aperture_trace, draw_style, tapping_params
+from hawkeye.synthetic import aperture_trace, draw_style, generate_dataset, tapping_params
+from hawkeye.synthetic_config import load_synthetic_config
 
 REPO = Path(__file__).resolve().parents[1]
+# The demo generator's easy variant (learnable in a few epochs), each trial exactly at its score.
+TAPPING = load_synthetic_config(["synthetic=easy", "kinematics.severity_sd=0"])
 
 # ----------------------------------------------------------------------------------------------
 # Tiny models: the real conf/model/*.yaml composed with these overrides (seconds per training run
@@ -36,6 +39,16 @@ TINY_MODELS: dict[str, list[str]] = {
     "gbm": ["model.max_iter=20", "model.min_samples_leaf=3"],
     "minirocket": ["model.n_kernels=168", "model.max_dilations_per_kernel=4"],
 }
+
+
+@pytest.fixture(scope="session")
+def small_pd4t(tmp_path_factory) -> Path:
+    """A tiny PD4T root: 4 subjects, one visit, both hands = 8 trials of 40-60 frames with
+    precomputed landmark files (no videos). Shared by the session: copy it before changing it."""
+    root = tmp_path_factory.mktemp("demo") / "PD4T"
+    generate_dataset(root, load_synthetic_config(["n_subjects=4", "visits_min=1", "visits_max=1",
+                                                  "min_frames=40", "max_frames=60"]))
+    return root
 
 
 def tiny_model(model: str) -> list[str]:
@@ -71,10 +84,11 @@ def tapping_store(
     rng = np.random.default_rng(seed)
     ids, sequences, scores, subjects, splits, summary = [], [], [], [], [], []
     for s in range(n_subjects):
-        style = draw_style(rng)
+        style = draw_style(rng, TAPPING.subjects)
         for v in range(videos_per_subject):
             score = int(np.clip(s % 5 + rng.choice([-1, 0, 1], p=[0.1, 0.8, 0.1]), 0, 4))
-            aperture = aperture_trace(tapping_params(score, style, rng), n_frames, 30.0, rng)
+            params = tapping_params(score, style, rng, TAPPING.kinematics)
+            aperture = aperture_trace(params, n_frames, 30.0, rng, TAPPING.kinematics)
             velocity = np.gradient(aperture) * 30.0
             series = np.stack([aperture, velocity], axis=1) + rng.normal(0, 0.02, (n_frames, 2))
             video_id = f"{v}_{s:03d}"

@@ -39,8 +39,6 @@ def test_the_trivial_predictor_of_each_kind() -> None:
     assert trivial_value("anomaly", np.array([0, 0, 1])) == 0.0             # majority class
     assert trivial_value("anomaly", np.array([1, 1, 0])) == 1.0
     assert trivial_value("anomaly", np.array([0, 1])) == 0.0                # a tie: normal
-    assert trivial_value("nominal", np.array([2, 0, 2, 1])) == 2.0          # most frequent
-    assert trivial_value("nominal", np.array([2, 1, 2, 1])) == 1.0          # a tie: the lowest
     pred, raw = trivial_outputs("ordinal", 1.5, 3, N_LEVELS)
     assert pred.tolist() == [2.0] * 3 and raw.tolist() == [1.5] * 3         # rounded half to even
     assert trivial_outputs("anomaly", 1.0, 2, None)[1].tolist() == [0.5, 0.5]
@@ -225,3 +223,10 @@ def test_the_comparison_figure_draws_the_baseline(tmp_path) -> None:
     run = write_run(tmp_path / "run", {"perfect": perfect})
     assert collect(run, CollectOptions(n_boot=50, alpha=0.05, seed=0, figures=True)) == 0
     assert json.loads((run / "summary.json").read_text())["notes"] == []  # every figure drawn
+
+
+def test_nominal_classes_get_the_training_majority_class() -> None:
+    assert trivial_value("nominal", np.array([2, 0, 2, 1, 2, 0])) == 2.0
+    assert trivial_value("nominal", np.array([1, 0, 0, 1])) == 0.0  # a tie: the lowest class
+    pred, raw = trivial_outputs("nominal", 2.0, 3, 4)
+    assert pred.tolist() == [2.0, 2.0, 2.0] and raw.tolist() == [2.0, 2.0, 2.0]

@@ -99,3 +99,38 @@ def test_the_installed_console_scripts_are_those_of_pyproject() -> None:
 def test_shell_completion_installs_for_bash(script, capsys) -> None:
     code, out, _ = run(script, ["--shell-completion", "install=bash"], capsys)
     assert code == 0 and "hydra_bash_completion()" in out
+
+
+def test_synthetic_is_a_hydra_app_on_its_own_config(capsys) -> None:
+    code, out, _ = run("hawkeye-synthetic", ["--help"], capsys)
+    assert code == 0 and out.startswith("hawkeye-synthetic (python -m hawkeye.synthetic)"), out
+    assert "Main keys" in out and "Examples:\n  hawkeye-synthetic out=" in out
+    assert "synthetic: default, easy" in out and "model:" not in out  # only its own group
+    code, out, _ = run("hawkeye-synthetic", ["--cfg", "job", "n_subjects=7", "synthetic=easy"],
+                       capsys)
+    assert code == 0 and "n_subjects: 7\n" in out and "out: null" in out
+    assert "\n  sd: 0.0\n" in out and "\ncv:" not in out  # easy's exact raters; no pipeline section
+    code, out, _ = run("hawkeye-synthetic", ["--info", "defaults"], capsys)
+    assert code == 0 and "synthetic/default" in out
+    code, out, _ = run("hawkeye-synthetic", ["--shell-completion", "install=bash"], capsys)
+    assert code == 0 and "hydra_bash_completion()" in out
+
+
+@pytest.mark.parametrize("script", ["hawkeye-store", "hawkeye-write-sequences"])
+def test_store_cfg_and_info_say_what_hydra_would(script, capsys) -> None:
+    from hawkeye.store import SCHEMA_VERSION
+
+    code, out, _ = run(script, ["--cfg", "job"], capsys)
+    assert code == 0 and "paths:\n  store: data/${task.name}.h5" in out
+    assert "task:\n  name: pd4t_finger_tapping" in out and "\ncv:" not in out
+    code, out, _ = run(script, ["--cfg", "all"], capsys)
+    assert code == 0 and "\ncv:\n  n_folds: 5" in out and "paths:" in out
+    code, out, _ = run(script, ["--info"], capsys)
+    assert code == 0 and out.startswith(f"Hawkeye {importlib.metadata.version('hawkeye')}")
+    assert f"Store schema version: {SCHEMA_VERSION}" in out and str(cli.CONF_DIR) in out
+    assert "paths.store" in out and "data/pd4t_finger_tapping.h5" in out
+
+
+def test_store_without_a_command_says_which_there_are(capsys) -> None:
+    code, _, err = run("hawkeye-store", [], capsys)
+    assert code == 2 and "choose a command: write, import-table or info" in err

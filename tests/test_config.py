@@ -13,13 +13,14 @@ from torch import nn
 
 from hawkeye.cluster import executor_parameters, launcher_backend, make_executor
 from hawkeye.collect import CollectOptions
-from hawkeye.config import CONF_DIR, compose, config_hash
+from hawkeye.config import CONF_DIR, SYNTHETIC_CONFIG_NAME, compose, config_hash
 from hawkeye.families import family_of
 from hawkeye.models import build_model, count_parameters
 from hawkeye.models.heads import build_head
 from hawkeye.prepare.features import FeatureConfig
 from hawkeye.prepare.pd4t import Pd4tConfig
 from hawkeye.prepare.pipeline import PrepareSettings
+from hawkeye.synthetic_config import synthetic_config_from
 from hawkeye.telemetry.csv_import import ImportConfig
 from hawkeye.telemetry.generate import GeneratorConfig
 from hawkeye.timebase import store_time_base, uniform_times
@@ -74,6 +75,8 @@ def _instantiate(group: str, cfg, tmp_path: Path) -> object:
         return Pd4tConfig.from_config(cfg.task)
     if group == "experiment":
         return _instantiate("model", cfg, tmp_path), CollectOptions.from_config(cfg.collect)
+    if group == "synthetic":
+        return synthetic_config_from(cfg)
     # cv, train, export: read key by key by the code (folds, loop, export); all must resolve
     return OmegaConf.to_container(cfg[group], resolve=True, throw_on_missing=True)
 
@@ -89,6 +92,8 @@ def test_every_group_option_composes_and_instantiates(group, option, tmp_path):
     if group == "experiment":  # experiments are @package _global_: they override other sections
         cfg = compose([f"+experiment={option}"])
         assert cfg != compose()
+    elif group == "synthetic":  # the demo generator's own primary config, conf/synthetic.yaml
+        cfg = compose([f"synthetic={option}"], config_name=SYNTHETIC_CONFIG_NAME)
     else:
         cfg = compose([f"{group}={option}"])
     assert _instantiate(group, cfg, tmp_path) is not None

@@ -32,15 +32,16 @@ from hawkeye.collect import collect
 from hawkeye.config import compose
 from hawkeye.export import ONNX_NAME, export_run
 from hawkeye.export import main as export_main
-from hawkeye.io import write_json_atomic
+from hawkeye.io import write_json_atomic, write_npz_deterministic
 from hawkeye.predict import PredictError, load_ensemble, run_predict
 from hawkeye.prepare.__main__ import main as prepare_main
 from hawkeye.prepare.pipeline import prepare
 from hawkeye.prepare.qc import OK, qc_paths, read_qc_csv
 from hawkeye.sbatch import job_parameters, sbatch_options
 from hawkeye.store import StoreError, load_store, write_sequences
-from hawkeye.store import main as store_main
-from hawkeye.synthetic import SyntheticConfig, generate_dataset, write_npz_deterministic
+from hawkeye.store_cli import main as store_main
+from hawkeye.synthetic import generate_dataset
+from hawkeye.synthetic_config import load_synthetic_config
 from hawkeye.telemetry.__main__ import main as telemetry_main
 from hawkeye.train import TrainTask, train
 
@@ -56,21 +57,12 @@ ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: mounts a t
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory) -> Path:
-    """4 subjects, one visit, both hands: 8 trials of 40-60 frames with landmark files."""
-    root = tmp_path_factory.mktemp("demo") / "PD4T"
-    generate_dataset(root, SyntheticConfig(n_subjects=4, visits_min=1, visits_max=1,
-                                           min_frames=40, max_frames=60))
-    return root
-
-
-@pytest.fixture(scope="module")
 def pd4t_run(tmp_path_factory) -> dict:
     """Synthetic PD4T (36 subjects) -> store -> 2 tiny TCN folds, each exported by training."""
     root = tmp_path_factory.mktemp("pd4t_run")
     data = root / "PD4T"
-    generate_dataset(data, SyntheticConfig(n_subjects=36, visits_min=1, visits_max=1,
-                                           min_frames=70, max_frames=90))
+    generate_dataset(data, load_synthetic_config(["n_subjects=36", "visits_min=1", "visits_max=1",
+        "min_frames=70", "max_frames=90"]))
     training = [f"data_root={data}", f"paths.store={root / 'store.h5'}", *SMALL, "cv.n_folds=2",
                 "train.epochs=2", "train.num_threads=1", "model=tcn", "model.channels=[8,8]"]
     cfg = compose([*training, f"run_dir={root / 'run'}"])
@@ -191,10 +183,11 @@ def test_concurrent_writers_of_one_store_lose_nothing(tmp_path) -> None:
                                                             for k in range(8))
 
 
-def test_a_second_prepare_into_a_busy_store_refuses_and_loses_nothing(demo, tmp_path, monkeypatch,
+def test_a_second_prepare_into_a_busy_store_refuses_and_loses_nothing(small_pd4t, tmp_path,
+                                                                        monkeypatch,
                                                                      capsys, caplog) -> None:
     store = tmp_path / "store.h5"
-    assert run_cli(prepare_main, prepare_argv(demo, store), monkeypatch) == 0
+    assert run_cli(prepare_main, prepare_argv(small_pd4t, store), monkeypatch) == 0
     before = sorted(load_store(store).ids.tolist())
     holder = subprocess.Popen(  # the first preparation, still running
         [PYTHON, "-c", "import sys, time\nfrom hawkeye.faults import store_lock\n"
@@ -204,8 +197,8 @@ def test_a_second_prepare_into_a_busy_store_refuses_and_loses_nothing(demo, tmp_
     try:
         assert holder.stdout.readline().strip() == "held"
         other = tmp_path / "other"
-        generate_dataset(other, SyntheticConfig(n_subjects=3, visits_min=1, visits_max=1, seed=5,
-                                                min_frames=40, max_frames=50))
+        generate_dataset(other, load_synthetic_config(["n_subjects=3", "visits_min=1",
+            "visits_max=1", "seed=5", "min_frames=40", "max_frames=50"]))
         assert run_cli(prepare_main, prepare_argv(other, store), monkeypatch) == 2
     finally:
         holder.kill()
@@ -282,8 +275,8 @@ def test_a_broken_symlink_in_a_folder_of_inputs_gets_a_failed_row(pd4t_run, tmp_
     assert "broken symbolic link" in rows["gone_l.landmarks.npz"].reason
 
 
-def test_an_implausible_frame_rate_is_flagged_in_the_qc(demo, tmp_path, caplog) -> None:
-    data = Path(shutil.copytree(demo, tmp_path / "PD4T"))
+def test_an_implausible_frame_rate_is_flagged_in_the_qc(small_pd4t, tmp_path, caplog) -> None:
+    data = Path(shutil.copytree(small_pd4t, tmp_path / "PD4T"))
     bad = landmark_files(data)[0]
     with np.load(bad) as arrays:
         write_npz_deterministic(bad, {**{k: arrays[k] for k in arrays.files}, "fps": 1e6})
@@ -302,10 +295,10 @@ def test_an_implausible_frame_rate_is_flagged_in_the_qc(demo, tmp_path, caplog) 
 
 
 @ROOT_ONLY
-def test_prepare_and_store_write_into_a_read_only_folder(demo, tmp_path, tmpfs, monkeypatch,
+def test_prepare_and_store_write_into_a_read_only_folder(small_pd4t, tmp_path, tmpfs, monkeypatch,
                                                          caplog, capsys) -> None:
     folder = tmpfs(64, read_only=True)
-    assert run_cli(prepare_main, prepare_argv(demo, folder / "s.h5"), monkeypatch) == 2
+    assert run_cli(prepare_main, prepare_argv(small_pd4t, folder / "s.h5"), monkeypatch) == 2
     text = said(capsys, caplog)
     assert "file system is read-only" in text and str(folder) in text
     assert store_main(["write", str(small_npz(tmp_path / "x.npz")), str(folder / "s.h5")]) == 2
@@ -314,11 +307,11 @@ def test_prepare_and_store_write_into_a_read_only_folder(demo, tmp_path, tmpfs, 
 
 @ROOT_ONLY
 @pytest.mark.parametrize("command", ["prepare", "store"])
-def test_writing_into_a_folder_without_permission(demo, command) -> None:
+def test_writing_into_a_folder_without_permission(small_pd4t, command) -> None:
     shared = Path(tempfile.mkdtemp(prefix="hawkeye-noperm-"))  # pytest's tmp root is 0700
     try:
         shared.chmod(0o755)
-        data = Path(shutil.copytree(demo, shared / "PD4T"))
+        data = Path(shutil.copytree(small_pd4t, shared / "PD4T"))
         folder = shared / "locked"
         folder.mkdir(mode=0o755)  # root's folder: the user `nobody` may read it, not write
         npz = small_npz(shared / "x.npz")
@@ -337,7 +330,7 @@ def test_writing_into_a_folder_without_permission(demo, command) -> None:
 
 
 @ROOT_ONLY
-def test_a_full_disk_is_a_message_and_the_previous_store_survives(demo, tmp_path, tmpfs,
+def test_a_full_disk_is_a_message_and_the_previous_store_survives(small_pd4t, tmp_path, tmpfs,
                                                                   monkeypatch, caplog,
                                                                   capsys) -> None:
     folder = tmpfs(256)
@@ -347,7 +340,7 @@ def test_a_full_disk_is_a_message_and_the_previous_store_survives(demo, tmp_path
     assert store_main(["write", str(small_npz(tmp_path / "x.npz", n=40)), str(store)]) == 2
     assert "disk is full" in capsys.readouterr().err
     assert load_store(store).ids.tolist() == ["a"]
-    assert run_cli(prepare_main, prepare_argv(demo, folder / "p.h5"), monkeypatch) == 2
+    assert run_cli(prepare_main, prepare_argv(small_pd4t, folder / "p.h5"), monkeypatch) == 2
     assert "the disk is full" in said(capsys, caplog)
     assert not (folder / "p.h5").exists()
 
@@ -374,9 +367,9 @@ def test_export_force_refuses_a_tampered_checkpoint_with_a_message(pd4t_run, tmp
 
 
 @pytest.mark.parametrize("encoding", ["latin-1", "utf-16"])
-def test_an_annotation_file_not_in_utf8_is_named(demo, tmp_path, monkeypatch, capsys, caplog,
+def test_an_annotation_file_not_in_utf8_is_named(small_pd4t, tmp_path, monkeypatch, capsys, caplog,
                                                  encoding) -> None:
-    data = Path(shutil.copytree(demo, tmp_path / "PD4T"))
+    data = Path(shutil.copytree(small_pd4t, tmp_path / "PD4T"))
     annotation = next((data / "Annotations_split" / TASK_DIR).glob("*.csv"))
     annotation.write_bytes((annotation.read_text() + "Ré_l_001,50,1\n").encode(encoding))
     assert run_cli(prepare_main, prepare_argv(data, tmp_path / "s.h5"), monkeypatch) == 2
@@ -579,8 +572,8 @@ def test_pipeline_runs_end_to_end_on_the_local_cluster(slurm_cluster, tmp_path) 
     """prepare (2 shards) -> 1 model x 2 folds -> collect, on the CPU partition, with --wait;
     then a prepare that fails stops the rest with a message."""
     data = tmp_path / "PD4T"
-    generate_dataset(data, SyntheticConfig(n_subjects=36, visits_min=1, visits_max=1,
-                                           min_frames=60, max_frames=80))
+    generate_dataset(data, load_synthetic_config(["n_subjects=36", "visits_min=1", "visits_max=1",
+        "min_frames=60", "max_frames=80"]))
     store = tmp_path / "store.h5"
     env = {**os.environ, "HAWKEYE_PREPARE_SHARDS": "2", "HAWKEYE_PREPARE_CPUS": "1",
            "HAWKEYE_PREPARE_MEM": "1G", "HAWKEYE_PREPARE_TIME": "00:10:00",

@@ -23,6 +23,7 @@ import pytest
 from hawkeye.cli import run_app
 from hawkeye.config import compose
 from hawkeye.export import ONNX_NAME, export_run, read_metadata, write_metadata
+from hawkeye.io import write_npz_deterministic
 from hawkeye.predict import (
     SCORES_NAME,
     PredictError,
@@ -38,7 +39,8 @@ from hawkeye.prepare.landmarks import close_process_detector
 from hawkeye.prepare.pd4t import VideoItem
 from hawkeye.prepare.pipeline import PrepareSettings, prepare, process_video
 from hawkeye.prepare.video import moving_image_frames, write_video
-from hawkeye.synthetic import SyntheticConfig, generate_dataset, write_npz_deterministic
+from hawkeye.synthetic import generate_dataset
+from hawkeye.synthetic_config import load_synthetic_config
 from hawkeye.train import train
 
 REPO = Path(__file__).resolve().parents[1]
@@ -52,8 +54,8 @@ def run(tmp_path_factory) -> dict:
     LSTM-autoencoder fold -> ONNX."""
     root = tmp_path_factory.mktemp("predict_run")
     data = root / "PD4T"
-    generate_dataset(data, SyntheticConfig(n_subjects=36, visits_min=1, visits_max=1,
-                                           min_frames=90, max_frames=120))
+    generate_dataset(data, load_synthetic_config(["n_subjects=36", "visits_min=1", "visits_max=1",
+                                                  "min_frames=90", "max_frames=120"]))
     common = [f"data_root={data}", f"paths.store={root / 'store.h5'}",
               f"run_dir={root / 'run'}", "prepare.landmark_source=precomputed",
               "prepare.workers=1", f"cv.n_folds={N_FOLDS}", "train.epochs=2",

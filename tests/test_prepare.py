@@ -33,7 +33,8 @@ from hawkeye.prepare.qc import (
 )
 from hawkeye.prepare.video import moving_image_frames, write_video
 from hawkeye.store import load_store, stored_hashes
-from hawkeye.synthetic import SyntheticConfig, generate_dataset
+from hawkeye.synthetic import generate_dataset
+from hawkeye.synthetic_config import load_synthetic_config
 
 REPO = Path(__file__).resolve().parents[1]
 ASSETS = Path(__file__).parent / "assets"
@@ -71,23 +72,11 @@ def annotated_ids(root: Path, layout: str = "Annotations_split") -> list[str]:
     )
 
 
-@pytest.fixture(scope="module")
-def demo_master(tmp_path_factory) -> Path:
-    """A tiny demo dataset (4 subjects, one visit each, both hands: 8 videos of 40-60 frames) in
-    the PD4T layout with precomputed landmark files; every split of Annotations_split non-empty."""
-    root = tmp_path_factory.mktemp("demo") / "PD4T"
-    generate_dataset(
-        root,
-        SyntheticConfig(n_subjects=4, visits_min=1, visits_max=1, min_frames=40, max_frames=60),
-    )
-    return root
-
-
 @pytest.fixture
-def demo(demo_master, tmp_path) -> Path:
+def demo(small_pd4t, tmp_path) -> Path:
     """A private copy of the demo dataset, free to damage."""
     root = tmp_path / "PD4T"
-    shutil.copytree(demo_master, root)
+    shutil.copytree(small_pd4t, root)
     return root
 
 
@@ -581,15 +570,8 @@ def test_rendered_demo_videos_through_mediapipe(tmp_path):
     root = tmp_path / "PD4T"
     generate_dataset(
         root,
-        SyntheticConfig(
-            n_subjects=2,
-            visits_min=1,
-            visits_max=1,
-            min_frames=12,
-            max_frames=16,
-            resolutions=("160x120",),
-            render_videos=True,
-        ),
+        load_synthetic_config(["n_subjects=2", "visits_min=1", "visits_max=1", "min_frames=12",
+                               "max_frames=16", "resolutions=[160x120]", "render_videos=true"]),
     )
     store = tmp_path / "s.h5"
     report = run(root, store, "task.split_layout=official", "prepare.landmarks.model_complexity=0")

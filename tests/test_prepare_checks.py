@@ -10,22 +10,12 @@ import pytest
 
 from hawkeye import cli
 from hawkeye.prepare.__main__ import main
-from hawkeye.synthetic import SyntheticConfig, generate_dataset
-
-
-@pytest.fixture(scope="module")
-def demo_master(tmp_path_factory) -> Path:
-    """4 subjects, one visit, both hands: 8 trials with landmark files and no videos."""
-    root = tmp_path_factory.mktemp("demo") / "PD4T"
-    generate_dataset(root, SyntheticConfig(n_subjects=4, visits_min=1, visits_max=1,
-                                           min_frames=40, max_frames=60))
-    return root
 
 
 @pytest.fixture
-def demo(demo_master, tmp_path) -> Path:
+def demo(small_pd4t, tmp_path) -> Path:
     root = tmp_path / "PD4T"
-    shutil.copytree(demo_master, root)
+    shutil.copytree(small_pd4t, root)
     return root
 
 

@@ -1,7 +1,7 @@
 """``python -m hawkeye.prepare launcher=...``: the sharded preparation submitted as one job array
 plus a merge job that runs only after every shard succeeded (hawkeye/prepare/submit.py).
 
-The same tiny demo dataset (4 subjects x 2 hands = 8 videos, precomputed landmarks) goes through
+The same tiny demo dataset (`small_pd4t`: 4 subjects x 2 hands, precomputed landmarks) goes through
 submitit's debug executor (in this process) and through the real local Slurm cluster; either way
 the merged store must equal a plain in-process run, and a failed shard must leave no merged store
 and be named."""
@@ -21,7 +21,6 @@ from hawkeye.config import compose
 from hawkeye.prepare.pipeline import prepare_from_config, shard_path
 from hawkeye.prepare.qc import qc_paths, read_qc_csv
 from hawkeye.store import load_store
-from hawkeye.synthetic import SyntheticConfig, generate_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 TASK_DIR = "Finger tapping"
@@ -36,19 +35,10 @@ def configure(root: Path, store: Path, *overrides: str):
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory) -> Path:
-    """4 subjects, one visit, both hands: 8 trials of 40-60 frames with landmark files."""
-    root = tmp_path_factory.mktemp("demo") / "PD4T"
-    generate_dataset(root, SyntheticConfig(n_subjects=4, visits_min=1, visits_max=1,
-                                           min_frames=40, max_frames=60))
-    return root
-
-
-@pytest.fixture(scope="module")
-def local_store(demo, tmp_path_factory) -> Path:
+def local_store(small_pd4t, tmp_path_factory) -> Path:
     """The reference: the same data prepared in this process, no shards (launcher=local)."""
     store = tmp_path_factory.mktemp("local") / "local.h5"
-    assert prepare_from_config(configure(demo, store)).exit_code == 0
+    assert prepare_from_config(configure(small_pd4t, store)).exit_code == 0
     return store
 
 
@@ -110,10 +100,10 @@ def test_shard_and_merge_jobs_get_no_gpu_and_their_own_resources():
      "merge step itself"),
     (["launcher=debug", "prepare.landmark_source=openpose"], ValueError, "landmark_source"),
 ])
-def test_refused_before_anything_is_submitted(demo, tmp_path, overrides, error, match):
+def test_refused_before_anything_is_submitted(small_pd4t, tmp_path, overrides, error, match):
     store = tmp_path / "s.h5"
     with pytest.raises(error, match=match):
-        ps.submit_prepare(configure(demo, store, *overrides))
+        ps.submit_prepare(configure(small_pd4t, store, *overrides))
     assert not ps.log_dir_for(store).exists()
 
 
@@ -125,13 +115,13 @@ def test_missing_data_root_is_refused(tmp_path):
 # ------------------------------------------------------------------------------- debug executor
 
 
-def test_command_line_with_debug_launcher_equals_a_local_run(demo, local_store, tmp_path):
+def test_command_line_with_debug_launcher_equals_a_local_run(small_pd4t, local_store, tmp_path):
     """The whole path through `python -m hawkeye.prepare`: 3 shards and the merge run in that
     process (submitit's DebugExecutor); the store equals the in-process run's."""
     store = tmp_path / "debug.h5"
     proc = subprocess.run(
         [sys.executable, "-m", "hawkeye.prepare", "launcher=debug", "prepare.num_shards=3",
-         f"data_root={demo}", f"paths.store={store}", *SMALL],
+         f"data_root={small_pd4t}", f"paths.store={store}", *SMALL],
         cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "as 3 shard(s)" in proc.stdout and f"store: {store}" in proc.stdout
@@ -139,9 +129,9 @@ def test_command_line_with_debug_launcher_equals_a_local_run(demo, local_store, 
     assert_same_store(local_store, store)
 
 
-def test_one_shard_is_one_job_writing_the_store_itself(demo, local_store, tmp_path, capsys):
+def test_one_shard_is_one_job_writing_the_store_itself(small_pd4t, local_store, tmp_path, capsys):
     store = tmp_path / "one.h5"
-    sub = ps.submit_prepare(configure(demo, store, "launcher=debug"))
+    sub = ps.submit_prepare(configure(small_pd4t, store, "launcher=debug"))
     assert len(sub.shards) == 1 and sub.merge is None
     assert ps.wait(sub) == 0
     assert f"store: {store}" in capsys.readouterr().out
@@ -149,11 +139,11 @@ def test_one_shard_is_one_job_writing_the_store_itself(demo, local_store, tmp_pa
     assert_same_store(local_store, store)
 
 
-def test_failed_shard_leaves_no_merged_store_and_is_named(demo, tmp_path, capsys):
+def test_failed_shard_leaves_no_merged_store_and_is_named(small_pd4t, tmp_path, capsys):
     """prepare.strict=true and one missing landmark file: that video's shard fails, the other
     shard is stored, the merge does not run, the output names the shard and why."""
     root = tmp_path / "PD4T"
-    shutil.copytree(demo, root)
+    shutil.copytree(small_pd4t, root)
     ids = sorted(f"{p.name.split('.')[0]}_{p.parent.name}" for p in root.rglob("*.landmarks.npz"))
     assert len(ids) == 8
     landmark_file(root, ids[3]).unlink()  # shards take every 2nd sorted id: id 3 is in shard 1
@@ -183,14 +173,14 @@ def _final_state(job_id: str) -> str:
 
 
 @pytest.mark.slurm
-def test_slurm_command_line_array_and_afterok_merge_equal_a_local_run(slurm_cluster, demo,
+def test_slurm_command_line_array_and_afterok_merge_equal_a_local_run(slurm_cluster, small_pd4t,
                                                                       local_store, tmp_path):
     """`python -m hawkeye.prepare launcher=slurm prepare.num_shards=3 launch.wait=true` on the
     local cluster: one 3-task array, a merge job with afterok on it, the local run's store."""
     store = tmp_path / "slurm.h5"
     proc = subprocess.run(
         [sys.executable, "-m", "hawkeye.prepare", *SLURM, "prepare.num_shards=3",
-         "launch.wait=true", f"data_root={demo}", f"paths.store={store}", *SMALL],
+         "launch.wait=true", f"data_root={small_pd4t}", f"paths.store={store}", *SMALL],
         cwd=tmp_path, capture_output=True, text=True, timeout=240,
         env={k: v for k, v in os.environ.items() if k != "SLURM_JOB_ID"})
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -209,13 +199,13 @@ def test_slurm_command_line_array_and_afterok_merge_equal_a_local_run(slurm_clus
 
 
 @pytest.mark.slurm
-def test_slurm_failed_shard_cancels_the_merge_and_is_named(slurm_cluster, demo, tmp_path,
+def test_slurm_failed_shard_cancels_the_merge_and_is_named(slurm_cluster, small_pd4t, tmp_path,
                                                            capsys):
     """Shard 1's output file is corrupt (not HDF5), so that array task fails: Slurm never starts
     the afterok merge, no merged store appears, and waiting names the shard, error and log."""
     store = tmp_path / "broken.h5"
     shard_path(store, 1, 2).write_bytes(b"not an HDF5 file")
-    sub = ps.submit_prepare(configure(demo, store, *SLURM, "prepare.num_shards=2"))
+    sub = ps.submit_prepare(configure(small_pd4t, store, *SLURM, "prepare.num_shards=2"))
     assert sub.merge is not None and len(sub.arrays) == 1
     code = ps.wait(sub, poll_s=0.5)
     out = capsys.readouterr().out

@@ -516,7 +516,7 @@ def test_anomaly_flags_from_label_or_score(tmp_path: Path) -> None:
 
 
 def test_thresholds_side_by_side_and_the_choice() -> None:
-    from hawkeye.families import anomaly_thresholds, choose_threshold
+    from hawkeye.fitting import anomaly_thresholds, choose_threshold
 
     cfg = compose(["+experiment=telemetry", "model=lstm_ae"])
     train_errors = np.arange(1, 101, dtype=float)          # percentiles are easy to read off

@@ -121,10 +121,11 @@ def test_a_gpu_on_a_slurm_node_is_checked_there_with_a_note() -> None:
 
 
 def _options() -> list[list[str]]:
-    """One override list per option of every config group (the experiments included)."""
-    conf = Path(CONF_DIR)
+    """One override list per option of every config group a launch composes (the experiments
+    included; not `synthetic`, the demo generator's own entry point)."""
+    conf, launched = Path(CONF_DIR), set(compose()) | {"experiment"}
     return [[f"{'+' if group.name == 'experiment' else ''}{group.name}={option.stem}"]
-            for group in sorted(p for p in conf.iterdir() if p.is_dir())
+            for group in sorted(p for p in conf.iterdir() if p.is_dir() and p.name in launched)
             for option in sorted(group.glob("*.yaml"))]
 
 
