@@ -340,8 +340,9 @@ def test_a_full_disk_is_a_message_and_the_previous_store_survives(small_pd4t, tm
     assert store_main(["write", str(small_npz(tmp_path / "x.npz", n=40)), str(store)]) == 2
     assert "disk is full" in capsys.readouterr().err
     assert load_store(store).ids.tolist() == ["a"]
+    # prepare checks the free space before decoding anything (hawkeye/prepare/checks.py)
     assert run_cli(prepare_main, prepare_argv(small_pd4t, folder / "p.h5"), monkeypatch) == 2
-    assert "the disk is full" in said(capsys, caplog)
+    assert "nothing was decoded" in (text := said(capsys, caplog)) and "MiB free" in text
     assert not (folder / "p.h5").exists()
 
 
@@ -374,13 +375,14 @@ def test_an_annotation_file_not_in_utf8_is_named(small_pd4t, tmp_path, monkeypat
     annotation.write_bytes((annotation.read_text() + "Ré_l_001,50,1\n").encode(encoding))
     assert run_cli(prepare_main, prepare_argv(data, tmp_path / "s.h5"), monkeypatch) == 2
     text = said(capsys, caplog)
-    assert str(annotation) in text and "save the file as UTF-8" in text
+    assert str(annotation) in text and "save it as UTF-8" in text
 
 
 def test_random_bytes_as_telemetry_csv_name_the_file(tmp_path, capsys) -> None:
     csv = tmp_path / "drives.csv"
     csv.write_bytes(np.random.default_rng(1).bytes(2048))
-    assert telemetry_main(["import", f"csv={csv}", f"out={tmp_path / 't.h5'}"]) == 2
+    assert telemetry_main(["import", "task=telemetry", f"task.csv={csv}",
+                           f"paths.store={tmp_path / 't.h5'}"]) == 2
     err = capsys.readouterr().err
     assert str(csv) in err and "UTF-8" in err
 

@@ -309,7 +309,7 @@ def test_fewer_folds_than_trained_stop_predict_or_are_named_in_a_warning(run, tm
     out = tmp_path / "out"
     args = [f"video={held_out_landmarks(run)[0]}", f"run_dir={copy}", "model=tcn",
             f"predict.out={out}"]
-    assert run_app(main, args) == 1  # run_app prints the message main exits with
+    assert run_app(main, args) == 1  # refused: one fold cannot score
     assert re.search(r"fold_1/model.onnx: missing.*allow_missing_folds", capsys.readouterr().err)
     assert not out.exists()
     code = run_app(main, [*args, "predict.allow_missing_folds=true"])
