@@ -4,12 +4,17 @@ One module per step, in the order a video goes through them:
 
 - :mod:`~hawkeye.prepare.pd4t`: the PD4T layout and its annotation CSVs (which videos, which
   labels);
-- :mod:`~hawkeye.prepare.video`: decoding frames with OpenCV;
+- :mod:`~hawkeye.prepare.video`: decoding frames (and their timestamps) with OpenCV;
+- :mod:`~hawkeye.prepare.timing`: each video's frame times and rate, implausible rates flagged;
 - :mod:`~hawkeye.prepare.landmarks`: MediaPipe hand landmarks, hand choice, gap filling;
+- :mod:`~hawkeye.prepare.sources`: one video's landmarks and frame times, from MediaPipe or a
+  precomputed file;
 - :mod:`~hawkeye.prepare.features`: clinical kinematic features (``docs/features.md``);
 - :mod:`~hawkeye.prepare.pipeline`: :func:`~hawkeye.prepare.pipeline.prepare`, the per-video
   worker, the process pool, shards and their merge;
 - :mod:`~hawkeye.prepare.qc`: the QC rows, CSV/Markdown report and figures;
+- :mod:`~hawkeye.prepare.traces`: trace figures of videos already in the store;
+- :mod:`~hawkeye.prepare.checks`: what ``python -m hawkeye.prepare`` checks before it starts;
 - :mod:`~hawkeye.prepare.submit`: the same run as a Slurm job array of shards + a merge job;
 - :mod:`~hawkeye.prepare.__main__`: ``python -m hawkeye.prepare`` (run here, or submit).
 

@@ -8,9 +8,9 @@ Per video (:func:`process_video`, run in worker processes, one MediaPipe detecto
 1. the source file (the video, or its ``.landmarks.npz`` with
    ``prepare.landmark_source=precomputed``) is hashed; an id already stored with the same hash is
    not processed again (resume);
-2. landmarks: MediaPipe in tracking mode with the task hand chosen and checked against the motion
-   (:mod:`hawkeye.prepare.landmarks`), or the precomputed file; the frame count is checked
-   against the annotation;
+2. landmarks and frame times (:mod:`hawkeye.prepare.sources`): MediaPipe in tracking mode with
+   the task hand chosen and checked against the motion (:mod:`hawkeye.prepare.landmarks`), or the
+   precomputed file; the frame count is checked against the annotation;
 3. short gaps are interpolated (``hawkeye.prepare.landmarks.fill_gaps``), long ones stay masked;
 4. clinical features (``hawkeye.prepare.features.compute_features``);
 5. a :class:`hawkeye.store.VideoEntry` goes back to the main process, which writes the store every
@@ -64,7 +64,9 @@ from hawkeye.prepare.qc import (
     read_qc_csv,
     write_qc,
 )
-from hawkeye.prepare.video import VideoError, iter_frames, probe_video
+from hawkeye.prepare.sources import mediapipe_landmarks, precomputed_landmarks
+from hawkeye.prepare.traces import draw_stored_traces
+from hawkeye.prepare.video import VideoError
 from hawkeye.store import VideoEntry, load_store, merge_stores, stored_hashes, write_store
 
 log = logging.getLogger(__name__)
@@ -160,58 +162,6 @@ class PrepareReport:
 # ------------------------------------------------------------------------------------- one video
 
 
-def _mediapipe_landmarks(item: VideoItem, settings: PrepareSettings, qc: QcRow
-                         ) -> tuple[np.ndarray, float, int, int, lm.HandChoice, list[str]]:
-    """Decode + detect + choose the hand; fills the timing fields of ``qc``."""
-    video_cfg = settings.video
-    info = probe_video(item.video_path, video_cfg["fps_fallback"], video_cfg["fps_min"],
-                       video_cfg["fps_max"])
-    notes = []
-    if info.fps_fallback_used:
-        qc.fps_note = (f"container fps {info.fps_reported!r} implausible; "
-                       f"used prepare.video.fps_fallback={info.fps}")
-    detector = lm.process_detector(**settings.detector_settings())
-    detector.reset()  # one video's tracking state must not leak into the next
-    detections = []
-    frames = iter_frames(item.video_path, video_cfg["resize_max_side"])
-    while True:
-        start = time.perf_counter()
-        frame = next(frames, None)
-        qc.decode_s += time.perf_counter() - start
-        if frame is None:
-            break
-        start = time.perf_counter()
-        detections.append(detector.detect(frame))
-        qc.detect_s += time.perf_counter() - start
-    if not detections:
-        raise VideoError(item.video_path, "no frame could be decoded")
-    if info.frame_count and len(detections) < info.frame_count:
-        notes.append(f"decoded {len(detections)} of the {info.frame_count} frames the container "
-                     f"announces (truncated file?)")
-    start = time.perf_counter()
-    cfg = settings.landmarks
-    tracks = lm.track_hands(detections, cfg["max_num_hands"], cfg["new_track_distance"])
-    choice = lm.choose_hand(tracks, item.hand, width=info.width, height=info.height,
-                            **settings.choice_settings())
-    qc.features_s += time.perf_counter() - start
-    return lm.select_track(tracks, choice), info.fps, info.width, info.height, choice, notes
-
-
-def _precomputed_landmarks(item: VideoItem, settings: PrepareSettings, qc: QcRow
-                           ) -> tuple[np.ndarray, float, int, int, lm.HandChoice, list[str]]:
-    start = time.perf_counter()
-    data = lm.load_precomputed(item.landmarks_path)
-    qc.decode_s += time.perf_counter() - start
-    choice = lm.HandChoice(
-        track=0, n_tracks=1, label="", reason="precomputed",
-        detail=f"landmarks of the task hand read from {item.landmarks_path.name}")
-    low, high = float(settings.video["fps_min"]), float(settings.video["fps_max"])
-    notes = [] if low <= data.fps <= high else [
-        f"{item.landmarks_path}: fps {data.fps:g} is implausible (outside prepare.video.fps_min.."
-        f"fps_max = {low:g}..{high:g}): tap rates and speeds of this video are not trustworthy"]
-    return data.landmarks, data.fps, data.width, data.height, choice, notes
-
-
 def _checks(item: VideoItem, raw: np.ndarray, choice: lm.HandChoice, settings: PrepareSettings
             ) -> tuple[list[str], bool]:
     """Warnings about one video's landmarks and whether they keep it out of the store."""
@@ -254,10 +204,8 @@ def process_video(item: VideoItem, stored_hash: str | None, settings: PrepareSet
         if stored_hash == source_hash:
             qc.status = CACHED
             return VideoResult(qc)
-        if mediapipe:
-            raw, fps, width, height, choice, notes = _mediapipe_landmarks(item, settings, qc)
-        else:
-            raw, fps, width, height, choice, notes = _precomputed_landmarks(item, settings, qc)
+        read = mediapipe_landmarks if mediapipe else precomputed_landmarks
+        raw, times, fps, width, height, choice, notes = read(item, settings, qc)
         qc.frames, qc.fps, qc.width, qc.height = len(raw), fps, width, height
         qc.hand_choice, qc.hand_detail = choice.reason, choice.detail
 
@@ -286,13 +234,13 @@ def process_video(item: VideoItem, stored_hash: str | None, settings: PrepareSet
             return VideoResult(qc)
         qc.status = FLAGGED if notes else OK
         if settings.plot_dir is not None:
-            plot_video(settings.plot_dir / f"{item.id}.png", features, fps, qc)
+            plot_video(settings.plot_dir / f"{item.id}.png", features, times, qc)
         return VideoResult(qc, VideoEntry(
             id=item.id, subject=item.subject, score=item.score, split=item.split,
             series=features.series, summary=features.summary, hand=item.hand, fps=float(fps),
             source=str(source), source_hash=source_hash,
             landmarks=filled if settings.keep_landmarks else None,
-            presence=presence if settings.keep_landmarks else None))
+            presence=presence if settings.keep_landmarks else None, timestamps=times))
     except (VideoError, lm.LandmarkError) as err:
         qc.reason = str(err)
         return VideoResult(qc)
@@ -452,8 +400,10 @@ class _RunLog:
                      "features %.2fs total %.2fs%s", qc.id, qc.status, qc.frames, qc.fps,
                      qc.hand_choice or "-", qc.hash_s, qc.decode_s, qc.detect_s, qc.features_s,
                      qc.total_s, f" -- {qc.reason}" if qc.reason else "")
-            if qc.status in (SKIPPED, FLAGGED):
-                log.warning("%s %s: %s", qc.status, qc.id, qc.reason)
+            if qc.status == SKIPPED:
+                log.warning("skipped %s: %s", qc.id, qc.reason)
+            elif qc.status == FLAGGED:
+                log.warning("flagged %s: %s", qc.id, qc.reason)
         if result.entry is not None:
             self.pending.append(result.entry)
             if len(self.pending) >= self.flush_every:
@@ -546,6 +496,9 @@ def _prepare_into(out: Path, data_root: str | os.PathLike[str], task_cfg: Mappin
             filter(None, ["annotation labels changed; stored features kept", row.reason])))
     run.pending.extend(relabelled)
     run.flush()
+    if settings.plot_dir is not None and run.cached:
+        drawn = draw_stored_traces(out, run.cached, settings.plot_dir, settings.features)
+        log.info("drew %d trace figure(s) of stored videos in %s", len(drawn), settings.plot_dir)
     overlap_note = ""
     if annotations.overlap:
         overlap_note = ("**Subject overlap between splits:** " + ", ".join(
