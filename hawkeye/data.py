@@ -1,8 +1,10 @@
 """From a loaded HDF5 store to in-memory tensors: feature choice, padding, normalisation, batches.
 
 A whole split fits in memory (PD4T: 806 videos x <=256 steps x 73 channels is ~60 MB), so there is
-no ``Dataset``/``DataLoader`` with a Python call per sample: sequences are padded once into one
-``(videos, time, features)`` tensor with a boolean mask, and a batch is one index tensor into it.
+no ``Dataset``/``DataLoader`` with a Python call per sample: sequences are resampled by time to the
+task's rate (:mod:`hawkeye.timebase`: ``task.sample_rate_hz``, the first ``task.max_seconds``) and
+padded once into one ``(videos, time, features)`` tensor with a boolean mask, and a batch is one
+index tensor into it.
 
 Per-frame inputs (``task.input_features``):
 - ``series``: the engineered per-frame kinematic series of the store (``StoreData.series``);
@@ -22,6 +24,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+
+from hawkeye.timebase import TimeBase, known_times, resample
 
 if TYPE_CHECKING:
     from hawkeye.store import StoreData
@@ -61,32 +65,6 @@ def _landmark_count(store: StoreData) -> int:
     """Points per frame of the store's landmarks: 21 (hand) when it has none to tell (the
     names are only reported then, frame_features refuses the missing landmarks)."""
     return 21 if store.landmarks is None else int(store.landmarks.shape[1])
-
-
-def pad_frames(frames: np.ndarray, offsets: np.ndarray, max_len: int,
-               frame_stride: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    """Cut ragged videos into one padded array: every ``frame_stride``-th frame, ``max_len`` steps.
-
-    ``frames`` is ``(sum T, F)`` with video ``i`` at rows ``offsets[i]:offsets[i+1]``. Returns
-    ``x (N, L, F)`` with zeros at padded steps and ``mask (N, L)`` (True = real frame), where ``L``
-    is the longest kept length (<= ``max_len``). Longer videos keep their first ``max_len`` steps:
-    the decrement that the score rates shows within the first taps. One gather, no Python loop.
-    """
-    offsets = np.asarray(offsets, dtype=np.int64)
-    if frames.ndim != 2 or offsets.ndim != 1 or offsets[-1] != len(frames):
-        raise ValueError(f"frames {frames.shape} and offsets {offsets.shape} (last "
-                         f"{offsets[-1] if offsets.size else None}) do not describe ragged videos")
-    if max_len < 1 or frame_stride < 1:
-        raise ValueError(f"max_len ({max_len}) and frame_stride ({frame_stride}) must be >= 1")
-    lengths = np.diff(offsets)
-    kept = np.minimum(-(-lengths // frame_stride), max_len)  # ceil division: steps per video
-    width = max(int(kept.max(initial=0)), 1)
-    steps = np.arange(width)
-    mask = steps[None, :] < kept[:, None]                                   # (N, L)
-    rows = np.where(mask, offsets[:-1, None] + steps[None, :] * frame_stride, 0)
-    x = frames[rows] if len(frames) else np.zeros((*rows.shape, frames.shape[1]), np.float32)
-    x[~mask] = 0.0
-    return x.astype(np.float32, copy=False), mask
 
 
 @dataclass(frozen=True)
@@ -174,9 +152,22 @@ def concat_sets(parts: Sequence[SequenceSet]) -> SequenceSet:
     return SequenceSet(**columns)
 
 
-def sequence_set(store: StoreData, feature_set: str, max_len: int, frame_stride: int = 1,
-                 target: str = "score", anomalous: np.ndarray | None = None) -> SequenceSet:
-    """All videos of ``store`` as one (unnormalised) :class:`SequenceSet`.
+def model_frames(store: StoreData, feature_set: str,
+                 base: TimeBase) -> tuple[np.ndarray, np.ndarray]:
+    """``x (N, L, F)`` and ``mask (N, L)``: the per-frame inputs of ``store`` resampled by time.
+
+    The one path from stored frames to model steps (training, export checks and prediction):
+    every video at ``base.sample_rate_hz`` for its first ``base.max_seconds``, from the stored
+    frame times; a video of unknown timing (NaN fps, no timestamps) is taken as sampled at the
+    model rate already.
+    """
+    times = known_times(store.frame_times(), store.offsets, base.sample_rate_hz)
+    return resample(frame_features(store, feature_set), store.offsets, times, base)
+
+
+def sequence_set(store: StoreData, feature_set: str, base: TimeBase, target: str = "score",
+                 anomalous: np.ndarray | None = None) -> SequenceSet:
+    """All videos of ``store`` as one (unnormalised) :class:`SequenceSet` (:func:`model_frames`).
 
     ``target`` names what supervised models learn: ``score`` (the integer score) or one of the
     store's real-valued targets (``StoreData.targets``, e.g. telemetry's ``fuel_consumption``).
@@ -192,8 +183,7 @@ def sequence_set(store: StoreData, feature_set: str, max_len: int, frame_stride:
     if anomalous is not None and np.shape(anomalous) != (len(store),):
         raise ValueError(f"anomalous must have shape ({len(store)},), one flag per video, got "
                          f"{np.shape(anomalous)}")
-    frames = frame_features(store, feature_set)
-    x, mask = pad_frames(frames, store.offsets, max_len, frame_stride)
+    x, mask = model_frames(store, feature_set, base)
     return SequenceSet(x=torch.from_numpy(x), mask=torch.from_numpy(mask),
                        y=torch.as_tensor(np.asarray(store.scores), dtype=torch.int64),
                        summary=torch.as_tensor(np.asarray(store.summary, dtype=np.float32)),

@@ -18,9 +18,10 @@ its outputs into scores with the fold's head. Its inputs and outputs:
 Batch and time are dynamic axes (``torch.onnx.export(dynamo=True)`` with ``torch.export.Dim``; the
 legacy exporter hard-codes a length inside ``nn.TransformerEncoder``). What the graph cannot carry
 is written as ``metadata_props`` (keys ``hawkeye.*``, values JSON, read back with
-:func:`read_metadata`): input feature names, how frames are strided and cut (``frame_stride``,
-``max_len``), the normalisation statistics (also baked in), the score levels, head, model, fold,
-package version and config hash.
+:func:`read_metadata`): input feature names, the time base the inputs are resampled to
+(``sample_rate_hz``, ``max_seconds``: :func:`hawkeye.timebase.resample`), the task the model rates
+(``task``: name and PD4T task), the normalisation statistics (also baked in), the score levels,
+head, model, fold, package version and config hash.
 
 Every export is verified before it is published: ONNX Runtime and PyTorch run the same random
 inputs of several lengths and batch sizes (:func:`parity_inputs`); the largest absolute difference
@@ -155,7 +156,7 @@ def load_fold_model(fold_dir: Path) -> TrainedFold:
                           f"{str(error).splitlines()[0][:200]}); the checkpoint is damaged or "
                           "was not written by hawkeye.train: retrain the fold") from None
     required = ("model_name", "family", "model_cfg", "input_names", "normalization",
-                "n_levels", "frame_stride", "max_len", "input_features")
+                "n_levels", "sample_rate_hz", "max_seconds", "input_features")
     kind = family_of(ckpt.get("family"), str(ckpt.get("model_name", fold_dir.parent.name)))
     if not isinstance(kind, ExportedFamily):
         raise ExportError(f"{ckpt_path}: family {kind.name} is not exported to ONNX")
@@ -181,7 +182,8 @@ def load_fold_model(fold_dir: Path) -> TrainedFold:
         "head": module.head.name if module.head is not None else None,
         "fold": metrics.get("fold", _fold_number(fold_dir)),
         "input_names": input_names, "input_features": str(ckpt["input_features"]),
-        "frame_stride": int(ckpt["frame_stride"]), "max_len": int(ckpt["max_len"]),
+        "sample_rate_hz": float(ckpt["sample_rate_hz"]),
+        "max_seconds": float(ckpt["max_seconds"]), "task": ckpt.get("task"),
         "normalization": {"mean": norm.mean.tolist(), "std": norm.std.tolist(),
                           "applied": "in_graph"},
         "n_levels": n_levels, "score_levels": list(range(n_levels)),

@@ -22,6 +22,7 @@ from hawkeye.data import (
 )
 from hawkeye.folds import check_disjoint, ensure_folds, validation_split
 from hawkeye.store import load_store
+from hawkeye.timebase import TimeBase, store_time_base
 
 log = logging.getLogger("hawkeye.train")
 SCORE_KINDS = ("ordinal", "nominal")  # task.score_kind: ordered scores | unordered classes
@@ -39,8 +40,7 @@ class FoldData:
     normalization: Normalization
     input_names: list[str]
     summary_names: list[str]
-    max_len: int = 0          # steps kept per video after striding (task.max_len, resolved)
-    frame_stride: int = 1     # every frame_stride-th frame kept (task.frame_stride, resolved)
+    time_base: TimeBase       # rate and window of the inputs (the task's, nulls resolved)
     continuous: bool = False  # supervised target is a real value (task.target), not the score
     score_kind: str = "ordinal"  # the score's levels: ordinal (ordered) | nominal (classes)
 
@@ -83,9 +83,9 @@ def load_fold_data(cfg: DictConfig, keep_anomalous: bool = False,
     log.info("cross-validating on %s (%d videos), testing on %r (%d videos)", train_splits,
              int(is_cv.sum()), task.test_split, int(is_test.sum()))
 
-    max_len, frame_stride = sequence_shape(task.max_len, task.frame_stride, task.sample_rate,
-                                           store.lengths, store.fps, str(cfg.paths.store))
-    everything = sequence_set(store, task.input_features, max_len, frame_stride,
+    base = store_time_base(task.sample_rate_hz, task.max_seconds, store.fps, store.frame_times(),
+                           store.offsets, str(cfg.paths.store))
+    everything = sequence_set(store, task.input_features, base,
                               target=str(task.target),
                               anomalous=anomaly_flags(store, task.anomaly_label,
                                                       task.anomaly_min_score))
@@ -113,28 +113,6 @@ def load_fold_data(cfg: DictConfig, keep_anomalous: bool = False,
                     n_levels=n_score_levels(store.scores[is_cv | is_test]), normalization=norm,
                     input_names=channel_names(store, task.input_features),
                     summary_names=[str(n) for n in store.summary_names],
-                    max_len=max_len, frame_stride=frame_stride,
+                    time_base=base,
                     continuous=task.target != "score", score_kind=str(task.score_kind))
 
-
-def sequence_shape(max_len: int | None, frame_stride: int | None, sample_rate: float | None,
-                   lengths: np.ndarray, fps: np.ndarray, store: str) -> tuple[int, int]:
-    """``(max_len, frame_stride)`` with the task's nulls resolved from the store.
-
-    ``frame_stride`` null: ``round(fps / sample_rate)`` when ``sample_rate`` is set (the store's
-    fps must be known and one value), else 1, every sample: a bring-your-own sequence is never
-    thinned unasked. ``max_len`` null: the longest sequence after striding, so nothing is cut.
-    """
-    if frame_stride is None and sample_rate is not None:
-        rates = np.unique(np.asarray(fps, dtype=np.float64))
-        if rates.size != 1 or not np.isfinite(rates[0]):
-            raise ValueError(f"task.sample_rate={sample_rate} needs one known sample rate in "
-                             f"{store} (videos/fps holds {rates[:5].tolist()}); set "
-                             "task.frame_stride instead")
-        frame_stride = max(1, round(float(rates[0]) / float(sample_rate)))
-        log.info("%s: %g Hz strided by %d to ~%g Hz (task.sample_rate=%g)", store, rates[0],
-                 frame_stride, rates[0] / frame_stride, sample_rate)
-    frame_stride = 1 if frame_stride is None else int(frame_stride)
-    if max_len is None:
-        max_len = int(-(-np.asarray(lengths).max() // frame_stride))  # ceil: the longest kept
-    return int(max_len), frame_stride

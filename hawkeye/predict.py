@@ -4,20 +4,28 @@
 
 ``video`` is one video, one precomputed ``.landmarks.npz`` (the contract of docs/architecture.md;
 what ``hawkeye.synthetic`` writes), a folder of them, or a CSV with a ``video`` column (paths
-relative to the CSV; optional ``hand`` column). It may also be sequences the model's family
-takes directly (:mod:`hawkeye.sequence_inputs`): a ``.npz`` in the ``store write`` layout (one
-row per sequence) or a telemetry CSV without a ``video`` column (one row per window); a tree
-model scores a feature table's rows (:mod:`hawkeye.table_inputs`). Each video
-goes through exactly the preparation a training video went through —
-:func:`hawkeye.prepare.worker.process_video` (decode, MediaPipe, hand choice, gap filling,
-:func:`hawkeye.prepare.features.compute_features`), then
-:func:`hawkeye.data.frame_features` and :func:`hawkeye.data.pad_frames` with the stride and length
-the model was trained with — and then through every fold's ``model.onnx`` (which normalises
+relative to the CSV; optional ``hand`` and ``task`` columns). It may also be sequences the
+model's family takes directly (:mod:`hawkeye.sequence_inputs`): a ``.npz`` in the ``store write``
+layout (one row per sequence) or a telemetry CSV without a ``video`` column (one row per window),
+resampled the same way; a tree model scores a feature table's rows
+(:mod:`hawkeye.table_inputs`). Each video goes through exactly the preparation a training video went
+through — :func:`hawkeye.prepare.worker.process_video` (decode, the task's MediaPipe model, hand or
+side choice, gap filling, the task's features: :mod:`hawkeye.prepare.tasks`), then
+:func:`hawkeye.data.model_frames`: resampled by the frame times to the rate and window the model
+was trained with (``sample_rate_hz``, ``max_seconds``; a 60 fps phone video gets the same steps
+as the same video at 30 fps) — and then through every fold's ``model.onnx`` (which normalises
 inside the graph). The preparation settings come from the exported file's metadata (the settings
 that built the training store) when it has them, else from the composed ``prepare`` config.
 
+Task-aware: the model records the task it rates (PD4T "Finger tapping"); an input given as
+another task (``predict.task``, a ``task`` column of the CSV, or a PD4T path
+``Videos/<task>/...``) is refused with the reason unless ``predict.allow_task_mismatch=true``.
+
 Output, in ``predict.out``: ``scores.csv`` (one row per input: the ensemble score, the mean and
-standard deviation of the folds' continuous scores, every fold's score) and ``<id>.trace.png``
+standard deviation of the folds' continuous scores, every fold's score, and what a clinician needs
+to trust the row: the hand taken and why, the preparation's QC status and reason, detection rate,
+tap count, native and model rate; a row whose preparation was flagged, e.g. a hand chosen by
+motion against its label, has status ``flagged``, not ``ok``) and ``<id>.trace.png``
 per video (the thumb-index distance with the detected taps; ``hawkeye.prepare``'s QC figure).
 The score is the fold ensemble's level by the head's rule (:func:`hawkeye.families.
 ensemble_levels`: mean class probabilities, soft vote or CORAL thresholds; regression: the mean
@@ -37,32 +45,34 @@ that never ran) or with a truncated or foreign file stops prediction with each s
 from __future__ import annotations
 
 import csv
-import json
 import logging
+import math
 import os
 import shutil
 import sys
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnxruntime as ort
 from omegaconf import DictConfig, OmegaConf
-from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
 
 from hawkeye.cli import PREDICT_HELP, hydra_app
-from hawkeye.data import channel_names, frame_features, pad_frames
-from hawkeye.export import ONNX_NAME, metadata_of, ort_session
-from hawkeye.families import ExportedFamily, csv_number, family_of
+from hawkeye.data import channel_names, model_frames
+from hawkeye.ensemble import Ensemble, load_ensemble
+from hawkeye.families import csv_number
 from hawkeye.io import atomic_path
 from hawkeye.prepare import landmarks as lm
 from hawkeye.prepare.features import SERIES_NAMES
 from hawkeye.prepare.pd4t import VideoItem
+from hawkeye.prepare.qc import FLAGGED as QC_FLAGGED
+from hawkeye.prepare.qc import QcRow
+from hawkeye.prepare.tasks import TaskSpec
 from hawkeye.prepare.worker import PrepareSettings, process_video
-from hawkeye.scoring import OK, PredictError, Prediction, score_ensemble, scored
+from hawkeye.scoring import FAILED, FLAGGED, OK, PredictError, Prediction, score_ensemble, scored
+from hawkeye.scoring_task import task_mismatch
 from hawkeye.sequence_inputs import (
     SequenceInput,
     is_sequence_file,
@@ -71,148 +81,13 @@ from hawkeye.sequence_inputs import (
 )
 from hawkeye.store import VideoEntry
 from hawkeye.table_inputs import predict_table
+from hawkeye.timebase import VARIABLE_SPREAD
 
 log = logging.getLogger("hawkeye.predict")
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm")
 LANDMARKS_SUFFIX = lm.PRECOMPUTED_SUFFIX
 SCORES_NAME = "scores.csv"
-
-
-# ----------------------------------------------------------------------------------------------
-# The ensemble
-
-
-@dataclass(frozen=True)
-class ExportedFold:
-    """One fold's exported model (an open ONNX Runtime session) and its metadata."""
-
-    fold: int
-    path: Path
-    session: ort.InferenceSession
-    meta: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Ensemble:
-    """The folds of one model of a run; all share inputs, family and preparation."""
-
-    model: str
-    family: str                 # the model's family (hawkeye.families): how folds are ensembled
-    folds: list[ExportedFold]
-    input_names: list[str]
-    input_features: str         # series | landmarks | both
-    frame_stride: int
-    max_len: int
-    score_levels: list[int]
-    prepare: dict[str, Any] | None  # settings that built the training store (None: unknown)
-    left_out: list[str] = field(default_factory=list)  # folds not scored, each with the reason
-
-    @property
-    def kind(self) -> ExportedFamily:
-        """The family object that scores, ensembles and describes this model's folds."""
-        kind = family_of(self.family, self.model)
-        if not isinstance(kind, ExportedFamily):
-            raise PredictError(f"{self.folds[0].path}: family {self.family!r} is not exported")
-        return kind
-
-
-def load_ensemble(run_dir: Path, model: str, threads: int,
-                  allow_missing_folds: bool = False) -> Ensemble:
-    """Open every ``<run_dir>/<model>/fold_*/model.onnx`` and check that the folds agree.
-
-    A fold that cannot be scored (no folder of a fold run.json expects, no ``model.onnx``, a
-    truncated or foreign file) raises :class:`PredictError` naming every such fold, unless
-    ``allow_missing_folds``: then the others score and ``left_out`` says what was left out.
-    """
-    run_dir = Path(run_dir)
-    model_dir = run_dir / model
-    if not model_dir.is_dir():
-        present = sorted(p.parent.parent.name for p in run_dir.glob(f"*/fold_*/{ONNX_NAME}"))
-        raise PredictError(f"{run_dir}: no folder for model {model!r}; exported models there: "
-                           f"{sorted(set(present)) or 'none'} (pass model=<name>)")
-    paths = sorted(model_dir.glob(f"fold_*/{ONNX_NAME}"), key=lambda p: _fold_index(p.parent))
-    if not paths:
-        trained = sorted(model_dir.glob("fold_*/best.pt"))
-        hint = (f"run python -m hawkeye.export run_dir={run_dir}" if trained else
-                "no fold has best.pt either (a tree model's is written when it is fitted)")
-        raise PredictError(f"{model_dir}: no fold has {ONNX_NAME}; {hint}")
-    folds, left_out = [], fold_problems(run_dir, model_dir)
-    for path in paths:
-        try:
-            session = ort_session(path, threads)
-            meta = metadata_of(session, path)
-        except _ORT_LOAD_ERRORS as error:
-            left_out.append(f"{path}: not a readable ONNX model ({type(error).__name__}: "
-                            f"{str(error).strip()[:200]}); re-export it: python -m hawkeye.export "
-                            f"run_dir={run_dir} export.force=true")
-            continue
-        folds.append(ExportedFold(_fold_index(path.parent), path, session, meta))
-    if left_out and (not allow_missing_folds or not folds):
-        usable = (f"score with the {len(folds)} other fold(s) only with "
-                  "predict.allow_missing_folds=true" if folds else "no fold is usable")
-        raise PredictError(f"{model_dir}: {len(left_out)} fold(s) cannot be scored: "
-                           + "; ".join(left_out) + f". Fix them, or {usable}")
-    for problem in left_out:
-        log.warning("fold left out (predict.allow_missing_folds=true): %s", problem)
-    first = folds[0].meta
-    shared = ("input_names", "family", "input_features", "frame_stride", "max_len",
-              "score_levels", "prepare")
-    for fold in folds[1:]:
-        differ = [k for k in shared if fold.meta.get(k) != first.get(k)]
-        if differ:
-            raise PredictError(f"{fold.path} differs from {folds[0].path} in {differ}: the folds "
-                               "come from different runs; re-export the run")
-    return Ensemble(model=model, family=str(first["family"]), folds=folds,
-                    input_names=list(first["input_names"]),
-                    input_features=str(first["input_features"]),
-                    frame_stride=int(first["frame_stride"]), max_len=int(first["max_len"]),
-                    score_levels=[int(v) for v in first["score_levels"]],
-                    prepare=first.get("prepare"), left_out=left_out)
-
-
-# What ONNX Runtime raises for a file it cannot load (its own classes derive from Exception only)
-_ORT_LOAD_ERRORS = (ValueError, RuntimeError, OSError, ort_state.InvalidProtobuf, ort_state.Fail,
-                    ort_state.InvalidGraph, ort_state.NoSuchFile, ort_state.InvalidArgument)
-
-
-def fold_problems(run_dir: Path, model_dir: Path) -> list[str]:
-    """Folds of ``model_dir`` without a ``model.onnx``: a fold folder that lacks it (with the
-    export error training recorded, if any), or a fold run.json's ``n_folds`` expects but that has
-    no folder."""
-    problems = []
-    expected = _expected_folds(run_dir)
-    present = {p.name for p in model_dir.glob("fold_*") if p.is_dir()}
-    problems += [f"{model_dir / f'fold_{k}'}: missing (run.json expects {expected} folds)"
-                 for k in range(expected or 0) if f"fold_{k}" not in present]
-    for name in sorted(present, key=lambda n: _fold_index(model_dir / n)):
-        if (model_dir / name / ONNX_NAME).exists():
-            continue
-        recorded = _recorded_export_error(model_dir / name)
-        problems.append(f"{model_dir / name / ONNX_NAME}: missing"
-                        + (f" (export failed: {recorded})" if recorded else ""))
-    return problems
-
-
-def _expected_folds(run_dir: Path) -> int | None:
-    try:
-        return int(json.loads((run_dir / "run.json").read_text())["n_folds"])
-    except (OSError, ValueError, KeyError, TypeError):  # no run.json: only the folders tell
-        return None
-
-
-def _recorded_export_error(fold_dir: Path) -> str:
-    try:
-        return str(json.loads((fold_dir / "metrics.json").read_text()).get("onnx_error") or "")
-    except (OSError, ValueError, AttributeError):
-        return ""
-
-
-def _fold_index(fold_dir: Path) -> int:
-    try:
-        return int(fold_dir.name.split("_", 1)[1])
-    except (IndexError, ValueError):
-        raise PredictError(f"{fold_dir}: fold folders must be named fold_<k>") from None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -225,6 +100,7 @@ class VideoInput:
 
     path: Path
     hand: str   # "l", "r" or "" (unknown: fine for landmark files, needed for videos)
+    task: str = ""  # the clinical task the video shows, as given ("": not said)
 
     @property
     def id(self) -> str:
@@ -242,8 +118,29 @@ def hand_from_name(stem: str) -> str:
     return side if side in ("l", "r") else ""
 
 
-def resolve_inputs(video: str | os.PathLike[str], hand: str | None = None) -> list[VideoInput]:
+def task_from_path(path: Path) -> str:
+    """The PD4T task folder of ``.../Videos/<task>/<subject>/<file>``, else ``""``."""
+    parts = path.parts
+    if "Videos" in parts[:-1]:
+        index = len(parts) - 1 - parts[::-1].index("Videos")
+        if index + 2 < len(parts):
+            return parts[index + 1]
+    return ""
+
+
+def resolve_inputs(video: str | os.PathLike[str], hand: str | None = None,
+                   task: str | None = None) -> list[VideoInput]:
     """The inputs named by ``video``: a file, a folder (videos and landmark files in it), or a CSV.
+
+    Each input's task is ``task`` when given, else the CSV's ``task`` column, else the PD4T
+    folder its path lies in (:func:`task_from_path`), else unknown.
+"""
+    inputs = _resolve_paths(video, hand)
+    return [replace(inp, task=task or inp.task or task_from_path(inp.path)) for inp in inputs]
+
+
+def _resolve_paths(video: str | os.PathLike[str], hand: str | None) -> list[VideoInput]:
+    """The inputs of :func:`resolve_inputs`, tasks as the CSV gives them.
 
     In a folder, a ``.landmarks.npz`` beside a video of the same stem is not a second input (the
     video is; ``prepare.landmark_source=precomputed`` reads that file instead of running
@@ -288,7 +185,7 @@ def _inputs_from_csv(path: Path, hand: str | None) -> list[VideoInput]:
         rows = list(csv.DictReader(handle))
     if not rows or "video" not in rows[0]:
         raise PredictError(f"{path}: a CSV of inputs needs a header with a 'video' column "
-                           "(and optionally 'hand': l | r) and at least one row")
+                           "(and optionally 'hand': l | r, 'task') and at least one row")
     inputs = []
     for line, row in enumerate(rows, start=2):
         name = (row.get("video") or "").strip()
@@ -298,7 +195,7 @@ def _inputs_from_csv(path: Path, hand: str | None) -> list[VideoInput]:
         row_hand = (row.get("hand") or "").strip().lower() or hand
         if row_hand not in (None, "", "l", "r"):
             raise PredictError(f"{path}, line {line}: hand must be l or r, got {row_hand!r}")
-        inputs.append(_input(target, row_hand))
+        inputs.append(replace(_input(target, row_hand), task=(row.get("task") or "").strip()))
     return inputs
 
 
@@ -337,14 +234,24 @@ def _plain(section: Any) -> dict[str, Any]:
     return dict(section)
 
 
-def video_item(inp: VideoInput, landmark_source: str) -> VideoItem:
-    """The :class:`VideoItem` ``process_video`` takes, for a file outside any PD4T annotation."""
+def side_question(task: TaskSpec) -> str | None:
+    """What a video of ``task`` must say about its side to be prepared from MediaPipe ("which
+    hand taps", "which leg is rated"); None when the task measures both sides (gait)."""
+    if task.landmarks.name == "hands":
+        return "which hand taps"
+    return "which leg is rated" if task.features.choose_side is not None else None
+
+
+def video_item(inp: VideoInput, landmark_source: str,
+               question: str | None = "which hand taps") -> VideoItem:
+    """The :class:`VideoItem` ``process_video`` takes, for a file outside any PD4T annotation
+    (``question``: :func:`side_question` of the model's task)."""
     if inp.is_landmarks:
         video_path, landmarks_path = inp.path, inp.path
     else:
         video_path, landmarks_path = inp.path, lm.precomputed_path(inp.path)
-    if landmark_source == "mediapipe" and inp.hand not in ("l", "r"):
-        raise PredictError(f"{inp.path}: cannot tell which hand taps: name the file "
+    if landmark_source == "mediapipe" and question and inp.hand not in ("l", "r"):
+        raise PredictError(f"{inp.path}: cannot tell {question}: name the file "
                            "<visit>_l.<ext> / <visit>_r.<ext>, add a 'hand' column to the CSV, "
                            "or pass predict.hand=l|r")
     return VideoItem(id=inp.id, visit=inp.id, hand=inp.hand or "l", subject="", frame_count=0,
@@ -352,24 +259,33 @@ def video_item(inp: VideoInput, landmark_source: str) -> VideoItem:
                      landmarks_path=landmarks_path)
 
 
-def extract(inp: VideoInput, settings: PrepareSettings) -> VideoEntry:
-    """Features of one input through :func:`hawkeye.prepare.worker.process_video`;
-    PredictError if none."""
+def extract(inp: VideoInput, settings: PrepareSettings) -> tuple[VideoEntry, QcRow]:
+    """Features and QC row of one input through :func:`hawkeye.prepare.worker.process_video`;
+    PredictError if no features."""
     landmark_source = "precomputed" if inp.is_landmarks else settings.landmark_source
     settings = replace(settings, landmark_source=landmark_source)
-    result = process_video(video_item(inp, landmark_source), None, settings)
+    item = video_item(inp, landmark_source, side_question(settings.task))
+    result = process_video(item, None, settings)
     if result.entry is None:
         raise PredictError(result.qc.reason or f"{inp.path}: not usable (no reason recorded)")
-    return result.entry
+    return result.entry, result.qc
 
 
 @dataclass(frozen=True)
 class _OneVideo:
-    """The fields of a store that :func:`hawkeye.data.frame_features` reads, for one video."""
+    """The fields of a store that :func:`hawkeye.data.model_frames` reads, for one video."""
 
     series: np.ndarray
     series_names: tuple[str, ...]
     landmarks: np.ndarray | None
+    times: np.ndarray       # (T,) seconds of each frame
+
+    @property
+    def offsets(self) -> np.ndarray:
+        return np.array([0, len(self.series)])
+
+    def frame_times(self) -> np.ndarray:
+        return self.times
 
 
 def model_inputs(entry: VideoEntry, ensemble: Ensemble, source: Path,
@@ -377,7 +293,7 @@ def model_inputs(entry: VideoEntry, ensemble: Ensemble, source: Path,
     """``x (1, L, F)`` float32 and ``mask (1, L)`` bool, built as training built them
     (``series_names``: the task's feature set's, :class:`PrepareSettings` ``.task.features``)."""
     video = _OneVideo(series=entry.series, series_names=tuple(series_names),
-                      landmarks=entry.landmarks)
+                      landmarks=entry.landmarks, times=entry.frame_times())
     names = channel_names(video, ensemble.input_features)
     if names != ensemble.input_names:
         raise PredictError(
@@ -385,10 +301,7 @@ def model_inputs(entry: VideoEntry, ensemble: Ensemble, source: Path,
             f"per frame ({_short(ensemble.input_names)}) but hawkeye.prepare computes "
             f"{len(names)} ({_short(names)}); it was trained on other features (a store of your "
             "own sequences?): score such data with the same tool that made them")
-    frames = frame_features(video, ensemble.input_features)
-    x, mask = pad_frames(frames, np.array([0, len(frames)]), ensemble.max_len,
-                         ensemble.frame_stride)
-    return x, mask
+    return model_frames(video, ensemble.input_features, ensemble.time_base)
 
 
 def _short(names: Sequence[str], n: int = 4) -> str:
@@ -408,24 +321,47 @@ def check_duration(entry: VideoEntry, source: Path, min_seconds: float) -> None:
                            "too few taps to score (the task asks for 10 taps)")
 
 
+def rate_note(native_fps: float, model_rate_hz: float, variable: bool) -> str:
+    """Says how a video at ``native_fps`` reached the model's rate: any camera rate is fine, the
+    inputs are resampled by frame time ("" when the rates agree and the rate is constant)."""
+    if math.isclose(native_fps, model_rate_hz, rel_tol=1e-3) and not variable:
+        return ""
+    how = "its frame timestamps (variable frame rate)" if variable else "frame time"
+    return f"resampled from {native_fps:.4g} fps to the model's {model_rate_hz:g} Hz by {how}"
+
+
 def predict_one(inp: VideoInput, ensemble: Ensemble, settings: PrepareSettings,
-                plot_dir: Path, min_seconds: float) -> Prediction:
+                plot_dir: Path, min_seconds: float, allow_task_mismatch: bool = False
+                ) -> Prediction:
     """Prepare and score one input; a problem becomes ``status="failed"`` with its reason."""
-    prediction = Prediction(input=inp)
+    prediction = Prediction(input=inp, model_rate_hz=ensemble.time_base.sample_rate_hz)
+    refusal, prediction.task_note = task_mismatch(ensemble.task, inp.task, allow_task_mismatch)
+    if refusal is not None:
+        prediction.reason = f"{inp.path}: {refusal}"
+        return prediction
     try:
         if inp.path.is_symlink() and not inp.path.exists():
             raise PredictError(f"{inp.path}: broken symbolic link (its target "
                                f"{os.readlink(inp.path)} does not exist)")
-        entry = extract(inp, settings)
+        entry, qc = extract(inp, settings)
         check_duration(entry, inp.path, min_seconds)
         x, mask = model_inputs(entry, ensemble, inp.path, settings.task.features.series_names)
         result = score_ensemble(ensemble, x, mask)
     except (PredictError, ValueError) as error:
         prediction.reason = str(error)
         return prediction
+    prediction.timing = qc.timing
+    prediction.rate_note = rate_note(entry.fps, prediction.model_rate_hz,
+                                     qc.fps_spread > VARIABLE_SPREAD)
+    prediction.hand_choice, prediction.hand_detail = qc.hand_choice, qc.hand_detail
+    prediction.qc_status, prediction.qc_reason = qc.status, qc.reason
+    prediction.detection_rate, prediction.taps = qc.detection_rate, qc.taps
+    prediction.reason = "; ".join(filter(None, [qc.reason, prediction.task_note]))
     trace = plot_dir / f"{inp.id}.png"
-    return scored(prediction, result, len(entry.series), entry.fps,
-                  str(trace) if trace.exists() else "")
+    scored(prediction, result, len(entry.series), entry.fps,
+           str(trace) if trace.exists() else "")
+    prediction.status = FLAGGED if qc.status == QC_FLAGGED else OK
+    return prediction
 
 
 def predict_sequence_file(path: Path, ensemble: Ensemble, scratch: Path) -> list[Prediction]:
@@ -434,22 +370,25 @@ def predict_sequence_file(path: Path, ensemble: Ensemble, scratch: Path) -> list
     try:
         store = read_sequence_file(path, ensemble.folds[0].path.parent / "config.yaml", scratch)
         x, mask = sequence_model_inputs(store, ensemble.input_features, ensemble.input_names,
-                                        ensemble.max_len, ensemble.frame_stride, path)
+                                        ensemble.time_base, path)
     except ValueError as error:
         raise PredictError(str(error)) from None
-    return [scored(Prediction(input=SequenceInput(path, str(store.ids[i]))),
+    rate = ensemble.time_base.sample_rate_hz
+    return [scored(Prediction(input=SequenceInput(path, str(store.ids[i])), model_rate_hz=rate),
                    score_ensemble(ensemble, x[i:i + 1], mask[i:i + 1]), int(store.lengths[i]),
                    float(store.fps[i]))
             for i in range(len(store))]
 
 
 def predict_inputs(inputs: Sequence[VideoInput], ensemble: Ensemble, prepare_cfg: Any,
-                   plot_dir: Path, min_seconds: float) -> list[Prediction]:
+                   plot_dir: Path, min_seconds: float,
+                   allow_task_mismatch: bool = False) -> list[Prediction]:
     """Score every input (trace figures go to ``plot_dir``)."""
     base = prepare_settings(prepare_cfg, ensemble, _plain(prepare_cfg)["landmark_source"],
                             plot_dir)
     try:
-        return [predict_one(inp, ensemble, base, plot_dir, min_seconds) for inp in inputs]
+        return [predict_one(inp, ensemble, base, plot_dir, min_seconds, allow_task_mismatch)
+                for inp in inputs]
     finally:
         base.task.landmarks.close_process_detector()
 
@@ -461,8 +400,14 @@ def predict_inputs(inputs: Sequence[VideoInput], ensemble: Ensemble, prepare_cfg
 def csv_columns(ensemble: Ensemble) -> list[str]:
     """Columns of scores.csv for this ensemble's family and folds."""
     main, per_fold = ensemble.kind.csv_columns([f.fold for f in ensemble.folds])
-    return ["input", "id", "model", "status", "reason", *main, "n_folds", *per_fold, "frames",
-            "fps", "trace_png"]
+    return ["input", "id", "model", "status", "reason", *main, "n_folds", *per_fold, *TRUST_COLUMNS,
+            "trace_png"]
+
+
+# What a clinician needs to trust a row, after the scores (Prediction field -> column).
+TRUST_COLUMNS = ("task", "hand", "hand_choice", "hand_detail", "qc_status", "qc_reason",
+                 "detection_rate", "taps", "frames", "fps", "timing", "model_rate_hz",
+                 "rate_note")
 
 
 def csv_row(p: Prediction, ensemble: Ensemble) -> dict[str, Any]:
@@ -470,7 +415,14 @@ def csv_row(p: Prediction, ensemble: Ensemble) -> dict[str, Any]:
     row: dict[str, Any] = {"input": str(p.input.path), "id": p.input.id, "model": ensemble.model,
                            "status": p.status, "reason": p.reason,
                            "n_folds": len(p.fold_values), "frames": p.frames or "",
-                           "fps": csv_number(p.fps), "trace_png": p.trace_png}
+                           "fps": csv_number(p.fps), "trace_png": p.trace_png,
+                           "task": p.input.task, "hand": p.input.hand,
+                           "hand_choice": p.hand_choice, "hand_detail": p.hand_detail,
+                           "qc_status": p.qc_status, "qc_reason": p.qc_reason,
+                           "detection_rate": csv_number(p.detection_rate),
+                           "taps": "" if p.taps is None else p.taps, "timing": p.timing,
+                           "model_rate_hz": csv_number(p.model_rate_hz),
+                           "rate_note": p.rate_note}
     return {**row, **ensemble.kind.csv_fields(p)}
 
 
@@ -493,9 +445,14 @@ def write_outputs(predictions: Sequence[Prediction], ensemble: Ensemble, out: Pa
 
 def describe(p: Prediction, ensemble: Ensemble) -> str:
     """One line for the console."""
-    if p.status != OK:
+    if p.status == FAILED:
         return f"{p.input.path}: FAILED: {p.reason}"
-    return f"{p.input.path}: {ensemble.kind.describe(p)}"
+    line = f"{p.input.path}: {ensemble.kind.describe(p)}"
+    if p.status == FLAGGED:  # scored, but a person should look at the video first
+        line += f" -- FLAGGED: {p.reason}"
+    elif p.reason:
+        line += f" ({p.reason})"
+    return f"{line}; {p.rate_note}" if p.rate_note else line
 
 
 @dataclass(frozen=True)
@@ -509,12 +466,14 @@ class PredictRun:
 
 def run_predict(video: str | os.PathLike[str], run_dir: str | os.PathLike[str], model: str,
                 prepare_cfg: Any, out: str | os.PathLike[str], hand: str | None = None,
-                threads: int = 1, min_seconds: float = 0.0, allow_missing_folds: bool = False,
+                threads: int = 1, min_seconds: float = 0.0, task: str | None = None,
+                allow_task_mismatch: bool = False, allow_missing_folds: bool = False,
                 id_column: str | None = None) -> PredictRun:
     """Score ``video`` with the folds of ``<run_dir>/<model>``, write to ``out``.
 
-    A single input that fails raises :class:`PredictError` and nothing is written. Several
-    inputs: the CSV lists every one (failed ones with their reason). Tree models: table rows.
+    A single input that fails (a task mismatch included, unless ``allow_task_mismatch``) raises
+    :class:`PredictError` and nothing is written. Several inputs: the CSV lists every one (failed
+    ones with their reason). Tree models: table rows.
     """
     ensemble = load_ensemble(Path(run_dir), model, threads, allow_missing_folds)
     if ensemble.kind.scores_tables:
@@ -523,11 +482,13 @@ def run_predict(video: str | os.PathLike[str], run_dir: str | os.PathLike[str], 
     if is_sequence_file(Path(video)) and Path(video).is_file():
         with tempfile.TemporaryDirectory(prefix="hawkeye-predict-") as scratch:
             predictions = predict_sequence_file(Path(video), ensemble, Path(scratch))
-        return PredictRun(ensemble, predictions, write_outputs(predictions, ensemble, Path(out)))
-    inputs = resolve_inputs(video, hand)
+            csv_path = write_outputs(predictions, ensemble, Path(out))
+        return PredictRun(ensemble, predictions, csv_path)
+    inputs = resolve_inputs(video, hand, task)
     with tempfile.TemporaryDirectory(prefix="hawkeye-predict-") as scratch:
-        predictions = predict_inputs(inputs, ensemble, prepare_cfg, Path(scratch), min_seconds)
-        if len(inputs) == 1 and predictions[0].status != OK:
+        predictions = predict_inputs(inputs, ensemble, prepare_cfg, Path(scratch), min_seconds,
+                                     allow_task_mismatch)
+        if len(inputs) == 1 and predictions[0].status == FAILED:
             raise PredictError(predictions[0].reason)
         csv_path = write_outputs(predictions, ensemble, Path(out))
     return PredictRun(ensemble, predictions, csv_path)
@@ -543,8 +504,9 @@ def main(cfg: DictConfig) -> None:
     try:
         run = run_predict(cfg.video, cfg.run_dir, str(cfg.model.name), cfg.prepare,
                           cfg.predict.out, cfg.predict.hand, int(cfg.export.ort_threads),
-                          float(cfg.predict.min_seconds), bool(cfg.predict.allow_missing_folds),
-                          cfg.predict.id_column)
+                          float(cfg.predict.min_seconds), cfg.predict.task,
+                          bool(cfg.predict.allow_task_mismatch),
+                          bool(cfg.predict.allow_missing_folds), cfg.predict.id_column)
     except PredictError as error:
         sys.exit(f"hawkeye.predict: {error}")
     for problem in run.ensemble.left_out:  # only with predict.allow_missing_folds=true
@@ -553,7 +515,7 @@ def main(cfg: DictConfig) -> None:
     for p in run.predictions:
         print(describe(p, run.ensemble))
     print(f"wrote {run.csv}")
-    failed = sum(p.status != OK for p in run.predictions)
+    failed = sum(p.status == FAILED for p in run.predictions)
     if failed:
         sys.exit(f"hawkeye.predict: {failed} of {len(run.predictions)} input(s) failed (see the "
                  f"reason column of {run.csv})")

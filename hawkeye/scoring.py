@@ -15,9 +15,10 @@ import numpy as np
 from hawkeye.sequence_inputs import SequenceInput
 
 if TYPE_CHECKING:  # types only: hawkeye.predict imports this module
-    from hawkeye.predict import Ensemble, VideoInput
+    from hawkeye.ensemble import Ensemble
+    from hawkeye.predict import VideoInput
 
-OK, FAILED = "ok", "failed"
+OK, FLAGGED, FAILED = "ok", "flagged", "failed"
 
 
 class PredictError(Exception):
@@ -32,7 +33,17 @@ class Prediction:
     status: str = FAILED
     reason: str = ""
     frames: int = 0
-    fps: float = math.nan
+    fps: float = math.nan                # native rate the features used (frames' median rate)
+    timing: str = ""                     # where the frame times came from (QC ``timing``)
+    model_rate_hz: float = math.nan      # rate the model's inputs were resampled to
+    rate_note: str = ""                  # says when the native rate differs from the model's
+    hand_choice: str = ""                # how the hand was chosen (QC ``hand_choice``)
+    hand_detail: str = ""                # why
+    qc_status: str = ""                  # preparation QC: ok | flagged
+    qc_reason: str = ""                  # why flagged (hand chosen by motion, implausible fps ...)
+    detection_rate: float = math.nan     # share of frames with a detected hand
+    taps: int | None = None              # tap cycles detected
+    task_note: str = ""                  # task given differs but allowed, or not recorded
     score: int | None = None             # ensemble level (sequence models)
     mean: float = math.nan               # mean over folds of expected score / reconstruction error
     std: float = math.nan                # their standard deviation over folds (ddof 0)

@@ -3,8 +3,9 @@
 ``subjects`` may be left out, there is nothing to learn from them here) or a telemetry CSV, cut
 into windows by the ``task.csv_import`` settings the run was trained with. Both become a store
 in a scratch folder, then model inputs exactly as training built them
-(:func:`hawkeye.data.frame_features`, :func:`hawkeye.data.pad_frames` with the fold's stride and
-length). Apart from predict.py so the video path there stays as it was; predict imports this.
+(:func:`hawkeye.data.model_frames`: resampled by their sample times to the fold's
+``sample_rate_hz`` for its ``max_seconds``). Apart from predict.py so the video path there
+stays as it was; predict imports this.
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ from pathlib import Path
 import numpy as np
 from omegaconf import OmegaConf
 
-from hawkeye.data import channel_names, frame_features, pad_frames
+from hawkeye.data import channel_names, model_frames
 from hawkeye.prepare.landmarks import PRECOMPUTED_SUFFIX
 from hawkeye.store import StoreData, load_store, read_sequences_npz, write_sequences
 from hawkeye.telemetry.csv_import import ImportConfig, import_csv
+from hawkeye.timebase import TimeBase
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,7 @@ class SequenceInput:
     path: Path
     id: str
     hand: str = ""   # sequences have no tapping side
+    task: str = ""   # nor a clinical task of their own (scores.csv's task column stays empty)
 
 
 def is_sequence_file(path: Path) -> bool:
@@ -79,13 +82,12 @@ def _npz_sequences(path: Path, scratch: Path) -> dict:
 
 
 def sequence_model_inputs(store: StoreData, input_features: str, input_names: list[str],
-                          max_len: int, frame_stride: int,
-                          source: Path) -> tuple[np.ndarray, np.ndarray]:
-    """``x (N, L, F)`` float32 and ``mask (N, L)`` of every sequence, as training built them;
-    ValueError when the channels are not the ones the model reads."""
+                          base: TimeBase, source: Path) -> tuple[np.ndarray, np.ndarray]:
+    """``x (N, L, F)`` float32 and ``mask (N, L)`` of every sequence, as training built them
+    (:func:`hawkeye.data.model_frames` at ``base``); ValueError when the channels are not the
+    ones the model reads."""
     names = channel_names(store, input_features)
     if names != list(input_names):
         raise ValueError(f"{source}: the model reads channels {list(input_names)}, the file has "
                          f"{names}: write the sequences with the model's channels, in order")
-    return pad_frames(frame_features(store, input_features), store.offsets, max_len,
-                      frame_stride)
+    return model_frames(store, input_features, base)

@@ -38,12 +38,19 @@ dataset                    shape, dtype             meaning
 ``targets/<name>`` (opt.)  (N,) float64             named per-video target, finite (e.g. the
                                                     telemetry task's ``fuel_consumption`` in L/h
                                                     and ``anomaly`` 0/1)
+``timestamps`` (opt.)      (sum T_i,) float64       seconds of each frame since the video's first
+                                                    frame (container timestamps: variable frame
+                                                    rates); non-decreasing within a video; all
+                                                    NaN for a video of unknown timing
 =========================  =======================  ============================================
 
 ``landmarks`` and ``presence`` come together or not at all (stores built from a user's own
-sequences have neither). The ``targets`` group is optional too: absent (every store written before
-it existed) means no extra targets, so schema version 1 still describes every file. When present,
-every video has a value for every target name (a store holds a target for all videos or for none).
+sequences have neither). ``timestamps`` (addition, issue 11, schema still 1): every writer of
+this version writes it; a store written before it existed reads as uniform ``1 / fps`` frame
+times (NaN when fps is unknown), see :meth:`StoreData.frame_times`. The ``targets`` group is
+optional too: absent (every store written before it existed) means no extra targets, so schema
+version 1 still describes every file. When present, every video has a value for every target
+name (a store holds a target for all videos or for none).
 ``videos/scores`` stays the integer class field that folds stratify by: PD4T's clinical score;
 for telemetry the window's anomaly label (0/1, also in ``targets/anomaly``), 0 when unlabelled.
 
@@ -65,8 +72,9 @@ Writing (:func:`write_store`) always produces a complete new file beside the old
 into place (:func:`hawkeye.io.atomic_path`), so a killed writer leaves the previous store intact. It
 merges with an existing store, which makes preparation resumable: see :func:`stored_hashes`.
 
-Padding happens after loading (:func:`hawkeye.data.pad_frames`): sequences longer than the requested
-length keep their *first* ``max_len`` frames; the store itself always holds every frame.
+Model inputs are resampled by time after loading (:func:`hawkeye.timebase.resample`, the first
+``task.max_seconds`` at ``task.sample_rate_hz``); the store itself always holds every native frame
+and its time.
 
 One module on purpose (~970 lines): the schema, its validating reader, the atomic merging writer
 and the bring-your-own-sequences entry point change together whenever the file format does.
@@ -82,7 +90,7 @@ import os
 import sys
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +100,7 @@ import numpy as np
 from hawkeye.faults import store_lock
 from hawkeye.folds import check_disjoint
 from hawkeye.io import atomic_path, git_commit, package_versions
+from hawkeye.timebase import uniform_times
 
 SCHEMA_VERSION = 1
 N_LANDMARKS = 21  # hand landmarks: the shape of an empty store's landmark array
@@ -123,6 +132,7 @@ class VideoEntry:
     ``presence`` defaults to ``~isnan(landmarks[:, 0, 0])`` (give it explicitly when gaps were
     interpolated). ``targets``
     maps a target name to this video's finite value (every video of a store has the same names).
+    ``timestamps`` ``(T,)`` seconds of each frame (None: uniform ``1 / fps``).
     """
 
     id: str
@@ -138,6 +148,13 @@ class VideoEntry:
     landmarks: np.ndarray | None = None
     presence: np.ndarray | None = None
     targets: dict[str, float] = field(default_factory=dict)
+    timestamps: np.ndarray | None = None
+
+    def frame_times(self) -> np.ndarray:
+        """``(T,)`` seconds of each frame: the timestamps, else uniform ``1 / fps``."""
+        if self.timestamps is not None:
+            return np.asarray(self.timestamps, dtype=np.float64)
+        return uniform_times(len(self.series), float(self.fps))
 
 
 @dataclass
@@ -185,9 +202,19 @@ class StoreData:
     task: str = ""
     attrs: dict[str, Any] = field(default_factory=dict)
     targets: dict[str, np.ndarray] = field(default_factory=dict)  # name -> (N,) float64
+    timestamps: np.ndarray | None = None  # (sum T,) float64 seconds; None: uniform 1 / fps
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def frame_times(self) -> np.ndarray:
+        """``(sum T,)`` seconds of every frame since its video's first frame: the stored
+        timestamps, else ``1 / fps`` apart (NaN for a video of unknown fps)."""
+        if self.timestamps is not None:
+            return self.timestamps
+        lengths = np.diff(self.offsets)
+        parts = [uniform_times(int(n), float(f)) for n, f in zip(lengths, self.fps, strict=True)]
+        return np.concatenate(parts) if parts else np.zeros(0)
 
     @property
     def n_features(self) -> int:
@@ -220,7 +247,8 @@ class StoreData:
             landmarks=None if self.landmarks is None else self.landmarks[frames],
             presence=None if self.presence is None else self.presence[frames],
             task=self.task, attrs=dict(self.attrs),
-            targets={name: values[idx] for name, values in self.targets.items()}, **pick)
+            targets={name: values[idx] for name, values in self.targets.items()},
+            timestamps=self.frame_times()[frames], **pick)
 
     def select_series(self, names: Sequence[str]) -> StoreData:
         """A new StoreData keeping only the named series columns, in the order given."""
@@ -236,6 +264,7 @@ class StoreData:
 
     def entries(self) -> Iterator[VideoEntry]:
         """The videos as :class:`VideoEntry` records (views into the arrays), to merge stores."""
+        times = self.frame_times()
         for i in range(len(self)):
             rows = slice(self.offsets[i], self.offsets[i + 1])
             yield VideoEntry(
@@ -245,7 +274,8 @@ class StoreData:
                 source_hash=str(self.source_hashes[i]),
                 landmarks=None if self.landmarks is None else self.landmarks[rows],
                 presence=None if self.presence is None else self.presence[rows],
-                targets={name: float(values[i]) for name, values in self.targets.items()})
+                targets={name: float(values[i]) for name, values in self.targets.items()},
+                timestamps=times[rows])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -486,6 +516,7 @@ def load_store(path: str | os.PathLike[str], splits: str | Sequence[str] | None 
         if meta["has_landmarks"]:
             landmarks = _read_rows(handle["landmarks"], offsets, idx).astype(np.float32, copy=False)
             presence = _read_rows(handle["presence"], offsets, idx).astype(bool, copy=False)
+        timestamps = _read_timestamps(handle, offsets, idx)
         task = str(handle.attrs.get("task", ""))
         attrs = json.loads(handle.attrs.get("attrs", "{}"))
     _, new_offsets = _ragged_take(offsets, idx)
@@ -506,7 +537,36 @@ def load_store(path: str | os.PathLike[str], splits: str | Sequence[str] | None 
         path=str(path), offsets=new_offsets, series=series, series_names=meta["series_names"],
         summary=summary, summary_names=meta["summary_names"], landmarks=landmarks,
         presence=presence, task=task, attrs=attrs, targets=targets,
+        timestamps=None if timestamps is None else _checked_times(path, timestamps, new_offsets,
+                                                                  ids),
         **{name: meta[name][idx] for name in (*_VIDEO_STR_FIELDS, *_VIDEO_NUM_FIELDS)})
+
+
+def _read_timestamps(handle: h5py.File, offsets: np.ndarray, idx: np.ndarray
+                     ) -> np.ndarray | None:
+    """The selected rows of the optional ``timestamps`` dataset (None when the store has none)."""
+    if "timestamps" not in handle:
+        return None
+    dataset = handle["timestamps"]
+    if dataset.dtype.kind != "f" or dataset.shape != (int(offsets[-1]),):
+        raise _shape_error(handle.filename, "timestamps", dataset.shape,
+                           f"({int(offsets[-1])},) float = (sum of lengths,)")
+    return _read_rows(dataset, offsets, idx).astype(np.float64, copy=False)
+
+
+def _checked_times(path: Any, times: np.ndarray, offsets: np.ndarray,
+                   ids: np.ndarray) -> np.ndarray:
+    """``times`` unless a video mixes NaN and numbers or goes back in time (StoreError)."""
+    for i, (start, end) in enumerate(zip(offsets[:-1].tolist(), offsets[1:].tolist(),
+                                         strict=True)):
+        video = times[start:end]
+        unknown = np.isnan(video)
+        if unknown.all():
+            continue
+        if unknown.any() or not np.isfinite(video).all() or (np.diff(video) < 0).any():
+            raise StoreError(f"{path}: 'timestamps' of video '{ids[i]}' must be finite and "
+                             "non-decreasing (or all NaN = unknown timing); rebuild the store")
+    return times
 
 
 def _present_offsets(offsets: np.ndarray, presence: np.ndarray) -> np.ndarray:
@@ -599,10 +659,19 @@ def _check_entry(entry: VideoEntry, n_series: int, n_summary: int,
     if not (math.isnan(fps) or (math.isfinite(fps) and fps > 0)):
         raise ValueError(f"{name}: fps must be positive (or NaN when unknown), got {entry.fps}")
     targets = _check_targets(name, entry.targets)
-    return VideoEntry(id=entry.id, subject=str(entry.subject), score=int(entry.score),
-                      split=entry.split, series=series, summary=summary, hand=entry.hand, fps=fps,
-                      source=str(entry.source), source_hash=str(entry.source_hash),
-                      landmarks=landmarks, presence=presence, targets=targets)
+    checked = VideoEntry(id=entry.id, subject=str(entry.subject), score=int(entry.score),
+                         split=entry.split, series=series, summary=summary, hand=entry.hand,
+                         fps=fps, source=str(entry.source), source_hash=str(entry.source_hash),
+                         landmarks=landmarks, presence=presence, targets=targets,
+                         timestamps=entry.timestamps)
+    times = checked.frame_times()
+    if times.shape != (len(series),):
+        raise ValueError(f"{name}: timestamps must have shape ({len(series)},) to match the "
+                         f"series, got {times.shape}")
+    if not np.isnan(times).all() and (not np.isfinite(times).all()
+                                       or (np.diff(times) < 0).any()):
+        raise ValueError(f"{name}: timestamps must be finite seconds that never decrease")
+    return replace(checked, timestamps=times)
 
 
 def _check_targets(name: str, targets: dict[str, Any] | None) -> dict[str, float]:
@@ -769,6 +838,8 @@ def _build_file(target: io.BytesIO, entries: list[VideoEntry], series_names: lis
         videos.create_dataset("fps", data=np.array([e.fps for e in entries], np.float64))
         videos.create_dataset("lengths", data=lengths)
         videos.create_dataset("offsets", data=offsets)
+        handle.create_dataset("timestamps", data=_concat([e.frame_times() for e in entries], (0,),
+                                                         np.float64))
         handle.create_dataset("series", data=_concat([e.series for e in entries],
                                                      (0, len(series_names)), np.float32))
         handle.create_dataset("series_names", data=np.array(series_names, dtype=object), dtype=text)

@@ -23,7 +23,7 @@ from hawkeye.store import load_store
 from hawkeye.tables import MISSING_TOKENS, XLSX_SUFFIXES, TableError, number_or_problem, read_table
 
 if TYPE_CHECKING:  # types only: hawkeye.predict imports this module
-    from hawkeye.predict import Ensemble
+    from hawkeye.ensemble import Ensemble
 
 TABLE_SUFFIXES = (".csv", *XLSX_SUFFIXES)
 STORE_SUFFIXES = (".h5", ".hdf5")

@@ -47,6 +47,7 @@ from hawkeye.io import (
     write_text_atomic,
 )
 from hawkeye.loop import resolve_device, set_num_threads
+from hawkeye.scoring_task import task_identity
 
 log = logging.getLogger("hawkeye.train")
 
@@ -175,8 +176,10 @@ def checkpoint_meta(cfg: DictConfig, data: FoldData, identity_hash: str) -> dict
         "model_cfg": OmegaConf.to_container(cfg.model, resolve=True),
         "head_cfg": OmegaConf.to_container(cfg.head, resolve=True) if uses_head else None,
         "n_levels": data.n_levels, "input_features": str(cfg.task.input_features),
-        "input_names": data.input_names, "max_len": data.max_len,
-        "frame_stride": data.frame_stride,
+        "input_names": data.input_names,
+        "sample_rate_hz": data.time_base.sample_rate_hz,
+        "max_seconds": data.time_base.max_seconds,
+        "task": task_identity(cfg.task),
         "normalization": {"mean": data.normalization.mean, "std": data.normalization.std},
     }
 

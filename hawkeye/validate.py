@@ -152,7 +152,8 @@ RULES: dict[str, Rule] = {
     "collect.seed": integer(), "collect.figures": FLAG,
     # predict
     "predict.out": PATH, "predict.hand": choice("l", "r", nullable=True),
-    "predict.min_seconds": number(low=0), "predict.allow_missing_folds": FLAG,
+    "predict.min_seconds": number(low=0), "predict.task": optional(TEXT),
+    "predict.allow_task_mismatch": FLAG, "predict.allow_missing_folds": FLAG,
     "predict.id_column": optional(TEXT),
     # train
     "train.epochs": integer(low=1), "train.batch_size": integer(low=1), "train.lr": POSITIVE,
@@ -173,9 +174,8 @@ RULES: dict[str, Rule] = {
     "export.max_batch": integer(low=1), "export.max_frames": integer(low=1),
     "export.ort_threads": integer(low=0), "export.models": optional(LIST), "export.force": FLAG,
     # task (both task files)
-    "task.max_len": integer(low=1, nullable=True),
-    "task.frame_stride": integer(low=1, nullable=True),
-    "task.sample_rate": optional(POSITIVE), "task.score_kind": choice("ordinal", "nominal"),
+    "task.sample_rate_hz": optional(POSITIVE), "task.max_seconds": optional(POSITIVE),
+    "task.score_kind": choice("ordinal", "nominal"),
     "task.input_features": choice("series", "landmarks", "both"), "task.target": TEXT,
     "task.train_splits": LIST, "task.test_split": optional(TEXT),
     "task.anomaly_label": optional(TEXT), "task.anomaly_threshold": choice("percentile", "val_f1"),

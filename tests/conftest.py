@@ -107,6 +107,7 @@ def tapping_store(
         np.array(scores),
         subjects,
         splits=splits,
+        fps=30.0,  # the traces are drawn at 30 fps: resampled to the task's rate like real videos
         channel_names=["aperture", "velocity"],
         summary=np.array(summary),
         summary_names=["aperture_max", "aperture_mean", "speed"],

@@ -1,6 +1,6 @@
 """Nominal classes end to end (issue 16): a bring-your-own store of three separable classes
 (tests/conftest.py ``class_store``) trained with ``task=sequences head=classification`` and
-collected; the early-stopping rule; threads per job; the store-derived sequence shape."""
+collected; the early-stopping rule; threads per job; the store-derived time base."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ from conftest import class_store, tiny_model
 from hawkeye.collect import CollectOptions, collect
 from hawkeye.config import compose
 from hawkeye.export import ONNX_NAME, export_fold, read_metadata
-from hawkeye.fold_data import sequence_shape
 from hawkeye.loop import improves, job_threads, monitor_sign
 from hawkeye.predict import PredictError, run_predict
 from hawkeye.store import load_store
+from hawkeye.timebase import TimeBase, store_time_base, uniform_times
 from hawkeye.train import train
 
 N_FOLDS, PATIENCE, EPOCHS = 3, 3, 60
@@ -94,7 +94,9 @@ def test_onnx_and_predict_use_the_collectors_soft_vote(class_run, tmp_path):
         export_fold(run_dir / "attention_lstm" / f"fold_{fold}", cfg)
     meta = read_metadata(run_dir / "attention_lstm" / "fold_0" / ONNX_NAME)
     assert meta["outputs"] == ["raw", "expected", "level", "probabilities"]
-    assert meta["max_len"] == 60 and meta["frame_stride"] == 1  # the store's longest, every sample
+    # the store's own rate (10 Hz) for its longest sequence (60 samples): every sample, none cut
+    assert meta["sample_rate_hz"] == 10.0 and meta["max_seconds"] == pytest.approx(6.0)
+    assert TimeBase.from_task(meta).max_steps == 60
     store = load_store(configs[0].paths.store, splits="test")
     sequences = tmp_path / "new.npz"
     np.savez(sequences, ids=store.ids, sequences=store.series, lengths=store.lengths,
@@ -151,10 +153,16 @@ def test_threads_per_job_come_from_the_cpus_the_job_has():
     assert job_threads(2, None, None, 4) == 1 and job_threads(6, None, None, None) == 6
 
 
-def test_sequence_shape_comes_from_the_store_without_halving():
+def test_the_time_base_comes_from_the_store_without_thinning_or_cutting():
     lengths, fps = np.array([40, 300, 120]), np.full(3, 100.0)
-    assert sequence_shape(None, None, None, lengths, fps, "s.h5") == (300, 1)
-    assert sequence_shape(None, None, 25.0, lengths, fps, "s.h5") == (75, 4)
-    assert sequence_shape(256, 2, None, lengths, fps, "s.h5") == (256, 2)  # PD4T's, as set
-    with pytest.raises(ValueError, match="s.h5"):
-        sequence_shape(None, None, 25.0, lengths, np.array([100.0, 50.0, np.nan]), "s.h5")
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    times = np.concatenate([uniform_times(int(n), 100.0) for n in lengths])
+    own = store_time_base(None, None, fps, times, offsets, "s.h5")
+    assert own.sample_rate_hz == 100.0 and own.max_seconds == pytest.approx(3.0)
+    assert own.max_steps == 300  # every sample of the longest sequence
+    assert store_time_base(25.0, None, fps, times, offsets, "s.h5").max_steps == 75
+    assert store_time_base(15.0, 17.0, fps, times, offsets, "s.h5") == TimeBase(15.0, 17.0)
+    unknown = store_time_base(None, None, np.full(3, np.nan), np.full(460, np.nan), offsets, "s")
+    assert unknown == TimeBase(1.0, 300.0)  # no fps: one sample per step, the longest kept
+    with pytest.raises(ValueError, match=r"s.h5 holds sequences at 2 rates.*sample_rate_hz"):
+        store_time_base(None, None, np.array([100.0, 50.0, np.nan]), times, offsets, "s.h5")

@@ -15,7 +15,6 @@ from hawkeye.cluster import executor_parameters, launcher_backend, make_executor
 from hawkeye.collect import CollectOptions
 from hawkeye.config import CONF_DIR, SYNTHETIC_CONFIG_NAME, compose, config_hash
 from hawkeye.families import family_of
-from hawkeye.fold_data import sequence_shape
 from hawkeye.models import build_model, count_parameters
 from hawkeye.models.heads import build_head
 from hawkeye.prepare.features import FeatureConfig
@@ -26,6 +25,7 @@ from hawkeye.prepare.worker import PrepareSettings
 from hawkeye.synthetic_config import synthetic_config_from
 from hawkeye.telemetry.csv_import import ImportConfig
 from hawkeye.telemetry.generate import GeneratorConfig
+from hawkeye.timebase import store_time_base, uniform_times
 
 CONF = Path(CONF_DIR)
 
@@ -70,9 +70,10 @@ def _instantiate(group: str, cfg, tmp_path: Path) -> object:
             plain = OmegaConf.to_container(cfg.task, resolve=True)
             return (GeneratorConfig.from_mapping(plain["generator"]),
                     ImportConfig.from_mapping(plain["csv_import"]))
-        if "pd4t_task" not in cfg.task:  # bring-your-own sequences: shape from the store
-            return sequence_shape(cfg.task.max_len, cfg.task.frame_stride, cfg.task.sample_rate,
-                                  np.array([90]), np.array([30.0]), "a store")
+        if "pd4t_task" not in cfg.task:  # bring-your-own sequences: time base from the store
+            return store_time_base(cfg.task.sample_rate_hz, cfg.task.max_seconds,
+                                   np.array([30.0]), uniform_times(90, 30.0), np.array([0, 90]),
+                                   "a store")
         return Pd4tConfig.from_config(cfg.task), task_spec_from_config(cfg.task)
     if group == "experiment":
         return _instantiate("model", cfg, tmp_path), CollectOptions.from_config(cfg.collect)

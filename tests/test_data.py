@@ -1,4 +1,5 @@
-"""Store -> tensors: feature choice, strided padding, masked normalisation, batches, weights."""
+"""Store -> tensors: feature choice, resampling by time, padding, masked normalisation, batches,
+weights."""
 
 from __future__ import annotations
 
@@ -15,17 +16,18 @@ from hawkeye.data import (
     class_weights,
     fit_normalization,
     frame_features,
+    model_frames,
     n_score_levels,
-    pad_frames,
     sequence_set,
     trim_batch,
 )
 from hawkeye.store import load_store, write_sequences
+from hawkeye.timebase import TimeBase
 
 
-def ramp_store(tmp_path, lengths=(5, 3, 8)):
+def ramp_store(tmp_path, lengths=(5, 3, 8), fps=None):
     """Videos whose channel 0 is the frame number and channel 1 is 100 * video index, so every
-    padded value can be checked by hand."""
+    padded value can be checked by hand (``fps`` None: unknown timing)."""
     sequences = [
         np.stack([np.arange(n), np.full(n, 100.0 * i)], axis=1) for i, n in enumerate(lengths)
     ]
@@ -37,31 +39,28 @@ def ramp_store(tmp_path, lengths=(5, 3, 8)):
         np.arange(len(lengths)) % 3,
         [f"s{i}" for i in range(len(lengths))],
         channel_names=["frame", "video"],
+        fps=fps,
         summary=np.arange(2 * len(lengths)).reshape(-1, 2),
     )
     return load_store(path)
 
 
-def test_pad_frames_strides_truncates_and_masks(tmp_path) -> None:
-    store = ramp_store(tmp_path)
-    x, mask = pad_frames(frame_features(store, "series"), store.offsets, max_len=3, frame_stride=2)
-    # lengths 5, 3, 8 -> strided steps 3, 2, 4 -> truncated to 3, 2, 3
+def test_model_frames_resample_by_time_truncate_and_mask(tmp_path) -> None:
+    store = ramp_store(tmp_path, fps=2.0)
+    x, mask = model_frames(store, "series", TimeBase(sample_rate_hz=1.0, max_seconds=3.0))
+    # 2 fps at 1 Hz = every 2nd frame: lengths 5, 3, 8 -> steps 3, 2, 4 -> 3 s window: 3, 2, 3
     assert x.shape == (3, 3, 2) and mask.tolist() == [[1, 1, 1], [1, 1, 0], [1, 1, 1]]
     assert x[0, :, 0].tolist() == [0, 2, 4]
     assert x[1, :, 0].tolist() == [0, 2, 0]  # padded step is zero
-    assert x[2, :, 0].tolist() == [0, 2, 4]  # first max_len steps kept
+    assert x[2, :, 0].tolist() == [0, 2, 4]  # the first max_seconds kept
     assert x[2, :, 1].tolist() == [200, 200, 200]  # rows come from the right video
 
 
-def test_pad_frames_width_is_the_longest_kept_length(tmp_path) -> None:
-    store = ramp_store(tmp_path)
-    x, mask = pad_frames(frame_features(store, "series"), store.offsets, max_len=100)
+def test_unknown_timing_takes_samples_at_the_model_rate(tmp_path) -> None:
+    store = ramp_store(tmp_path)  # no fps: every sample is one model step
+    x, mask = model_frames(store, "series", TimeBase(sample_rate_hz=15.0, max_seconds=100.0))
     assert x.shape == (3, 8, 2) and mask.sum(1).tolist() == [5, 3, 8]
-
-
-def test_pad_frames_rejects_bad_offsets() -> None:
-    with pytest.raises(ValueError, match="offsets"):
-        pad_frames(np.zeros((10, 2), np.float32), np.array([0, 4, 9]), max_len=5)
+    assert x[2, :, 0].tolist() == list(range(8))
 
 
 def test_feature_sets_select_and_flatten_landmarks(tmp_path) -> None:
@@ -99,7 +98,7 @@ def test_constant_and_empty_channels_get_unit_std() -> None:
 def test_normalisation_of_a_part_uses_only_that_part(tmp_path) -> None:
     """Statistics fitted on videos 0-1 (channel 1 = 0 and 100) ignore videos 2-3 (200, 300)."""
     store = ramp_store(tmp_path, lengths=(4, 4, 4, 4))
-    full = sequence_set(store, "series", max_len=4)
+    full = sequence_set(store, "series", TimeBase(1.0, 4.0))
     norm = fit_normalization(full.take(np.array([0, 1])).x, full.take(np.array([0, 1])).mask)
     assert norm.mean[1].item() == pytest.approx(50.0) and norm.std[1].item() == pytest.approx(50.0)
     held_out = full.take(np.array([2, 3])).normalized(norm)
@@ -108,7 +107,7 @@ def test_normalisation_of_a_part_uses_only_that_part(tmp_path) -> None:
 
 def test_sequence_set_take_and_to(tmp_path) -> None:
     store = ramp_store(tmp_path)
-    full = sequence_set(store, "series", max_len=10)
+    full = sequence_set(store, "series", TimeBase(1.0, 10.0))
     part = full.take(np.array([False, True, True]))
     assert isinstance(part, SequenceSet) and len(part) == 2
     assert part.ids.tolist() == ["v1", "v2"] and part.subjects.tolist() == ["s1", "s2"]
@@ -121,12 +120,12 @@ def test_sequence_set_target_is_the_score_or_a_named_store_target(tmp_path) -> N
     write_sequences(path, ["a", "b"], [np.zeros((3, 1)), np.ones((4, 1))], [0, 1], ["s0", "s1"],
                     targets={"fuel": [2.5, 7.0]})
     store = load_store(path)
-    assert sequence_set(store, "series", 4).target.tolist() == [0.0, 1.0]
-    fuel = sequence_set(store, "series", 4, target="fuel")
+    assert sequence_set(store, "series", TimeBase(1.0, 4.0)).target.tolist() == [0.0, 1.0]
+    fuel = sequence_set(store, "series", TimeBase(1.0, 4.0), target="fuel")
     assert fuel.target.tolist() == [2.5, 7.0] and fuel.y.tolist() == [0, 1]
     assert fuel.take(np.array([1])).target.tolist() == [7.0]
     with pytest.raises(ValueError, match=r"\['score', 'fuel'\]"):
-        sequence_set(store, "series", 4, target="speed")
+        sequence_set(store, "series", TimeBase(1.0, 4.0), target="speed")
 
 
 def test_trim_batch_drops_all_padding_steps() -> None:

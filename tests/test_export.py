@@ -23,7 +23,7 @@ from conftest import tapping_store, tiny_model
 from torch import nn
 
 from hawkeye.config import compose
-from hawkeye.data import Normalization, apply_normalization, pad_frames
+from hawkeye.data import Normalization, apply_normalization, model_frames
 from hawkeye.export import (
     ONNX_NAME,
     ExportError,
@@ -38,6 +38,7 @@ from hawkeye.export import (
 from hawkeye.models import build_model
 from hawkeye.models.heads import build_head
 from hawkeye.store import load_store
+from hawkeye.timebase import TimeBase
 from hawkeye.train import train
 
 REPO = Path(__file__).resolve().parents[1]
@@ -174,13 +175,14 @@ def test_the_onnx_file_alone_reproduces_the_training_predictions(run) -> None:
     assert meta["model"] == "tcn" and meta["family"] == "sequence" and meta["head"] == "regression"
     assert meta["fold"] == 0 and meta["score_levels"] == [0, 1, 2, 3, 4]
     assert meta["config_hash"] == metrics["config_hash"] and meta["hawkeye_version"]
-    assert meta["frame_stride"] == run["cfg"].task.frame_stride
-    assert meta["max_len"] == run["cfg"].task.max_len
+    assert meta["sample_rate_hz"] == run["cfg"].task.sample_rate_hz
+    assert meta["max_seconds"] == run["cfg"].task.max_seconds
+    assert meta["task"] == {"name": "pd4t_finger_tapping", "pd4t_task": "Finger tapping"}
     np.testing.assert_allclose(meta["normalization"]["mean"], ckpt["normalization"]["mean"])
     np.testing.assert_allclose(meta["normalization"]["std"], ckpt["normalization"]["std"])
 
     store = load_store(run["store"], splits="test")
-    x, mask = pad_frames(store.series, store.offsets, meta["max_len"], meta["frame_stride"])
+    x, mask = model_frames(store, meta["input_features"], TimeBase.from_task(meta))
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     expected, level = session.run(["expected", "level"], {"x": x, "mask": mask})
     rows = {r["id"]: r for r in read_csv(run["fold"] / "predictions.csv") if r["split"] == "test"}

@@ -13,6 +13,7 @@ from conftest import tiny_model
 
 from hawkeye.config import CONF_DIR, compose
 from hawkeye.data import Normalization, apply_normalization
+from hawkeye.ensemble import Ensemble, ExportedFold
 from hawkeye.export import ScoringModule, _fold_family, parity_inputs
 from hawkeye.families import (
     FAMILIES,
@@ -23,8 +24,6 @@ from hawkeye.families import (
     family_of,
 )
 from hawkeye.predict import (
-    Ensemble,
-    ExportedFold,
     Prediction,
     VideoInput,
     csv_columns,
@@ -34,6 +33,7 @@ from hawkeye.predict import (
     resolve_inputs,
     score_ensemble,
 )
+from hawkeye.timebase import TimeBase
 
 N_FEATURES, N_LEVELS = 3, 5
 
@@ -157,7 +157,7 @@ def ensemble(family: str, outputs: list[dict[str, np.ndarray]],
     folds = [ExportedFold(k, Path(f"fold_{k}/model.onnx"), FakeSession(o), meta or {})
              for k, o in enumerate(outputs)]
     return Ensemble(model="m", family=family, folds=folds, input_names=["a"],
-                    input_features="series", frame_stride=1, max_len=10,
+                    input_features="series", time_base=TimeBase(1.0, 10.0),
                     score_levels=list(range(N_LEVELS)), prepare=None)
 
 
@@ -207,7 +207,9 @@ def test_scores_csv_columns_and_rows_follow_the_family(family, main, per_fold) -
     ens = ensemble(family, [{}, {}])
     columns = csv_columns(ens)
     assert columns == ["input", "id", "model", "status", "reason", *main, "n_folds", *per_fold,
-                       "frames", "fps", "trace_png"]
+                       "task", "hand", "hand_choice", "hand_detail", "qc_status", "qc_reason",
+                       "detection_rate", "taps", "frames", "fps", "timing", "model_rate_hz",
+                       "rate_note", "trace_png"]
     p = Prediction(input=VideoInput(Path("v/1_l.mp4"), "l"), status="ok", frames=90, fps=30.0,
                    score=2, mean=1.75, std=0.25, flagged=1, fold_values={0: 1.5, 1: 2.0},
                    fold_levels={0: 1, 1: 2})

@@ -24,7 +24,7 @@ from submitit.slurm.slurm import _make_sbatch_string
 from hawkeye import cluster as C
 from hawkeye import launch as L
 from hawkeye.config import CONF_DIR, compose
-from hawkeye.data import pad_frames
+from hawkeye.data import model_frames
 from hawkeye.predict import load_ensemble, score_ensemble
 from hawkeye.store import load_store
 
@@ -386,7 +386,7 @@ def test_debug_launcher_runs_minirocket_through_training_collector_export_and_pr
     ensemble = load_ensemble(grid_dir, "minirocket", threads=1)
     assert ensemble.family == "rocket" and [f.fold for f in ensemble.folds] == [0, 1]
     store = load_store(tiny_store, splits="test")
-    x, mask = pad_frames(store.series, store.offsets, ensemble.max_len, ensemble.frame_stride)
+    x, mask = model_frames(store, "series", ensemble.time_base)
     for i in (0, len(store.ids) - 1):
         scored = score_ensemble(ensemble, x[i:i + 1], mask[i:i + 1])
         want = {fold: predictions[fold][store.ids[i]] for fold in (0, 1)}

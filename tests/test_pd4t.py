@@ -70,7 +70,7 @@ def test_config_comes_from_the_task_yaml_and_is_validated(config):
     with pytest.raises(ValueError, match="score_min"):
         Pd4tConfig.from_config({**task, "score_min": "zero"})
     # keys other colleagues add to the task section are ignored
-    assert Pd4tConfig.from_config({**task, "max_len": 300}) == defaults
+    assert Pd4tConfig.from_config({**task, "max_seconds": 30.0}) == defaults
 
 
 @pytest.mark.parametrize(("video_id", "parts"), [

@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import sys
+from fractions import Fraction
 from pathlib import Path
 
 import cv2
@@ -23,9 +24,22 @@ from hawkeye.cli import run_app
 from hawkeye.config import compose
 from hawkeye.export import ONNX_NAME, export_run, read_metadata, write_metadata
 from hawkeye.io import write_npz_deterministic
-from hawkeye.predict import SCORES_NAME, PredictError, main, run_predict
+from hawkeye.predict import (
+    SCORES_NAME,
+    PredictError,
+    VideoInput,
+    extract,
+    load_ensemble,
+    main,
+    model_inputs,
+    prepare_settings,
+    run_predict,
+)
+from hawkeye.prepare.landmarks import close_process_detector
+from hawkeye.prepare.pd4t import VideoItem
 from hawkeye.prepare.pipeline import prepare
 from hawkeye.prepare.video import moving_image_frames, write_video
+from hawkeye.prepare.worker import PrepareSettings, process_video
 from hawkeye.synthetic import generate_dataset
 from hawkeye.synthetic_config import load_synthetic_config
 from hawkeye.train import train
@@ -304,3 +318,151 @@ def test_fewer_folds_than_trained_stop_predict_or_are_named_in_a_warning(run, tm
     assert code == 0  # scored, with the warning
     assert "WARNING: fold left out" in err and "fold_1/model.onnx: missing" in err
     assert [r["n_folds"] for r in read_csv(out / SCORES_NAME)] == ["1"]
+
+
+# ----------------------------------------------------------------------------------------------
+# the time base, frame timing and the task (issue 11)
+
+
+def hand_clip_frames(n: int) -> list[np.ndarray]:
+    """``n`` frames of the real hand photograph drifting and rocking (one cycle over the clip)."""
+    image = cv2.cvtColor(cv2.imread(str(ASSETS / "handDst.jpg")), cv2.COLOR_BGR2RGB)
+    return list(moving_image_frames(image, n, shift=0.04, angle_deg=5.0))
+
+
+@pytest.mark.slow
+@pytest.mark.mediapipe
+def test_the_same_clip_at_60_and_30_fps_gives_the_same_inputs_and_score(run, tmp_path) -> None:
+    """A clip written at 60 fps and the same frames decimated to 30 fps: after resampling by time
+    the model inputs agree within interpolation error (the features are computed at each native
+    rate) and the fold ensemble scores them within 0.1. The hand leaves the picture after 2 s, so
+    the steps must also line up in time (by frame count, the 60 fps clip's would come twice as
+    late)."""
+    hand = hand_clip_frames(120)                        # 2 s at 60 fps, then 1 s of a bare wall
+    frames = hand + [np.full_like(hand[0], 128)] * 60
+    fast, slow = tmp_path / "fast_l.mp4", tmp_path / "slow_l.mp4"
+    write_video(fast, frames, 60.0)
+    write_video(slow, frames[::2], 30.0)
+    mediapipe = compose([]).prepare
+    ensemble = load_ensemble(run["run_dir"], "tcn", threads=1)
+    settings = prepare_settings(mediapipe, ensemble, "mediapipe", tmp_path / "plots")
+    try:
+        inputs = {}
+        for clip in (fast, slow):
+            entry, _ = extract(VideoInput(clip, "l"), settings)
+            inputs[clip.stem] = model_inputs(entry, ensemble, clip)
+    finally:
+        close_process_detector()
+    (x60, m60), (x30, m30) = inputs["fast_l"], inputs["slow_l"]
+    assert m60.sum() == m30.sum() == 45   # 3 s at the model's 15 Hz: steps 0 .. 2.93 s
+    present = ensemble.input_names.index("hand_present")
+    seen60, seen30 = x60[0, :45, present] > 0.5, x30[0, :45, present] > 0.5
+    assert 28 <= seen30.sum() <= 31 and (seen60 != seen30).sum() <= 1  # hand gone at ~2 s
+    both = seen60 & seen30
+    distance = ensemble.input_names.index("thumb_index_distance")
+    d60, d30 = x60[0, :45, distance][both], x30[0, :45, distance][both]
+    assert np.abs(d60 - d30).max() <= 0.02 * np.abs(d30).mean()  # MediaPipe jitter, ~1 %
+    scored = {clip.stem: run_predict(clip, run["run_dir"], "tcn", mediapipe,
+                                     tmp_path / clip.stem).predictions[0]
+              for clip in (fast, slow)}
+    assert scored["fast_l"].status in ("ok", "flagged")
+    assert abs(scored["fast_l"].mean - scored["slow_l"].mean) <= 0.1
+    for fold in ensemble.folds:  # the networks' outputs before the head clips them to 0..4
+        raw = [fold.session.run(["raw"], {"x": x, "mask": m})[0] for x, m in inputs.values()]
+        assert np.abs(raw[0] - raw[1]).max() <= 0.1
+    (row,) = read_csv(tmp_path / "fast_l" / SCORES_NAME)
+    assert float(row["fps"]) == pytest.approx(60.0) and float(row["model_rate_hz"]) == 15.0
+    assert "resampled from 60 fps to the model's 15 Hz" in row["rate_note"]
+    assert row["hand"] == "l" and row["hand_choice"] == "only_hand"
+    assert float(row["detection_rate"]) == pytest.approx(2 / 3, abs=0.02)
+
+
+@pytest.mark.mediapipe
+def test_a_variable_frame_rate_clip_gets_its_true_timing(tmp_path) -> None:
+    """Frames muxed by PyAV (FFmpeg) with irregular presentation times, two frames dropped: the
+    decoded timestamps are the written ones, QC records the measured rate, spread and drops."""
+    av = pytest.importorskip("av", reason="PyAV (pip install av) writes the variable-rate clip")
+    rng = np.random.default_rng(0)
+    intervals = rng.uniform(1 / 45, 1 / 24, 59)
+    intervals[[20, 40]] = 3 / 30                          # two ~dropped frames
+    times = np.concatenate([[0.0], np.cumsum(intervals)])
+    clip = tmp_path / "vfr_l.mkv"
+    with av.open(str(clip), "w") as container:
+        stream = container.add_stream("mpeg4", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+        stream.time_base = stream.codec_context.time_base = Fraction(1, 1000)
+        for frame, t in zip(hand_clip_frames(len(times)), times, strict=True):
+            picture = av.VideoFrame.from_ndarray(cv2.resize(frame, (320, 240)), format="rgb24")
+            picture.pts, picture.time_base = int(round(t * 1000)), Fraction(1, 1000)
+            container.mux(stream.encode(picture))
+        container.mux(stream.encode())
+    settings = PrepareSettings.from_config(compose([]).prepare, None)
+    item = VideoItem(id="vfr_l", visit="vfr", hand="l", subject="", frame_count=0, score=0,
+                     split="predict", video_path=clip, landmarks_path=clip)
+    try:
+        result = process_video(item, None, settings)
+    finally:
+        close_process_detector()
+    assert result.entry is not None, result.qc.reason
+    np.testing.assert_allclose(result.entry.timestamps, times, atol=1.5e-3)  # ms pts
+    qc = result.qc
+    assert qc.timing == "timestamps" and qc.fps_spread > 0.1 and qc.dropped_frames >= 2
+    assert 24 < qc.fps < 45 and "variable frame rate" in qc.fps_note
+
+
+@pytest.mark.slow
+def test_predict_refuses_a_video_of_another_task_unless_allowed(run, tmp_path) -> None:
+    npz = held_out_landmarks(run)[0]
+    with pytest.raises(PredictError, match=r"given as task 'Leg agility' but the model rates "
+                                           r"'Finger tapping'.*allow_task_mismatch"):
+        run_predict(npz, run["run_dir"], "tcn", run["cfg"].prepare, tmp_path / "out",
+                    task="Leg agility")
+    assert not (tmp_path / "out").exists()
+    other = tmp_path / "PD4T" / "Videos" / "Hand movement" / "001" / npz.name
+    other.parent.mkdir(parents=True)
+    shutil.copy(npz, other)                                # the PD4T folder says the task
+    with pytest.raises(PredictError, match="given as task 'Hand movement'"):
+        run_predict(other, run["run_dir"], "tcn", run["cfg"].prepare, tmp_path / "out")
+    allowed = run_predict(other, run["run_dir"], "tcn", run["cfg"].prepare, tmp_path / "out",
+                          allow_task_mismatch=True)
+    (row,) = read_csv(allowed.csv)
+    assert row["status"] == "ok" and "scored anyway" in row["reason"]
+    assert row["task"] == "Hand movement"
+    same = run_predict(npz, run["run_dir"], "tcn", run["cfg"].prepare, tmp_path / "same",
+                       task="finger_tapping")
+    assert same.predictions[0].status == "ok" and same.predictions[0].reason == ""
+    assert read_metadata(run["run_dir"] / "tcn" / "fold_0" / ONNX_NAME)["task"] == {
+        "name": "pd4t_finger_tapping", "pd4t_task": "Finger tapping"}
+
+
+@pytest.mark.slow
+def test_a_model_exported_before_the_time_base_is_refused_with_the_reason(run, tmp_path) -> None:
+    old = tmp_path / "old_run"
+    shutil.copytree(run["run_dir"] / "tcn", old / "tcn")
+    for path in old.glob(f"tcn/fold_*/{ONNX_NAME}"):
+        meta = {k: v for k, v in read_metadata(path).items()
+                if k not in ("sample_rate_hz", "max_seconds")}
+        write_metadata(path, meta)  # what an export before the time base lacks
+    with pytest.raises(PredictError, match="older Hawkeye.*retrain"):
+        run_predict(held_out_landmarks(run)[0], old, "tcn", run["cfg"].prepare, tmp_path / "out")
+
+
+@pytest.mark.slow
+def test_scores_csv_says_why_a_row_is_flagged(run, tmp_path) -> None:
+    """A landmark file claiming 1e6 fps is scored at the fallback rate, and its row says so:
+    status flagged, the QC reason, the rates, the hand and how it was taken."""
+    npz = held_out_landmarks(run)[0]
+    with np.load(npz) as source:
+        arrays = {k: source[k] for k in source.files}
+    fine = tmp_path / "fine_l.landmarks.npz"
+    write_npz_deterministic(fine, arrays)
+    write_npz_deterministic(tmp_path / "fast_l.landmarks.npz", {**arrays, "fps": np.float64(1e6)})
+    rows = {r["id"]: r for r in read_csv(predict(run, tmp_path, tmp_path / "out").csv)}
+    flagged, ok = rows["fast_l"], rows["fine_l"]
+    assert flagged["status"] == "flagged" and flagged["qc_status"] == "flagged"
+    assert "1e+06 fps is implausible" in flagged["reason"] and flagged["score"] != ""
+    assert float(flagged["fps"]) == 30.0 and flagged["timing"] == "fallback"
+    assert ok["status"] == "ok" and ok["qc_status"] == "ok" and ok["qc_reason"] == ""
+    assert ok["hand"] == "l" and ok["hand_choice"] == "precomputed"
+    assert float(ok["detection_rate"]) > 0 and int(ok["taps"]) >= 0
+    assert float(ok["model_rate_hz"]) == 15.0 and ok["timing"] == "file"

@@ -221,6 +221,62 @@ def test_qc_plots_and_low_detection_flags(demo, tmp_path):
     assert {row.status for row in qc.values()} == {OK, SKIPPED}  # the demo has gaps in some
 
 
+def test_traces_are_drawn_on_demand_for_videos_already_stored(demo, tmp_path):
+    """A rerun with plots on finds every video cached and still draws each one's trace."""
+    store = tmp_path / "s.h5"
+    run(demo, store, "prepare.landmark_source=precomputed")
+    figures = qc_paths(store)["dir"]
+    assert not figures.exists()
+    again = run(demo, store, "prepare.landmark_source=precomputed", "prepare.qc.plots=true")
+    assert set(again.counts) == {CACHED}
+    drawn = sorted(p.stem for p in figures.glob("*.png"))
+    assert drawn == annotated_ids(demo)
+    assert all((figures / f"{i}.png").read_bytes()[:4] == b"\x89PNG" for i in drawn)
+
+
+def test_an_implausible_landmark_file_fps_is_flagged_everywhere(demo, tmp_path, caplog):
+    """fps 1e6 used to be stored as ok with 0 taps; now the row is flagged with its reason in the
+    QC csv, the QC markdown and the console, and the fallback rate is used (and said)."""
+    video_id = annotated_ids(demo)[0]
+    path = _landmark_file(demo, video_id)
+    original = load_precomputed(path)
+    np.savez(path, landmarks=original.landmarks, fps=1e6, width=original.width,
+             height=original.height)
+    store = tmp_path / "s.h5"
+    with caplog.at_level("WARNING", logger="hawkeye.prepare.pipeline"):
+        report = run(demo, store, "prepare.landmark_source=precomputed")
+    row = qc_by_id(report)[video_id]
+    assert row.status == FLAGGED and "1e+06 fps is implausible" in row.reason
+    assert row.fps == 30.0 and row.fps_reported == 1e6 and row.timing == "fallback"
+    assert row.taps > 0  # at the fallback rate the taps are found again
+    assert "1e+06 fps is implausible" in report.qc_md.read_text()
+    assert any(video_id in r.message and "implausible" in r.message for r in caplog.records)
+    others = [r for i, r in qc_by_id(report).items() if i != video_id]
+    assert {r.timing for r in others} == {"file"} and {r.fps for r in others} == {30.0}
+    assert "Frame rates: 30-30 fps" in report.qc_md.read_text()
+
+
+def test_a_landmark_file_with_frame_timestamps_keeps_its_timing(demo, tmp_path):
+    """Another tracker's file with per-frame times (a variable-rate phone video) is stored with
+    those times; the QC row measures the rate from them."""
+    video_id = annotated_ids(demo)[0]
+    path = _landmark_file(demo, video_id)
+    original = load_precomputed(path)
+    n = len(original.landmarks)
+    times = 5.0 + np.cumsum(np.r_[0.0, np.random.default_rng(2).uniform(1 / 40, 1 / 20, n - 1)])
+    np.savez(path, landmarks=original.landmarks, fps=30.0, width=original.width,
+             height=original.height, timestamps=times)
+    store = tmp_path / "s.h5"
+    report = run(demo, store, "prepare.landmark_source=precomputed")
+    row = qc_by_id(report)[video_id]
+    assert row.status == OK and row.timing == "timestamps" and row.fps_spread > 0.1
+    assert 20 < row.fps < 40 and "variable frame rate" in row.fps_note
+    data = load_store(store)
+    k = int(np.flatnonzero(data.ids == video_id)[0])
+    np.testing.assert_allclose(data.frame_times()[data.offsets[k]:data.offsets[k + 1]],
+                               times - 5.0)
+
+
 # ------------------------------------------------------------------------------- bad input
 
 
@@ -491,7 +547,9 @@ def test_command_line_on_real_hand_clips_and_bad_videos_with_two_workers(tmp_pat
         assert (row.width, row.height, row.frames, row.fps) == (*shape, 20, 25.0)
         assert row.detect_s > 0 and row.decode_s > 0
     lying = qc["15-000008_r_008"]
-    assert lying.status == OK and lying.fps == 30.0 and "implausible" in lying.fps_note
+    # 1000 fps claimed and 1 ms timestamps: no plausible rate, so the fallback, flagged
+    assert lying.status == FLAGGED and lying.fps == 30.0 and lying.timing == "fallback"
+    assert "implausible" in lying.reason and "fps_fallback=30" in lying.reason
     assert "no hand detected in any of 12 frames" in qc["15-000003_l_003"].reason
     assert "file is empty (0 bytes)" in qc["15-000004_l_004"].reason
     assert "OpenCV cannot open it" in qc["15-000005_r_005"].reason

@@ -497,3 +497,50 @@ def test_scattered_reads_match_numpy_indexing(tmp_path: Path) -> None:
                     np.array([], dtype=np.int64), np.arange(80)):
             frames, _ = _ragged_take(offsets, idx)
             np.testing.assert_array_equal(_read_rows(handle["rows"], offsets, idx), rows[frames])
+
+
+# ---------------------------------------------------------------------------------------------
+# frame timestamps (issue 11)
+
+
+def test_frame_timestamps_round_trip_and_survive_select_and_merge(tmp_path: Path) -> None:
+    irregular = np.cumsum(np.r_[0.0, np.random.default_rng(3).uniform(0.01, 0.05, 19)])
+    entries = _entries(range(3))
+    entries[0].timestamps = irregular
+    path = tmp_path / "timed.h5"
+    write_store(path, entries, SERIES, SUMMARY)
+    data = load_store(path)
+    k = _by_id(data, entries[0].id)
+    rows = slice(data.offsets[k], data.offsets[k + 1])
+    np.testing.assert_array_equal(data.frame_times()[rows], irregular)
+    other = _by_id(data, entries[1].id)
+    np.testing.assert_allclose(data.frame_times()[data.offsets[other]:data.offsets[other + 1]],
+                               np.arange(27) / 30.0)  # no timestamps given: uniform 1 / fps
+    np.testing.assert_array_equal(data.select([k]).frame_times(), irregular)
+    write_store(path, _entries([5]), SERIES, SUMMARY)  # a merge keeps the stored times
+    np.testing.assert_array_equal(load_store(path).select([k]).frame_times(), irregular)
+
+
+def test_a_store_without_timestamps_reads_as_uniform_frames(store: Path) -> None:
+    with h5py.File(store, "a") as handle:  # what every store written before issue 11 looks like
+        del handle["timestamps"]
+    data = load_store(store)
+    assert data.timestamps is None
+    np.testing.assert_allclose(data.frame_times()[:data.lengths[0]],
+                               np.arange(data.lengths[0]) / 30.0)
+
+
+def test_unknown_fps_gives_nan_times_and_bad_timestamps_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "own.h5"
+    write_sequences(path, ["a"], [np.zeros((4, 1))], [0], ["s"])
+    assert np.isnan(load_store(path).frame_times()).all()
+    backwards = _entries([0])
+    backwards[0].timestamps = np.arange(20)[::-1] / 30.0
+    with pytest.raises(ValueError, match="never decrease"):
+        write_store(tmp_path / "bad.h5", backwards, SERIES, SUMMARY)
+    good = tmp_path / "good.h5"
+    write_store(good, _entries([0]), SERIES, SUMMARY)
+    with h5py.File(good, "a") as handle:
+        handle["timestamps"][3] = -1.0
+    with pytest.raises(StoreError, match="'timestamps' of video"):
+        load_store(good)

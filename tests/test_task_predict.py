@@ -12,9 +12,11 @@ import pytest
 from hawkeye import synthetic_tasks
 from hawkeye.config import compose
 from hawkeye.export import export_run
-from hawkeye.predict import run_predict
+from hawkeye.predict import PredictError, VideoInput, run_predict, side_question, video_item
 from hawkeye.prepare.pipeline import prepare_from_config
+from hawkeye.prepare.tasks import task_spec_from_config
 from hawkeye.prepare.video import moving_image_frames, write_video
+from hawkeye.store import load_store
 from hawkeye.train import train
 
 PHOTO = Path(__file__).parent / "assets" / "standing_person.jpg"
@@ -58,3 +60,30 @@ def test_a_real_clip_goes_through_mediapipe_pose(leg_run, tmp_path):
                        tmp_path / "out").predictions
     assert p.status == "ok" and p.frames == 30, p.reason
     assert (tmp_path / "out" / "standing_r.trace.png").exists()
+
+
+@pytest.mark.slow
+def test_the_leg_agility_store_keeps_frame_times_and_predict_refuses_another_task(leg_run,
+                                                                                  tmp_path):
+    cfg = leg_run["cfg"]
+    store = load_store(cfg.paths.store)
+    assert store.timestamps is not None and len(store.timestamps) == store.offsets[-1]
+    landmarks = next((leg_run["data"] / "Videos" / "Leg agility").rglob("*.landmarks.npz"))
+    with pytest.raises(PredictError, match="model rates 'Leg agility'.*allow_task_mismatch"):
+        run_predict(landmarks, cfg.run_dir, "tcn", cfg.prepare, tmp_path / "out",
+                    task="Finger tapping")
+    (p,) = run_predict(landmarks, cfg.run_dir, "tcn", cfg.prepare, tmp_path / "out2",
+                       task="Finger tapping", allow_task_mismatch=True).predictions
+    assert p.status == "ok" and "scored anyway" in p.reason
+    assert p.hand_choice == "annotated_side" and "leg" in p.hand_detail and p.timing == "file"
+
+
+def test_a_video_names_its_side_unless_the_task_measures_both():
+    ask = {name: side_question(task_spec_from_config(compose([f"task={name}"]).task))
+           for name in ("pd4t_finger_tapping", "pd4t_leg_agility", "pd4t_gait")}
+    assert ask == {"pd4t_finger_tapping": "which hand taps",
+                   "pd4t_leg_agility": "which leg is rated", "pd4t_gait": None}
+    walk = VideoInput(Path("walk.mp4"), hand="")
+    assert video_item(walk, "mediapipe", None).video_path == Path("walk.mp4")
+    with pytest.raises(PredictError, match="which leg is rated"):
+        video_item(walk, "mediapipe", ask["pd4t_leg_agility"])

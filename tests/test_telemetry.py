@@ -19,7 +19,7 @@ import torch
 from omegaconf import OmegaConf
 
 from hawkeye.config import compose
-from hawkeye.data import pad_frames
+from hawkeye.data import model_frames
 from hawkeye.metrics import f1_optimal_threshold
 from hawkeye.models.heads import build_head
 from hawkeye.store import StoreError, load_store, merge_stores, write_sequences, write_store
@@ -33,6 +33,7 @@ from hawkeye.telemetry.generate import (
     harsh_braking,
 )
 from hawkeye.telemetry.vehicle import SIGNAL_NAMES
+from hawkeye.timebase import TimeBase
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -477,7 +478,7 @@ def test_onnx_exports_match_pytorch_on_telemetry_windows(telemetry_run) -> None:
         metrics = json.loads((fold / "metrics.json").read_text())
         assert (fold / "model.onnx").is_file() and 0 <= metrics["onnx_parity_max_abs"] <= 1e-4
     data = load_store(store, splits="test")
-    x, mask = pad_frames(data.series, data.offsets, 60)
+    x, mask = model_frames(data, "series", TimeBase(sample_rate_hz=1.0, max_seconds=60.0))
     for model in ("tcn", "lstm_ae"):
         fold = run_dir / model / "fold_0"
         rows = list(csv.DictReader((fold / "predictions.csv").open()))

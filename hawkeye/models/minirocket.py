@@ -33,11 +33,11 @@ steps above a bias. Here:
     of the sigmoids; the slope ``s`` is fitted on the leave-one-out predictions.
 
 Inputs are padded sequences ``x (N, L, F)`` with a mask ``(N, L)`` (real steps first, as
-:func:`hawkeye.data.pad_frames` writes them). Features are standardised with the training side's
+:func:`hawkeye.data.model_frames` writes them). Features are standardised with the training side's
 per-channel mean and standard deviation (:func:`hawkeye.data.fit_normalization`). aeon 1.6's
 MiniRocket takes equal lengths only, so every sequence is brought to the training side's longest
 length ``length``: shorter ones are padded with zeros after standardising (the training mean,
-Hawkeye's padding everywhere), longer ones keep their first ``length`` steps (as ``pad_frames``
+Hawkeye's padding everywhere), longer ones keep their first ``length`` steps (as ``model_frames``
 does). On PickupGestureWiimoteZ (lengths 29-361) zero padding scored 0.86-0.88 test accuracy
 over seeds 0-4 with aeon's own pipeline, as the archive's equal-length files do, and padding with
 each sequence's last value 0.64 (a likely cause: a flat stretch convolves to about 0 with

@@ -441,6 +441,7 @@ class PrecomputedLandmarks:
     fps: float             # frames per second
     width: int             # frame width in pixels
     height: int            # frame height in pixels
+    timestamps: np.ndarray | None = None  # (T,) seconds of each frame (optional: variable rates)
 
 
 def precomputed_path(video_path: str | os.PathLike[str]) -> Path:
@@ -465,6 +466,8 @@ def load_precomputed(path: str | os.PathLike[str],
                                     f"landmarks, fps, width, height")
             landmarks = np.asarray(data["landmarks"], dtype=np.float32)
             fps, width, height = float(data["fps"]), int(data["width"]), int(data["height"])
+            timestamps = (np.asarray(data["timestamps"], dtype=np.float64)
+                          if "timestamps" in data.files else None)
     except LandmarkError:
         raise
     except Exception as exc:  # zip/npy format errors come in many types
@@ -475,4 +478,8 @@ def load_precomputed(path: str | os.PathLike[str],
     if not (np.isfinite(fps) and fps > 0) or width <= 0 or height <= 0:
         raise LandmarkError(f"{path}: fps, width, height must be positive, "
                             f"got {fps}, {width}, {height}")
-    return PrecomputedLandmarks(landmarks=landmarks, fps=fps, width=width, height=height)
+    if timestamps is not None and timestamps.shape != (len(landmarks),):
+        raise LandmarkError(f"{path}: timestamps must have shape ({len(landmarks)},), one per "
+                            f"frame, got {timestamps.shape}")
+    return PrecomputedLandmarks(landmarks=landmarks, fps=fps, width=width, height=height,
+                                timestamps=timestamps)

@@ -4,11 +4,13 @@
 shard jobs (:mod:`hawkeye.prepare.submit`), tests and benchmarks call.
 
 Per video (:func:`hawkeye.prepare.worker.process_video`, run in worker processes, one
-detector each; :func:`hawkeye.prepare.worker.run_videos`): hash (resume), landmarks of the task's
-landmark model, gap filling, the task's features. A :class:`hawkeye.store.VideoEntry` goes back to
-this main process, which writes the store every ``prepare.flush_every`` videos (atomic, merging
-with what is stored: a killed run loses at most that many videos' work and never damages the
-store). One preparation writes a store at a time (:func:`hawkeye.faults.store_lock`).
+detector each; :func:`hawkeye.prepare.worker.run_videos`): hash (resume), landmarks and frame
+times of the task's landmark model (:mod:`hawkeye.prepare.sources`, timing checked by
+:mod:`hawkeye.prepare.timing`), gap filling, the task's features. A
+:class:`hawkeye.store.VideoEntry` goes back to this main process, which writes the store every
+``prepare.flush_every`` videos (atomic, merging with what is stored: a killed run loses at most
+that many videos' work and never damages the store). One preparation writes a store at a time
+(:func:`hawkeye.faults.store_lock`).
 
 Nothing about one bad video stops the run: a missing, empty or corrupt file, a video without a hand,
 a bad annotation row (:mod:`hawkeye.prepare.pd4t`'s problem list) or a frame count that disagrees
@@ -48,6 +50,7 @@ from hawkeye.prepare.qc import (
     write_qc,
 )
 from hawkeye.prepare.tasks import TaskSpec
+from hawkeye.prepare.traces import draw_stored_traces
 from hawkeye.prepare.worker import (
     PrepareSettings,
     VideoResult,
@@ -151,8 +154,10 @@ class _RunLog:
                      "features %.2fs total %.2fs%s", qc.id, qc.status, qc.frames, qc.fps,
                      qc.hand_choice or "-", qc.hash_s, qc.decode_s, qc.detect_s, qc.features_s,
                      qc.total_s, f" -- {qc.reason}" if qc.reason else "")
-            if qc.status in (SKIPPED, FLAGGED):
-                log.warning("%s %s: %s", qc.status, qc.id, qc.reason)
+            if qc.status == SKIPPED:
+                log.warning("skipped %s: %s", qc.id, qc.reason)
+            elif qc.status == FLAGGED:
+                log.warning("flagged %s: %s", qc.id, qc.reason)
         if result.entry is not None:
             self.pending.append(result.entry)
             if len(self.pending) >= self.flush_every:
@@ -250,6 +255,9 @@ def _prepare_into(out: Path, data_root: str | os.PathLike[str], task_cfg: Mappin
             filter(None, ["annotation labels changed; stored features kept", row.reason])))
     run.pending.extend(relabelled)
     run.flush()
+    if settings.plot_dir is not None and run.cached:
+        drawn = draw_stored_traces(out, run.cached, settings.plot_dir, settings.features)
+        log.info("drew %d trace figure(s) of stored videos in %s", len(drawn), settings.plot_dir)
     overlap_note = ""
     if annotations.overlap:
         overlap_note = ("**Subject overlap between splits:** " + ", ".join(

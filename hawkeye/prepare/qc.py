@@ -21,6 +21,7 @@ import numpy as np
 
 from hawkeye.io import atomic_path, save_png, write_text_atomic
 from hawkeye.prepare.pd4t import Problem, VideoItem
+from hawkeye.timebase import VARIABLE_SPREAD
 
 # QC statuses: stored now (ok / flagged with a warning), kept from an earlier run (cached,
 # relabelled when only the annotation's labels changed), or not stored (skipped).
@@ -41,8 +42,13 @@ class QcRow:
     source: str = ""                   # the file the landmarks came from
     frames: int = 0                    # frames decoded (or in the landmark file)
     frames_annotated: int = 0          # frame count of the annotation row
-    fps: float = math.nan              # frames per second used
-    fps_note: str = ""                 # says when the container's fps was replaced by the fallback
+    fps: float = math.nan              # frames per second features use (timestamps' median rate)
+    fps_reported: float = math.nan     # what the container (or landmark file) claims
+    fps_note: str = ""                 # timestamps vs claim, variable rate, fallback used
+    timing: str = ""                   # frame times from: timestamps | nominal | fallback | file
+    fps_spread: float = math.nan       # (p90 - p10) / median frame interval; 0 = constant rate
+    dropped_frames: int = 0            # frames missing from the median rhythm (by the timestamps)
+    duplicated_frames: int = 0         # frames repeating the previous frame's timestamp
     width: int = 0                     # frame width, pixels
     height: int = 0                    # frame height, pixels
     detection_rate: float = math.nan   # share of frames with a detected hand
@@ -67,13 +73,13 @@ def qc_row_for(item: VideoItem) -> QcRow:
                  score=str(item.score), frames_annotated=item.frame_count)
 
 
-def plot_video(path: Path, features: Any, fps: float, qc: QcRow,
+def plot_video(path: Path, features: Any, times: np.ndarray, qc: QcRow,
                label: str = "thumb-index distance (hand sizes)") -> None:
-    """The per-video QC figure: the task's cycle trace (series 0, ``label`` with its units) and
-    its cycles; a failure to draw is noted, it never costs the video."""
+    """The per-video QC figure: the task's cycle trace (series 0, ``label`` with its units) over
+    the frame times (s) and its cycles; a failure to draw is noted, it never costs the video."""
     try:
         tap_trace_figure(path, features.series[:, 0], features.taps.peak, features.presence,
-                         fps, title=f"{qc.id} ({qc.status})", label=label)
+                         times, title=f"{qc.id} ({qc.status})", label=label)
     except Exception as err:  # noqa: BLE001 - a figure is optional, the features are not
         qc.reason = " | ".join(filter(None, [qc.reason, f"QC figure not drawn: {err}"]))
 
@@ -142,6 +148,7 @@ def qc_markdown(rows: Sequence[QcRow], store: Path, problems_note: str = "") -> 
         choice = Counter(row.hand_choice for row in videos)
         lines += ["Hand or side choice: " + ", ".join(f"{k} {v}" for k, v in
                                                       sorted(choice.items())), ""]
+        lines += [timing_line(videos), ""]
     if problems_note:
         lines += [problems_note, ""]
     issues = [row for row in rows if row.status in (SKIPPED, FLAGGED) or row.reason]
@@ -153,14 +160,28 @@ def qc_markdown(rows: Sequence[QcRow], store: Path, problems_note: str = "") -> 
     return "\n".join(lines) + "\n"
 
 
+def timing_line(videos: Sequence[QcRow]) -> str:
+    """One sentence on the frame rates of ``videos``: range, where the times came from, how many
+    have a variable rate, dropped or duplicated frames."""
+    rates = np.array([row.fps for row in videos], dtype=np.float64)
+    sources = Counter(row.timing or "unknown" for row in videos)
+    variable = sum(1 for row in videos if row.fps_spread > VARIABLE_SPREAD)
+    gaps = sum(1 for row in videos if row.dropped_frames or row.duplicated_frames)
+    return (f"Frame rates: {np.nanmin(rates):.4g}-{np.nanmax(rates):.4g} fps (median "
+            f"{np.nanmedian(rates):.4g}); times from " + ", ".join(
+                f"{k} {v}" for k, v in sorted(sources.items())) +
+            f"; {variable} with a variable rate, {gaps} with dropped or duplicated frames.")
+
+
 def tap_trace_figure(path: Path, distance: np.ndarray, peaks: np.ndarray, presence: np.ndarray,
-                     fps: float, title: str,
+                     times: np.ndarray, title: str,
                      label: str = "thumb-index distance (hand sizes)") -> None:
-    """PNG of a cycle trace over time (finger tapping: the thumb–index distance; ``label`` names
-    it with its units) with the detected cycles and the frames without landmarks."""
+    """PNG of a cycle trace over time (``times``, seconds per frame; finger tapping: the
+    thumb–index distance; ``label`` names it with its units) with the detected cycles and the
+    frames without landmarks."""
     from matplotlib.figure import Figure  # Agg via Figure: no display, no pyplot state
 
-    t = np.arange(len(distance)) / fps
+    t = np.asarray(times, dtype=np.float64)
     fig = Figure(figsize=(8, 2.6))
     ax = fig.add_subplot()
     ax.plot(t, distance, lw=1, color="C0", label=label.split(" (")[0])

@@ -103,11 +103,15 @@ def probe_video(path: str | os.PathLike[str], fps_fallback: float, fps_min: floa
                      frame_count=frame_count, width=int(width), height=int(height))
 
 
-def iter_frames(path: str | os.PathLike[str], max_side: int | None = None) -> Iterator[np.ndarray]:
-    """Yield the video's frames as RGB ``(H, W, 3) uint8``, shrunk to ``max_side`` if given.
+def iter_timed_frames(path: str | os.PathLike[str], max_side: int | None = None
+                      ) -> Iterator[tuple[np.ndarray, float]]:
+    """Yield ``(frame, seconds)``: RGB ``(H, W, 3) uint8`` frames (shrunk to ``max_side`` if
+    given) with the container's timestamp of each (``CAP_PROP_POS_MSEC``: the frame's
+    presentation time, so a variable-frame-rate phone video gets its real timing).
 
     Decoding stops at the first frame OpenCV cannot read (end of file or a truncated tail); the
-    caller compares the number of frames it got with the expected count.
+    caller compares the number of frames it got with the expected count, and checks the times
+    (:func:`hawkeye.timebase.times_are_usable`: some containers report none).
     """
     path = Path(path)
     capture = _open_capture(path)
@@ -116,10 +120,17 @@ def iter_frames(path: str | os.PathLike[str], max_side: int | None = None) -> It
             ok, frame = capture.read()
             if not ok or frame is None:
                 return
+            seconds = float(capture.get(cv2.CAP_PROP_POS_MSEC)) / 1000.0
             frame = resize_for_detection(frame, max_side)
-            yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+            yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), seconds
     finally:
         capture.release()
+
+
+def iter_frames(path: str | os.PathLike[str], max_side: int | None = None) -> Iterator[np.ndarray]:
+    """The frames of :func:`iter_timed_frames` without their times."""
+    for frame, _ in iter_timed_frames(path, max_side):
+        yield frame
 
 
 def write_video(path: str | os.PathLike[str], frames: Iterable[np.ndarray], fps: float,

@@ -5,11 +5,12 @@
 
 1. the source file is hashed; an id already stored with the same hash is not processed again
    (resume);
-2. landmarks: the task's landmark model (``task.landmarks``, :mod:`hawkeye.prepare.tasks`):
-   MediaPipe Hands in tracking mode with the task hand chosen and checked against the motion
-   (:mod:`hawkeye.prepare.landmarks`) or MediaPipe Pose with the task's side
-   (:mod:`hawkeye.prepare.pose`), or the precomputed file; the frame count is checked against
-   the annotation;
+2. landmarks and frame times (:mod:`hawkeye.prepare.sources`): the task's landmark model
+   (``task.landmarks``, :mod:`hawkeye.prepare.tasks`): MediaPipe Hands in tracking mode with the
+   task hand chosen and checked against the motion (:mod:`hawkeye.prepare.landmarks`) or
+   MediaPipe Pose with the task's side (:mod:`hawkeye.prepare.pose`), or the precomputed file;
+   the times from the container or the file (:mod:`hawkeye.prepare.timing`, an implausible rate
+   flagged); the frame count is checked against the annotation;
 3. short gaps are interpolated (``hawkeye.prepare.landmarks.fill_gaps``), long ones stay masked;
 4. clinical features of the task's feature set (``task.features``: finger tapping, hand
    movement, leg agility or gait; :mod:`hawkeye.prepare.tasks`).
@@ -41,8 +42,9 @@ from hawkeye.prepare.features import FeatureConfig
 from hawkeye.prepare.pd4t import VideoItem, frame_count_problem
 from hawkeye.prepare.pose import PoseSettings
 from hawkeye.prepare.qc import CACHED, FLAGGED, OK, QcRow, plot_video, qc_row_for
+from hawkeye.prepare.sources import mediapipe_landmarks, precomputed_landmarks
 from hawkeye.prepare.tasks import TaskSpec, task_spec_from_config
-from hawkeye.prepare.video import VideoError, iter_frames, probe_video
+from hawkeye.prepare.video import VideoError
 from hawkeye.store import VideoEntry
 
 LANDMARK_SOURCES = ("mediapipe", "precomputed")
@@ -132,57 +134,6 @@ class VideoResult:
 # ------------------------------------------------------------------------------------- one video
 
 
-def _mediapipe_landmarks(item: VideoItem, settings: PrepareSettings, qc: QcRow
-                         ) -> tuple[np.ndarray, float, int, int, lm.HandChoice, list[str]]:
-    """Decode + detect + choose the hand; fills the timing fields of ``qc``."""
-    video_cfg = settings.video
-    info = probe_video(item.video_path, video_cfg["fps_fallback"], video_cfg["fps_min"],
-                       video_cfg["fps_max"])
-    notes = []
-    if info.fps_fallback_used:
-        qc.fps_note = (f"container fps {info.fps_reported!r} implausible; "
-                       f"used prepare.video.fps_fallback={info.fps}")
-    detector = settings.task.landmarks.process_detector(settings)
-    detector.reset()  # one video's tracking state must not leak into the next
-    detections = []
-    frames = iter_frames(item.video_path, video_cfg["resize_max_side"])
-    while True:
-        start = time.perf_counter()
-        frame = next(frames, None)
-        qc.decode_s += time.perf_counter() - start
-        if frame is None:
-            break
-        start = time.perf_counter()
-        detections.append(detector.detect(frame))
-        qc.detect_s += time.perf_counter() - start
-    if not detections:
-        raise VideoError(item.video_path, "no frame could be decoded")
-    if info.frame_count and len(detections) < info.frame_count:
-        notes.append(f"decoded {len(detections)} of the {info.frame_count} frames the container "
-                     f"announces (truncated file?)")
-    start = time.perf_counter()
-    landmarks, choice = settings.task.landmarks.select(
-        detections, item.hand, info.width, info.height, settings, settings.task.features)
-    qc.features_s += time.perf_counter() - start
-    return landmarks, info.fps, info.width, info.height, choice, notes
-
-
-def _precomputed_landmarks(item: VideoItem, settings: PrepareSettings, qc: QcRow
-                           ) -> tuple[np.ndarray, float, int, int, lm.HandChoice, list[str]]:
-    start = time.perf_counter()
-    model = settings.task.landmarks
-    data = lm.load_precomputed(item.landmarks_path, model.n_points)
-    qc.decode_s += time.perf_counter() - start
-    choice = model.precomputed(data.landmarks, item.hand, data.width, data.height, settings,
-                               settings.task.features, item.landmarks_path.name)
-    low, high = float(settings.video["fps_min"]), float(settings.video["fps_max"])
-    notes = [] if low <= data.fps <= high else [
-        f"{item.landmarks_path}: fps {data.fps:g} is implausible (outside prepare.video.fps_min.."
-        f"fps_max = {low:g}..{high:g}): movement rates and speeds of this video are not "
-        f"trustworthy"]
-    return data.landmarks, data.fps, data.width, data.height, choice, notes
-
-
 def _checks(item: VideoItem, raw: np.ndarray, choice: lm.HandChoice, settings: PrepareSettings
             ) -> tuple[list[str], bool]:
     """Warnings about one video's landmarks and whether they keep it out of the store."""
@@ -225,10 +176,8 @@ def process_video(item: VideoItem, stored_hash: str | None, settings: PrepareSet
         if stored_hash == source_hash:
             qc.status = CACHED
             return VideoResult(qc)
-        if mediapipe:
-            raw, fps, width, height, choice, notes = _mediapipe_landmarks(item, settings, qc)
-        else:
-            raw, fps, width, height, choice, notes = _precomputed_landmarks(item, settings, qc)
+        read = mediapipe_landmarks if mediapipe else precomputed_landmarks
+        raw, times, fps, width, height, choice, notes = read(item, settings, qc)
         qc.frames, qc.fps, qc.width, qc.height = len(raw), fps, width, height
         qc.hand_choice, qc.hand_detail = choice.reason, choice.detail
 
@@ -259,14 +208,14 @@ def process_video(item: VideoItem, stored_hash: str | None, settings: PrepareSet
             return VideoResult(qc)
         qc.status = FLAGGED if notes else OK
         if settings.plot_dir is not None:
-            plot_video(settings.plot_dir / f"{item.id}.png", features, fps, qc,
+            plot_video(settings.plot_dir / f"{item.id}.png", features, times, qc,
                        settings.task.features.trace_label)
         return VideoResult(qc, VideoEntry(
             id=item.id, subject=item.subject, score=item.score, split=item.split,
             series=features.series, summary=features.summary, hand=item.hand, fps=float(fps),
             source=str(source), source_hash=source_hash,
             landmarks=filled if settings.keep_landmarks else None,
-            presence=presence if settings.keep_landmarks else None))
+            presence=presence if settings.keep_landmarks else None, timestamps=times))
     except (VideoError, lm.LandmarkError) as err:
         qc.reason = str(err)
         return VideoResult(qc)
