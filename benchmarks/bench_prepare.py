@@ -166,7 +166,7 @@ def main(argv: list[str]) -> int:
         _child(args)
         return 0
 
-    from hawkeye.prepare.pipeline import default_workers
+    from hawkeye.prepare.worker import default_workers
 
     n_clips = args.clips or (4 if args.quick else 8)
     n_frames = args.frames or (45 if args.quick else 90)

@@ -171,6 +171,7 @@ LAUNCH_HELP = AppHelp(
     keys=[("model=a,b | model=all", "models to train (conf/model/), one array task per fold"),
           ("launcher=local|debug|slurm|slurm_v100", "where the jobs run (conf/launcher/)"),
           ("paths.store=FILE", "the HDF5 store to train on (written by hawkeye-prepare)"),
+          ("task=NAME", "the store's task (conf/task/): a PD4T task, sequences, telemetry"),
           ("cv.n_folds=5 fold=0,2", "subject-grouped folds, and which of them to run"),
           ("train.epochs=N train.lr=X ...", "training options; a,b,c values sweep"),
           ("launch.dry_run=true", "print the plan (points, folds, arrays, resources), submit "
@@ -183,9 +184,12 @@ LAUNCH_HELP = AppHelp(
 
 PREPARE_HELP = AppHelp(
     module="hawkeye.prepare",
-    description="PD4T videos (or landmark files beside them) -> MediaPipe hand landmarks -> "
-                "clinical features -> the HDF5 store, with a QC report; resumable.",
+    description="PD4T videos (or landmark files beside them) -> MediaPipe hand or body-pose "
+                "landmarks -> the task's clinical features -> the HDF5 store, with a QC report; "
+                "resumable.",
     keys=[("data_root=DIR", "PD4T root holding Annotations*/ and Videos/"),
+          ("task=NAME", "the PD4T task (conf/task/): pd4t_finger_tapping (default), "
+                        "pd4t_hand_movement, pd4t_leg_agility, pd4t_gait"),
           ("paths.store=FILE", "the store to write (QC files beside it)"),
           ("prepare.landmark_source=mediapipe|precomputed", "track hands, or read "
                                                             "<video>.landmarks.npz files"),
@@ -193,6 +197,7 @@ PREPARE_HELP = AppHelp(
           ("prepare.strict=true", "exit non-zero when any row was skipped"),
           ("launcher=slurm prepare.num_shards=N", "a Slurm array of shards plus a merge job")],
     examples=["data_root=/data/PD4T paths.store=data/pd4t.h5 prepare.workers=8",
+              "task=pd4t_leg_agility data_root=/data/PD4T paths.store=data/pd4t_leg_agility.h5",
               "data_root=data/demo/PD4T prepare.landmark_source=precomputed"])
 
 TRAIN_HELP = AppHelp(
@@ -217,11 +222,11 @@ EXPORT_HELP = AppHelp(
 PREDICT_HELP = AppHelp(
     module="hawkeye.predict",
     description="score new videos with every fold's ONNX model of a run; writes scores.csv "
-                "(ensemble score, spread across folds) and a tapping trace per video.",
+                "(ensemble score, spread across folds) and a movement trace per video.",
     keys=[("video=PATH", "a video, a .landmarks.npz, a folder or a CSV (column `video`)"),
           ("run_dir=DIR", "the trained run"), ("model=NAME", "which model of the run"),
           ("predict.out=DIR", "where scores.csv and the traces go"),
-          ("predict.hand=l|r", "the tapping side (null = from the file name)")],
+          ("predict.hand=l|r", "the hand's or leg's side (null = from the file name)")],
     examples=["video=new_patient.mp4 run_dir=runs/demo-1a2b3c4d5e model=attention_lstm"])
 
 COLLECT_HELP = AppHelp(

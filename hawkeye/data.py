@@ -8,7 +8,8 @@ index tensor into it.
 
 Per-frame inputs (``task.input_features``):
 - ``series``: the engineered per-frame kinematic series of the store (``StoreData.series``);
-- ``landmarks``: the 21 x 3 MediaPipe landmarks flattened to 63 channels;
+- ``landmarks``: the K x 3 MediaPipe landmarks flattened to 3K channels (hand: 21 x 3 = 63, body
+  pose: 33 x 3 = 99);
 - ``both``: the two concatenated.
 
 Missing values (a frame without a hand is NaN in the landmarks) are left out of the normalisation
@@ -40,7 +41,7 @@ def channel_names(store: StoreData, feature_set: str) -> list[str]:
     if feature_set in ("series", "both"):
         names += [str(n) for n in store.series_names]
     if feature_set in ("landmarks", "both"):
-        names += [f"lm{j}_{axis}" for j in range(21) for axis in "xyz"]
+        names += [f"lm{j}_{axis}" for j in range(_landmark_count(store)) for axis in "xyz"]
     return names
 
 
@@ -55,8 +56,15 @@ def frame_features(store: StoreData, feature_set: str) -> np.ndarray:
             raise ValueError(f"task.input_features={feature_set!r} needs landmarks, but the "
                              "store has none: prepare it with landmarks kept, or use "
                              "task.input_features=series")
-        parts.append(np.asarray(store.landmarks, dtype=np.float32).reshape(-1, 63))
+        points = _landmark_count(store)
+        parts.append(np.asarray(store.landmarks, dtype=np.float32).reshape(-1, points * 3))
     return np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
+
+
+def _landmark_count(store: StoreData) -> int:
+    """Points per frame of the store's landmarks: 21 (hand) when it has none to tell (the
+    names are only reported then, frame_features refuses the missing landmarks)."""
+    return 21 if store.landmarks is None else int(store.landmarks.shape[1])
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ model's family takes directly (:mod:`hawkeye.sequence_inputs`): a ``.npz`` in th
 layout (one row per sequence) or a telemetry CSV without a ``video`` column (one row per window),
 resampled the same way; a tree model scores a feature table's rows
 (:mod:`hawkeye.table_inputs`). Each video goes through exactly the preparation a training video went
-through — :func:`hawkeye.prepare.pipeline.process_video` (decode, MediaPipe, hand choice, gap
-filling, :func:`hawkeye.prepare.features.compute_features`), then
+through — :func:`hawkeye.prepare.worker.process_video` (decode, the task's MediaPipe model, hand or
+side choice, gap filling, the task's features: :mod:`hawkeye.prepare.tasks`), then
 :func:`hawkeye.data.model_frames`: resampled by the frame times to the rate and window the model
 was trained with (``sample_rate_hz``, ``max_seconds``; a 60 fps phone video gets the same steps
 as the same video at 30 fps) — and then through every fold's ``model.onnx`` (which normalises
@@ -67,9 +67,10 @@ from hawkeye.io import atomic_path
 from hawkeye.prepare import landmarks as lm
 from hawkeye.prepare.features import SERIES_NAMES
 from hawkeye.prepare.pd4t import VideoItem
-from hawkeye.prepare.pipeline import PrepareSettings, process_video
 from hawkeye.prepare.qc import FLAGGED as QC_FLAGGED
 from hawkeye.prepare.qc import QcRow
+from hawkeye.prepare.tasks import TaskSpec
+from hawkeye.prepare.worker import PrepareSettings, process_video
 from hawkeye.scoring import FAILED, FLAGGED, OK, PredictError, Prediction, score_ensemble, scored
 from hawkeye.scoring_task import task_mismatch
 from hawkeye.sequence_inputs import (
@@ -220,7 +221,9 @@ def prepare_settings(prepare_cfg: Any, ensemble: Ensemble, landmark_source: str,
                     ensemble.folds[0].path)
     section["landmark_source"] = landmark_source
     section["qc"] = {**_plain(section.get("qc", {})), "plots": True}
-    settings = PrepareSettings.from_config(section, plot_dir)
+    # the training store's landmark model and features (none recorded: finger tapping)
+    task = (ensemble.prepare or {}).get("task")
+    settings = PrepareSettings.from_config(section, plot_dir, task)
     return replace(settings, keep_landmarks=ensemble.input_features != "series",
                    frame_count_tolerance=sys.maxsize, skip_frame_mismatch=False)
 
@@ -231,14 +234,24 @@ def _plain(section: Any) -> dict[str, Any]:
     return dict(section)
 
 
-def video_item(inp: VideoInput, landmark_source: str) -> VideoItem:
-    """The :class:`VideoItem` ``process_video`` takes, for a file outside any PD4T annotation."""
+def side_question(task: TaskSpec) -> str | None:
+    """What a video of ``task`` must say about its side to be prepared from MediaPipe ("which
+    hand taps", "which leg is rated"); None when the task measures both sides (gait)."""
+    if task.landmarks.name == "hands":
+        return "which hand taps"
+    return "which leg is rated" if task.features.choose_side is not None else None
+
+
+def video_item(inp: VideoInput, landmark_source: str,
+               question: str | None = "which hand taps") -> VideoItem:
+    """The :class:`VideoItem` ``process_video`` takes, for a file outside any PD4T annotation
+    (``question``: :func:`side_question` of the model's task)."""
     if inp.is_landmarks:
         video_path, landmarks_path = inp.path, inp.path
     else:
         video_path, landmarks_path = inp.path, lm.precomputed_path(inp.path)
-    if landmark_source == "mediapipe" and inp.hand not in ("l", "r"):
-        raise PredictError(f"{inp.path}: cannot tell which hand taps: name the file "
+    if landmark_source == "mediapipe" and question and inp.hand not in ("l", "r"):
+        raise PredictError(f"{inp.path}: cannot tell {question}: name the file "
                            "<visit>_l.<ext> / <visit>_r.<ext>, add a 'hand' column to the CSV, "
                            "or pass predict.hand=l|r")
     return VideoItem(id=inp.id, visit=inp.id, hand=inp.hand or "l", subject="", frame_count=0,
@@ -247,11 +260,12 @@ def video_item(inp: VideoInput, landmark_source: str) -> VideoItem:
 
 
 def extract(inp: VideoInput, settings: PrepareSettings) -> tuple[VideoEntry, QcRow]:
-    """Features and QC row of one input through :func:`hawkeye.prepare.pipeline.process_video`;
+    """Features and QC row of one input through :func:`hawkeye.prepare.worker.process_video`;
     PredictError if no features."""
     landmark_source = "precomputed" if inp.is_landmarks else settings.landmark_source
     settings = replace(settings, landmark_source=landmark_source)
-    result = process_video(video_item(inp, landmark_source), None, settings)
+    item = video_item(inp, landmark_source, side_question(settings.task))
+    result = process_video(item, None, settings)
     if result.entry is None:
         raise PredictError(result.qc.reason or f"{inp.path}: not usable (no reason recorded)")
     return result.entry, result.qc
@@ -274,11 +288,12 @@ class _OneVideo:
         return self.times
 
 
-def model_inputs(entry: VideoEntry, ensemble: Ensemble,
-                 source: Path) -> tuple[np.ndarray, np.ndarray]:
-    """``x (1, L, F)`` float32 and ``mask (1, L)`` bool, built as training built them."""
-    video = _OneVideo(series=entry.series, series_names=SERIES_NAMES, landmarks=entry.landmarks,
-                      times=entry.frame_times())
+def model_inputs(entry: VideoEntry, ensemble: Ensemble, source: Path,
+                 series_names: Sequence[str] = SERIES_NAMES) -> tuple[np.ndarray, np.ndarray]:
+    """``x (1, L, F)`` float32 and ``mask (1, L)`` bool, built as training built them
+    (``series_names``: the task's feature set's, :class:`PrepareSettings` ``.task.features``)."""
+    video = _OneVideo(series=entry.series, series_names=tuple(series_names),
+                      landmarks=entry.landmarks, times=entry.frame_times())
     names = channel_names(video, ensemble.input_features)
     if names != ensemble.input_names:
         raise PredictError(
@@ -330,7 +345,7 @@ def predict_one(inp: VideoInput, ensemble: Ensemble, settings: PrepareSettings,
                                f"{os.readlink(inp.path)} does not exist)")
         entry, qc = extract(inp, settings)
         check_duration(entry, inp.path, min_seconds)
-        x, mask = model_inputs(entry, ensemble, inp.path)
+        x, mask = model_inputs(entry, ensemble, inp.path, settings.task.features.series_names)
         result = score_ensemble(ensemble, x, mask)
     except (PredictError, ValueError) as error:
         prediction.reason = str(error)
@@ -375,7 +390,7 @@ def predict_inputs(inputs: Sequence[VideoInput], ensemble: Ensemble, prepare_cfg
         return [predict_one(inp, ensemble, base, plot_dir, min_seconds, allow_task_mismatch)
                 for inp in inputs]
     finally:
-        lm.close_process_detector()
+        base.task.landmarks.close_process_detector()
 
 
 # ----------------------------------------------------------------------------------------------

@@ -30,7 +30,9 @@ dataset                    shape, dtype             meaning
                                                     missing only where attrs allow it, below);
                                                     S may be 0
 ``summary_names``          (S,) str                 names of the summary columns (unique)
-``landmarks`` (optional)   (sum T_i, 21, 3) float32 MediaPipe-normalised hand landmarks; NaN allowed
+``landmarks`` (optional)   (sum T_i, K, 3) float32  MediaPipe-normalised landmarks (K = 21 hand
+                                                    points, 33 body-pose points; one K per store,
+                                                    the model in ``attrs["landmarks"]``); NaN
                                                     only in frames where ``presence`` is False
 ``presence`` (optional)    (sum T_i,) bool          True = a hand was detected in the frame
 ``targets/<name>`` (opt.)  (N,) float64             named per-video target, finite (e.g. the
@@ -101,7 +103,7 @@ from hawkeye.io import atomic_path, git_commit, package_versions
 from hawkeye.timebase import uniform_times
 
 SCHEMA_VERSION = 1
-N_LANDMARKS = 21
+N_LANDMARKS = 21  # hand landmarks: the shape of an empty store's landmark array
 
 _VIDEO_STR_FIELDS = ("ids", "subjects", "hands", "splits", "sources", "source_hashes")
 _VIDEO_NUM_FIELDS = ("scores", "fps", "lengths")
@@ -126,8 +128,9 @@ class VideoEntry:
     """One video as a writer hands it to :func:`write_store`.
 
     ``series`` is ``(T, F)``, ``summary`` ``(S,)`` (None when the store has no summary features),
-    ``landmarks`` ``(T, 21, 3)`` with NaN where no hand was seen; ``presence`` defaults to
-    ``~isnan(landmarks[:, 0, 0])`` (give it explicitly when gaps were interpolated). ``targets``
+    ``landmarks`` ``(T, K, 3)`` (21 hand, 33 pose points) with NaN where none was seen;
+    ``presence`` defaults to ``~isnan(landmarks[:, 0, 0])`` (give it explicitly when gaps were
+    interpolated). ``targets``
     maps a target name to this video's finite value (every video of a store has the same names).
     ``timestamps`` ``(T,)`` seconds of each frame (None: uniform ``1 / fps``).
     """
@@ -431,9 +434,9 @@ def _read_index(handle: h5py.File) -> dict[str, Any]:
         raise StoreError(f"{path}: 'landmarks' and 'presence' must be stored together, "
                          f"found only {'landmarks' if has[0] else 'presence'}")
     if has[0]:
-        if handle["landmarks"].shape != (total, N_LANDMARKS, 3):
-            raise _shape_error(path, "landmarks", handle["landmarks"].shape,
-                               f"({total}, {N_LANDMARKS}, 3)")
+        shape = handle["landmarks"].shape
+        if len(shape) != 3 or shape[0] != total or shape[2] != 3 or shape[1] < 1:
+            raise _shape_error(path, "landmarks", shape, f"({total}, K, 3)")
         if handle["presence"].shape != (total,):
             raise _shape_error(path, "presence", handle["presence"].shape, f"({total},)")
     meta["has_landmarks"] = has[0]
@@ -640,8 +643,8 @@ def _check_entry(entry: VideoEntry, n_series: int, n_summary: int,
     landmarks, presence = entry.landmarks, entry.presence
     if landmarks is not None:
         landmarks = np.asarray(landmarks, dtype=np.float32)
-        if landmarks.shape != (len(series), N_LANDMARKS, 3):
-            raise ValueError(f"{name}: landmarks must have shape ({len(series)}, {N_LANDMARKS}, 3) "
+        if landmarks.ndim != 3 or landmarks.shape[0] != len(series) or landmarks.shape[2] != 3:
+            raise ValueError(f"{name}: landmarks must have shape ({len(series)}, K, 3) "
                              f"to match the series, got {landmarks.shape}")
         presence = (~np.isnan(landmarks[:, 0, 0]) if presence is None
                     else np.asarray(presence, dtype=bool))
@@ -759,6 +762,10 @@ def _merge_and_write(path: Path, entries: Iterable[VideoEntry], series_names: Se
         example = next(e.id for e in merged.values() if e.landmarks is None)
         raise ValueError(f"{path}: some videos have landmarks and some (e.g. '{example}') do not; "
                          f"a store holds landmarks for every video or for none")
+    counts = {e.landmarks.shape[1] for e in merged.values() if e.landmarks is not None}
+    if len(counts) > 1:
+        raise ValueError(f"{path}: videos have landmarks of {sorted(counts)} points (hand and "
+                         f"body pose?); a store holds one landmark model: write to a new store")
     _check_summary_only(path, list(merged.values()), series_names, summary_names)
     target_names = {tuple(sorted(e.targets)) for e in merged.values()}
     if len(target_names) > 1:

@@ -307,11 +307,13 @@ def export_fitted_fold(model: TreeEnsemble, head: Head, rows: np.ndarray, out: P
 def tree_metadata(meta: dict[str, Any], head: Head, summary_names: Sequence[str], fold: int,
                   git_commit: str) -> dict[str, Any]:
     """The ``hawkeye.*`` metadata of a tree fold (:mod:`hawkeye.export`'s keys): its inputs are
-    the store's summary features (``input_features: summary``), one row per video."""
+    the store's summary features (``input_features: summary``), one row per video: no time base
+    (``sample_rate_hz``/``max_seconds`` null)."""
     return {
         "model": meta["model_name"], "family": meta["family"], "head": head.name, "fold": fold,
-        "input_names": list(summary_names), "input_features": "summary", "frame_stride": 1,
-        "max_len": 0, "normalization": None, "n_levels": head.n_levels,
+        "input_names": list(summary_names), "input_features": "summary",
+        "sample_rate_hz": None, "max_seconds": None, "normalization": None,
+        "n_levels": head.n_levels,
         "score_levels": list(range(head.n_levels)), "outputs": list(output_names(head)),
         "threshold": None, "prepare": None, "config_hash": meta["config_hash"],
         "git_commit": git_commit, "hawkeye_version": __version__,

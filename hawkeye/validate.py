@@ -13,10 +13,12 @@ key, the file or the store):
    (tests/test_validate.py checks it), other sections take their rule from the YAML default.
 2. **Compatibility** (:func:`check_compatibility`): model, head, task and cv settings that are
    each valid but do not go together (a real-valued target with a score head, ``coral`` output
-   without the ordinal head, heads that do not divide ``d_model``, a test split also pooled for CV).
+   without the ordinal head, heads that do not divide ``d_model``, a test split also pooled for CV,
+   a PD4T task's feature set that reads another landmark model than ``task.landmarks``).
 3. **The store** (:func:`check_store`): it opens and validates (:func:`hawkeye.store.load_store`),
-   holds the splits, the inputs (landmarks, summary features) and targets the task names, and
-   enough subjects for ``cv.n_folds``.
+   holds the splits, the inputs (landmarks, summary features) and targets the task names, was
+   prepared with the task's feature set (``task.features``), and has enough subjects for
+   ``cv.n_folds``.
 4. **Where the job runs** (:func:`check_device`, :func:`check_writable`): ``train.device=cuda``
    exists here for launchers that run here, or is deferred with a note for cluster nodes (a GPU
    must then be requested); output folders are writable and not full.
@@ -41,6 +43,7 @@ from omegaconf import DictConfig, OmegaConf
 from hawkeye.config import CONF_DIR, compose
 from hawkeye.families import FAMILIES
 from hawkeye.faults import os_error_message
+from hawkeye.prepare.tasks import FEATURE_SETS, FINGER_TAPPING, LANDMARK_MODELS, task_spec
 
 if TYPE_CHECKING:
     from hawkeye.launch import Grid, Point
@@ -179,6 +182,7 @@ RULES: dict[str, Rule] = {
     "task.target_windows": choice("all", "normal"), "task.csv": optional(PATH),
     "task.split_layout": choice("annotations_split", "official"),
     "task.on_subject_overlap": choice("error", "warn"),
+    "task.landmarks": choice(*LANDMARK_MODELS), "task.features": choice(*FEATURE_SETS),
     # model (each key only where the model has it)
     "model.family": choice(*FAMILIES), "model.hidden": integer(low=1),
     "model.num_layers": integer(low=1), "model.dropout": number(low=0, below=1),
@@ -198,6 +202,9 @@ RULES: dict[str, Rule] = {
     "prepare.max_missing_share": SHARE, "prepare.shard_index": integer(low=0),
     "prepare.num_shards": integer(low=1), "prepare.submit": optional(FLAG),
     "prepare.video.resize_max_side": integer(low=16, nullable=True),
+    "prepare.pose.min_detection_confidence": SHARE, "prepare.pose.min_tracking_confidence": SHARE,
+    "prepare.pose.min_oscillation_amplitude": number(low=0),
+    "prepare.pose.min_oscillation_cycles": integer(low=1),
     # launcher (resource values may be null: "leave to the cluster")
     "launcher.max_parallel": integer(low=1, nullable=True),
     "launcher.max_array_size": integer(low=1, nullable=True),
@@ -313,7 +320,19 @@ def check_compatibility(cfg: Mapping[str, Any]) -> list[str]:
     if task.get("test_split") is not None and task["test_split"] in task["train_splits"]:
         problems.append(f"task.test_split={task['test_split']} is also in task.train_splits="
                         f"{task['train_splits']}: the test split must stay held out")
-    return problems
+    return problems + check_task_spec(task)
+
+
+def check_task_spec(task: Mapping[str, Any]) -> list[str]:
+    """A PD4T task's feature set reads the landmarks of its landmark model (other tasks have
+    neither key; an unknown name is the RULES' choice problem, not repeated here)."""
+    if task.get("landmarks") not in LANDMARK_MODELS or task.get("features") not in FEATURE_SETS:
+        return []
+    try:
+        task_spec(task["landmarks"], task["features"])
+    except ValueError as error:
+        return [str(error)]
+    return []
 
 
 def check_folds(n_folds: int, folds: Sequence[int]) -> list[str]:
@@ -334,6 +353,7 @@ class StoreFacts:
     has_landmarks: bool
     n_summary: int
     targets: tuple[str, ...]
+    features: str | None = None  # the feature set it was prepared with (None: not prepared)
 
 
 def store_facts(path: str | os.PathLike[str]) -> StoreFacts:
@@ -344,8 +364,11 @@ def store_facts(path: str | os.PathLike[str]) -> StoreFacts:
     by_split: dict[str, set[str]] = {}
     for split, subject in zip(data.splits, data.subjects, strict=True):
         by_split.setdefault(str(split), set()).add(str(subject))
+    recorded = data.attrs.get("prepare")  # written by hawkeye.prepare (no "task": before it)
+    features = (recorded.get("task") or FINGER_TAPPING)["features"] \
+        if isinstance(recorded, Mapping) else None
     return StoreFacts(by_split, data.landmarks is not None, len(data.summary_names),
-                      tuple(sorted(data.targets)))
+                      tuple(sorted(data.targets)), features)
 
 
 def check_store(cfg: Mapping[str, Any], facts: StoreFacts) -> list[str]:
@@ -372,6 +395,10 @@ def check_store(cfg: Mapping[str, Any], facts: StoreFacts) -> list[str]:
         if target is not None and target not in facts.targets:
             problems.append(f"{key}={target} but {store} has no target {target!r} "
                             f"(its targets: {list(facts.targets) or 'none'})")
+    if "features" in task and facts.features not in (None, task["features"]):
+        problems.append(f"task.features={task['features']} but {store} was prepared with the "
+                        f"{facts.features} features: prepare a store for task={task['name']} "
+                        f"(make prepare TASK={task['name']}) or train with the store's own task")
     if not FAMILIES[cfg["model"]["family"]].needs_sequences and facts.n_summary == 0:
         problems.append(f"model={cfg['model']['name']} needs summary features; {store} has none")
     return problems

@@ -200,3 +200,26 @@ def slurm_cluster() -> Iterator[SlurmCluster]:
         patch.setenv(key, value)
     yield SlurmCluster(env=env, env_file=SLURM_ENV_FILE)
     patch.undo()
+
+
+# ----------------------------------------------------------------------------------------------
+# PD4T layouts with real videos for any task (tests/test_pose.py): ``videos`` maps an annotation
+# id to (split, RGB frames); every video is written as mp4 at ``fps`` and annotated with score 1.
+
+
+def write_pd4t_videos(root: Path, task_dir: str, videos: dict[str, tuple[str, list[np.ndarray]]],
+                      fps: float = 25.0) -> None:
+    """``Videos/<task_dir>/<subject>/<visit>_<side>.mp4`` and ``Annotations_split/<task_dir>``."""
+    from hawkeye.prepare.video import write_video
+
+    rows: dict[str, list[str]] = {"train": [], "valid": [], "test": []}
+    for video_id, (split, frames) in videos.items():
+        visit, side, subject = video_id.rsplit("_", 2)
+        path = root / "Videos" / task_dir / subject / f"{visit}_{side}.mp4"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_video(path, frames, fps=fps)
+        rows[split].append(f"{video_id},{len(frames)},1\n")
+    folder = root / "Annotations_split" / task_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, lines in rows.items():
+        (folder / f"{split}.csv").write_text("".join(lines))

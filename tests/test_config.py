@@ -19,7 +19,9 @@ from hawkeye.models import build_model, count_parameters
 from hawkeye.models.heads import build_head
 from hawkeye.prepare.features import FeatureConfig
 from hawkeye.prepare.pd4t import Pd4tConfig
-from hawkeye.prepare.pipeline import PrepareSettings
+from hawkeye.prepare.pose import PoseSettings
+from hawkeye.prepare.tasks import task_spec_from_config
+from hawkeye.prepare.worker import PrepareSettings
 from hawkeye.synthetic_config import synthetic_config_from
 from hawkeye.telemetry.csv_import import ImportConfig
 from hawkeye.telemetry.generate import GeneratorConfig
@@ -61,8 +63,8 @@ def _instantiate(group: str, cfg, tmp_path: Path) -> object:
         assert isinstance(executor, submitit.Executor)
         return executor
     if group == "prepare":
-        return PrepareSettings.from_config(cfg.prepare, None), FeatureConfig.from_config(
-            cfg.prepare.features)
+        return (PrepareSettings.from_config(cfg.prepare, None), FeatureConfig.from_config(
+            cfg.prepare.features), PoseSettings.from_config(cfg.prepare.pose))
     if group == "task":
         if "generator" in cfg.task:  # telemetry: synthetic windows and the CSV import
             plain = OmegaConf.to_container(cfg.task, resolve=True)
@@ -72,7 +74,7 @@ def _instantiate(group: str, cfg, tmp_path: Path) -> object:
             return store_time_base(cfg.task.sample_rate_hz, cfg.task.max_seconds,
                                    np.array([30.0]), uniform_times(90, 30.0), np.array([0, 90]),
                                    "a store")
-        return Pd4tConfig.from_config(cfg.task)
+        return Pd4tConfig.from_config(cfg.task), task_spec_from_config(cfg.task)
     if group == "experiment":
         return _instantiate("model", cfg, tmp_path), CollectOptions.from_config(cfg.collect)
     if group == "synthetic":

@@ -414,7 +414,7 @@ def test_store_write_of_zero_sequences_says_so(tmp_path, capsys) -> None:
 POOL_SCRIPT = """
 import concurrent.futures, multiprocessing, sys, time
 from hawkeye.config import compose
-from hawkeye.prepare.pipeline import PrepareSettings, init_worker
+from hawkeye.prepare.worker import PrepareSettings, init_worker
 cfg = compose(sys.argv[1:])
 settings = PrepareSettings.from_config(cfg.prepare, None)
 pool = concurrent.futures.ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("fork"),

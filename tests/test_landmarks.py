@@ -101,8 +101,8 @@ def test_fill_gaps_interpolates_each_coordinate_linearly():
 
 
 def test_fill_gaps_rejects_bad_shapes():
-    with pytest.raises(ValueError, match=r"\(T, 21, 3\).*\(5, 20, 3\)"):
-        fill_gaps(np.zeros((5, 20, 3)), max_gap=2)
+    with pytest.raises(ValueError, match=r"\(T, K, 3\).*\(5, 20\)"):
+        fill_gaps(np.zeros((5, 20)), max_gap=2)
     with pytest.raises(ValueError, match="max_gap"):
         fill_gaps(np.zeros((5, 21, 3)), max_gap=-1)
 

@@ -37,8 +37,9 @@ from hawkeye.predict import (
 )
 from hawkeye.prepare.landmarks import close_process_detector
 from hawkeye.prepare.pd4t import VideoItem
-from hawkeye.prepare.pipeline import PrepareSettings, prepare, process_video
+from hawkeye.prepare.pipeline import prepare
 from hawkeye.prepare.video import moving_image_frames, write_video
+from hawkeye.prepare.worker import PrepareSettings, process_video
 from hawkeye.synthetic import generate_dataset
 from hawkeye.synthetic_config import load_synthetic_config
 from hawkeye.train import train

@@ -13,8 +13,9 @@ import cv2
 import numpy as np
 import pytest
 
-import hawkeye.prepare.pipeline as prep
+import hawkeye.prepare.worker as worker
 from hawkeye.config import compose
+from hawkeye.prepare import features
 from hawkeye.prepare.features import FeatureConfig, compute_features
 from hawkeye.prepare.landmarks import fill_gaps, load_precomputed
 from hawkeye.prepare.pd4t import Pd4tConfig, load_annotations
@@ -135,22 +136,22 @@ def test_qc_csv_round_trip_and_markdown(tmp_path):
 
 
 def test_checks_flag_mismatch_low_detection_and_motion_choice(demo):
-    settings = prep.PrepareSettings.from_config(
+    settings = worker.PrepareSettings.from_config(
         configure(demo, Path("s.h5"), "prepare.max_missing_share=0.25").prepare, None)
     item = next(i for i in load_annotations(demo, Pd4tConfig.from_config(
         configure(demo, Path("s.h5")).task)).items)
     raw = np.zeros((item.frame_count, 21, 3), np.float32)
-    label = prep.lm.HandChoice(0, 2, "Left", "label", "hand labelled side 'l'")
-    assert prep._checks(item, raw, label, settings) == ([], False)
+    label = worker.lm.HandChoice(0, 2, "Left", "label", "hand labelled side 'l'")
+    assert worker._checks(item, raw, label, settings) == ([], False)
     raw[: item.frame_count // 2] = np.nan
-    notes, skip = prep._checks(item, raw[:-10], label, settings)
+    notes, skip = worker._checks(item, raw[:-10], label, settings)
     assert "frames read but the annotation" in notes[0] and "hand missing in" in notes[1]
     assert not skip  # flagged, still stored by default
-    motion = prep.lm.HandChoice(1, 2, "Right", "motion_override", "took the other")
-    notes, _ = prep._checks(item, np.zeros_like(raw), motion, settings)
-    assert len(notes) == 1 and "hand chosen by motion" in notes[0]
+    motion = worker.lm.HandChoice(1, 2, "Right", "motion_override", "took the other")
+    notes, _ = worker._checks(item, np.zeros_like(raw), motion, settings)
+    assert len(notes) == 1 and "chosen by motion" in notes[0]
     nothing = np.full_like(raw, np.nan)  # no hand at all has its own reason, not a share
-    assert prep._checks(item, nothing, label, settings) == ([], False)
+    assert worker._checks(item, nothing, label, settings) == ([], False)
 
 
 # ------------------------------------------------------------------------------- demo data
@@ -170,8 +171,8 @@ def test_demo_dataset_precomputed_into_a_store_training_reads(demo, tmp_path):
     data = load_store(store, require_landmarks=True)
     assert sorted(data.ids.tolist()) == ids
     assert set(data.splits.tolist()) == {"train", "valid", "test"}
-    assert data.series_names == list(prep.SERIES_NAMES)
-    assert data.summary.shape == (len(ids), len(prep.SUMMARY_NAMES))
+    assert data.series_names == list(features.SERIES_NAMES)
+    assert data.summary.shape == (len(ids), len(features.SUMMARY_NAMES))
     # every frame of every video is stored: lengths equal the landmark files' T
     for i, video_id in enumerate(data.ids):
         assert data.lengths[i] == len(load_precomputed(_landmark_file(demo, video_id)).landmarks)
@@ -385,7 +386,7 @@ def test_resume_after_a_killed_run_processes_only_missing_videos(demo, tmp_path,
     store = tmp_path / "s.h5"
     ids = annotated_ids(demo)
     calls = []
-    real = prep.process_video
+    real = worker.process_video
 
     def dies_on_sixth(item, stored_hash, settings):
         calls.append(item.id)
@@ -393,12 +394,12 @@ def test_resume_after_a_killed_run_processes_only_missing_videos(demo, tmp_path,
             raise KeyboardInterrupt("simulated kill")
         return real(item, stored_hash, settings)
 
-    monkeypatch.setattr(prep, "process_video", dies_on_sixth)
+    monkeypatch.setattr(worker, "process_video", dies_on_sixth)
     with pytest.raises(KeyboardInterrupt):
         run(demo, store, "prepare.landmark_source=precomputed", "prepare.flush_every=2")
     partial = load_store(store)  # valid after the kill
     assert len(partial) == 5  # 4 flushed in pairs, the 5th saved by the final flush
-    monkeypatch.setattr(prep, "process_video", real)
+    monkeypatch.setattr(worker, "process_video", real)
 
     report = run(demo, store, "prepare.landmark_source=precomputed", "prepare.flush_every=2")
     qc = qc_by_id(report)
@@ -474,11 +475,11 @@ def test_merge_names_a_missing_shard(demo, tmp_path):
 
 
 def test_workers_fork_unless_a_mediapipe_graph_was_built(monkeypatch):
-    settings = prep.PrepareSettings.from_config(configure(Path("x"), Path("s.h5")).prepare, None)
-    monkeypatch.setattr(prep.lm, "_GRAPH_BUILT", False)
-    assert prep.pool_context(settings).get_start_method() == "fork"
-    monkeypatch.setattr(prep.lm, "_GRAPH_BUILT", True)
-    assert prep.pool_context(settings).get_start_method() == "spawn"
+    settings = worker.PrepareSettings.from_config(configure(Path("x"), Path("s.h5")).prepare, None)
+    monkeypatch.setattr(worker.lm, "_GRAPH_BUILT", False)
+    assert worker.pool_context(settings).get_start_method() == "fork"
+    monkeypatch.setattr(worker.lm, "_GRAPH_BUILT", True)
+    assert worker.pool_context(settings).get_start_method() == "spawn"
 
 
 # ------------------------------------------------------------------------------- video path

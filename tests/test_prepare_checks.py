@@ -51,6 +51,10 @@ def test_a_split_left_without_usable_videos_fails(demo, tmp_path, capsys) -> Non
     (["prepare.flush_every=0"], "prepare.flush_every: must be >= 1, got 0"),
     (["prepare.landmark_source=openpose"], "'openpose' is not one of ['mediapipe', 'precomputed']"),
     (["data_root=/nonexistent/PD4T"], "data_root=/nonexistent/PD4T: no such folder"),
+    (["task.landmarks=face"], "task.landmarks: 'face' is not one of ['hands', 'pose']"),
+    (["task.features=gait"], "task.features=gait reads pose landmarks, but task.landmarks=hands"),
+    (["prepare.pose.min_tracking_confidence=2"], "prepare.pose.min_tracking_confidence: must be "
+                                                 "<= 1, got 2"),
 ])
 def test_bad_settings_and_inputs_stop_before_any_decoding(overrides, message, demo, tmp_path,
                                                           capsys) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from omegaconf import OmegaConf
 from hawkeye import launch as L
 from hawkeye import validate as V
 from hawkeye.config import CONF_DIR, compose
+from hawkeye.store import load_store, write_store
 
 TINY = ["cv.n_folds=3",
         "launcher=debug"]
@@ -63,6 +65,9 @@ def refused(runs: Path, store: Path, *overrides: str) -> list[str]:
     (["task.input_features=landmarks"], r"has no landmarks"),
     (["task.train_splits=[valid]"], r"has none of task.train_splits=\['valid'\]"),
     (["fold=3"], r"fold=3 is outside 0..2"),
+    (["task.features=leg_agility"], r"task.features=leg_agility reads pose landmarks, but "
+                                    r"task.landmarks=hands: set task.landmarks=pose"),
+    (["task=pd4t_gait", "task.landmarks=hands"], r"task.features=gait reads pose landmarks"),
     (["train.model_overrides={attention_lstm: {hiden: 4}}"], r"has no key 'hiden'"),
 ])
 def test_each_bad_setting_stops_the_launch_before_anything_exists(
@@ -88,6 +93,18 @@ def test_a_missing_or_broken_store_stops_the_launch(damage, small_store, tmp_pat
         store.write_text("id,score\n")
     (problem,) = refused(tmp_path / "runs", store)
     assert problem.startswith("[model=attention_lstm] paths.store: ") and str(store) in problem
+
+
+def test_a_store_prepared_for_another_task_stops_the_launch(small_store, tmp_path) -> None:
+    store = tmp_path / "tapping.h5"
+    shutil.copy(small_store, store)
+    data = load_store(store)  # now as hawkeye.prepare records it (no "task": finger tapping)
+    write_store(store, [], data.series_names, data.summary_names, {"prepare": {"workers": 1}})
+    assert V.store_facts(store).features == "finger_tapping"
+    (problem,) = refused(tmp_path / "runs", store, "task=pd4t_leg_agility")
+    assert re.search(r"task.features=leg_agility but .*tapping.h5 was prepared with the "
+                     r"finger_tapping features: prepare a store for task=pd4t_leg_agility", problem)
+    assert V.store_facts(small_store).features is None  # written by store write: not checked
 
 
 def test_an_unwritable_output_folder_stops_the_launch(small_store, tmp_path) -> None:

@@ -1,8 +1,9 @@
 """Checks around a preparation run, each problem one message with its likely cause.
 
 Before any video is decoded (:func:`before_decoding`): the settings (keys, types, ranges: the
-schema of :mod:`hawkeye.validate`), the PD4T root, and that the store's folder is writable and not
-full (an unwritable output used to surface after the first ``prepare.flush_every`` videos of work).
+schema of :mod:`hawkeye.validate`; the task's landmark model and feature set go together), the
+PD4T root, and that the store's folder is writable and not full (an unwritable output used to
+surface after the first ``prepare.flush_every`` videos of work).
 After the run (:func:`after_run`): a run that wrote nothing usable, or left a whole split without a
 usable video, is a failure, not exit 0; when landmark files lie beside the videos but MediaPipe
 was asked to track the videos, the message says ``prepare.landmark_source=precomputed``.
@@ -18,7 +19,13 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from hawkeye.prepare.qc import CACHED, FLAGGED, OK, RELABELLED, SKIPPED, QcRow
-from hawkeye.validate import check_keys, check_writable, executor_keys, group_overrides
+from hawkeye.validate import (
+    check_keys,
+    check_task_spec,
+    check_writable,
+    executor_keys,
+    group_overrides,
+)
 
 USABLE = (OK, FLAGGED, CACHED, RELABELLED)  # QC statuses of a video that is in the store
 LANDMARK_SUFFIX = ".landmarks.npz"
@@ -30,6 +37,7 @@ def before_decoding(cfg: DictConfig, overrides: Sequence[str],
     plain = OmegaConf.to_container(cfg, resolve=True)
     reference = OmegaConf.to_container(composer(group_overrides(overrides)), resolve=True)
     problems = check_keys(plain, reference, executor_keys(plain["launcher"]))
+    problems += check_task_spec(plain["task"])
     root = Path(str(plain["data_root"]))
     if not root.is_dir():
         problems.append(f"data_root={root}: no such folder (the PD4T root holding "

@@ -161,9 +161,10 @@ class VideoFeatures:
 # --------------------------------------------------------------------------- geometry
 
 
-def validate_landmarks(landmarks: np.ndarray, presence: np.ndarray | None = None
-                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Check the landmark contract; return ``(landmarks float64, presence, usable)``.
+def validate_landmarks(landmarks: np.ndarray, presence: np.ndarray | None = None,
+                       n_points: int = N_LANDMARKS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Check the landmark contract (``n_points``: 21 hand, 33 body-pose points); return
+    ``(landmarks float64, presence, usable)``.
 
     ``usable`` marks frames whose x, y are finite for every landmark (frames filled by the landmark
     stage's short-gap interpolation are usable even where ``presence`` is False). ``presence``
@@ -171,8 +172,8 @@ def validate_landmarks(landmarks: np.ndarray, presence: np.ndarray | None = None
     usable coordinates.
     """
     landmarks = np.asarray(landmarks)
-    if landmarks.ndim != 3 or landmarks.shape[1:] != (N_LANDMARKS, 3):
-        raise ValueError(f"landmarks must have shape (T, {N_LANDMARKS}, 3), got {landmarks.shape}")
+    if landmarks.ndim != 3 or landmarks.shape[1:] != (n_points, 3):
+        raise ValueError(f"landmarks must have shape (T, {n_points}, 3), got {landmarks.shape}")
     if landmarks.shape[0] < MIN_FRAMES:
         raise ValueError(f"landmarks have {landmarks.shape[0]} frames; at least {MIN_FRAMES} are "
                          f"needed for velocity and acceleration (shape {landmarks.shape})")

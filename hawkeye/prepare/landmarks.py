@@ -73,8 +73,7 @@ class HandDetector:
                              min_tracking_confidence=min_tracking_confidence,
                              max_num_hands=max_num_hands, static_image_mode=static_image_mode)
         self._hands = mp.solutions.hands.Hands(**self.settings)
-        global _GRAPH_BUILT
-        _GRAPH_BUILT = True
+        mark_graph_built()
 
     def detect(self, frame_rgb: np.ndarray) -> list[Detection]:
         """The hands in one RGB ``(H, W, 3) uint8`` frame (empty list when none)."""
@@ -117,6 +116,12 @@ def graph_built_in_process() -> bool:
     dies as soon as it builds its own graph, even when the parent's graph was closed first.
     """
     return _GRAPH_BUILT
+
+
+def mark_graph_built() -> None:
+    """Record that a MediaPipe graph (hands or pose, :mod:`hawkeye.prepare.pose`) was built here."""
+    global _GRAPH_BUILT
+    _GRAPH_BUILT = True
 
 
 def process_detector(model_complexity: int, min_detection_confidence: float,
@@ -405,10 +410,11 @@ def fill_gaps(landmarks: np.ndarray, max_gap: int) -> np.ndarray:
     """Linearly interpolate interior runs of ≤ ``max_gap`` missing frames; leave others NaN.
 
     A run is filled only when it has a detected frame on both sides (no extrapolation at the
-    start or end of the video). Returns a new (T, 21, 3) float32 array; the input is not changed.
+    start or end of the video). Returns a new (T, K, 3) float32 array (K = 21 hand or 33 pose
+    points); the input is not changed.
     """
-    if landmarks.ndim != 3 or landmarks.shape[1:] != (N_LANDMARKS, 3):
-        raise ValueError(f"fill_gaps expects (T, 21, 3) landmarks, got {landmarks.shape}")
+    if landmarks.ndim != 3 or landmarks.shape[2] != 3:
+        raise ValueError(f"fill_gaps expects (T, K, 3) landmarks, got {landmarks.shape}")
     if max_gap < 0:
         raise ValueError(f"fill_gaps: max_gap must be >= 0 frames, got {max_gap}")
     filled = np.array(landmarks, dtype=np.float32, copy=True)
@@ -431,7 +437,7 @@ def fill_gaps(landmarks: np.ndarray, max_gap: int) -> np.ndarray:
 class PrecomputedLandmarks:
     """A ``.landmarks.npz`` file's content (contract in docs/architecture.md)."""
 
-    landmarks: np.ndarray  # (T, 21, 3) float32, NaN = no hand
+    landmarks: np.ndarray  # (T, K, 3) float32 (K = 21 hand, 33 pose points), NaN = not seen
     fps: float             # frames per second
     width: int             # frame width in pixels
     height: int            # frame height in pixels
@@ -444,8 +450,10 @@ def precomputed_path(video_path: str | os.PathLike[str]) -> Path:
     return video_path.with_name(video_path.stem + PRECOMPUTED_SUFFIX)
 
 
-def load_precomputed(path: str | os.PathLike[str]) -> PrecomputedLandmarks:
-    """Read and validate a precomputed landmark file; :class:`LandmarkError` names what is wrong."""
+def load_precomputed(path: str | os.PathLike[str],
+                     n_points: int = N_LANDMARKS) -> PrecomputedLandmarks:
+    """Read and validate a precomputed landmark file of ``n_points`` landmarks per frame (21 hand,
+    33 body pose); :class:`LandmarkError` names what is wrong."""
     path = Path(path)
     if not path.exists():
         raise LandmarkError(f"{path}: landmark file not found (landmark_source=precomputed expects "
@@ -464,8 +472,9 @@ def load_precomputed(path: str | os.PathLike[str]) -> PrecomputedLandmarks:
         raise
     except Exception as exc:  # zip/npy format errors come in many types
         raise LandmarkError(f"{path}: not a readable .npz file ({exc})") from exc
-    if landmarks.ndim != 3 or landmarks.shape[1:] != (N_LANDMARKS, 3) or len(landmarks) == 0:
-        raise LandmarkError(f"{path}: landmarks must be (T>0, 21, 3), got {landmarks.shape}")
+    if landmarks.ndim != 3 or landmarks.shape[1:] != (n_points, 3) or len(landmarks) == 0:
+        raise LandmarkError(f"{path}: landmarks must be (T>0, {n_points}, 3) for this task's "
+                            f"landmark model, got {landmarks.shape}")
     if not (np.isfinite(fps) and fps > 0) or width <= 0 or height <= 0:
         raise LandmarkError(f"{path}: fps, width, height must be positive, "
                             f"got {fps}, {width}, {height}")

@@ -54,9 +54,9 @@ class QcRow:
     detection_rate: float = math.nan   # share of frames with a detected hand
     longest_gap: int = 0               # longest run of frames without a hand
     filled_frames: int = 0             # frames interpolated by the gap filler
-    taps: int = 0                      # tap cycles detected
-    hand_choice: str = ""              # label | only_hand | motion_override | ... | precomputed
-    hand_detail: str = ""              # why that hand was taken
+    taps: int = 0                      # cycles of the task trace: taps, openings, lifts, steps
+    hand_choice: str = ""              # label | only_hand | ... | precomputed | annotated_side
+    hand_detail: str = ""              # why that hand (pose: that side) was taken
     hash_s: float = 0.0                # seconds spent hashing the source file
     decode_s: float = 0.0              # seconds decoding frames (or reading the landmark file)
     detect_s: float = 0.0              # seconds in MediaPipe
@@ -73,11 +73,13 @@ def qc_row_for(item: VideoItem) -> QcRow:
                  score=str(item.score), frames_annotated=item.frame_count)
 
 
-def plot_video(path: Path, features: Any, times: np.ndarray, qc: QcRow) -> None:
-    """The per-video QC figure; a failure to draw is noted, it never costs the video."""
+def plot_video(path: Path, features: Any, times: np.ndarray, qc: QcRow,
+               label: str = "thumb-index distance (hand sizes)") -> None:
+    """The per-video QC figure: the task's cycle trace (series 0, ``label`` with its units) over
+    the frame times (s) and its cycles; a failure to draw is noted, it never costs the video."""
     try:
         tap_trace_figure(path, features.series[:, 0], features.taps.peak, features.presence,
-                         times, title=f"{qc.id} ({qc.status})")
+                         times, title=f"{qc.id} ({qc.status})", label=label)
     except Exception as err:  # noqa: BLE001 - a figure is optional, the features are not
         qc.reason = " | ".join(filter(None, [qc.reason, f"QC figure not drawn: {err}"]))
 
@@ -141,9 +143,11 @@ def qc_markdown(rows: Sequence[QcRow], store: Path, problems_note: str = "") -> 
         rates = np.array([row.detection_rate for row in videos])
         lines += [f"Videos read this run: {len(videos)}; frames {sum(r.frames for r in videos)}; "
                   f"detection rate median {np.nanmedian(rates):.1%}, min {np.nanmin(rates):.1%}; "
-                  f"taps per video median {int(np.median([r.taps for r in videos]))}.", ""]
+                  f"cycles (taps, hand openings, heel lifts or steps) per video median "
+                  f"{int(np.median([r.taps for r in videos]))}.", ""]
         choice = Counter(row.hand_choice for row in videos)
-        lines += ["Hand choice: " + ", ".join(f"{k} {v}" for k, v in sorted(choice.items())), ""]
+        lines += ["Hand or side choice: " + ", ".join(f"{k} {v}" for k, v in
+                                                      sorted(choice.items())), ""]
         lines += [timing_line(videos), ""]
     if problems_note:
         lines += [problems_note, ""]
@@ -170,21 +174,23 @@ def timing_line(videos: Sequence[QcRow]) -> str:
 
 
 def tap_trace_figure(path: Path, distance: np.ndarray, peaks: np.ndarray, presence: np.ndarray,
-                     times: np.ndarray, title: str) -> None:
-    """PNG of the thumb–index distance over time (``times``, seconds per frame) with detected
-    taps and frames without a hand."""
+                     times: np.ndarray, title: str,
+                     label: str = "thumb-index distance (hand sizes)") -> None:
+    """PNG of a cycle trace over time (``times``, seconds per frame; finger tapping: the
+    thumb–index distance; ``label`` names it with its units) with the detected cycles and the
+    frames without landmarks."""
     from matplotlib.figure import Figure  # Agg via Figure: no display, no pyplot state
 
     t = np.asarray(times, dtype=np.float64)
     fig = Figure(figsize=(8, 2.6))
     ax = fig.add_subplot()
-    ax.plot(t, distance, lw=1, color="C0", label="thumb-index distance")
-    ax.plot(t[peaks], distance[peaks], "v", color="C3", ms=5, label=f"taps ({len(peaks)})")
+    ax.plot(t, distance, lw=1, color="C0", label=label.split(" (")[0])
+    ax.plot(t[peaks], distance[peaks], "v", color="C3", ms=5, label=f"cycles ({len(peaks)})")
     missing = ~presence
     if missing.any():
         ax.fill_between(t, 0, 1, where=missing, transform=ax.get_xaxis_transform(),
-                        color="0.85", label="no hand detected")
-    ax.set(xlabel="time (s)", ylabel="distance (hand sizes)", title=title)
+                        color="0.85", label="no landmarks detected")
+    ax.set(xlabel="time (s)", ylabel=label, title=title)
     ax.legend(loc="upper right", fontsize=7)
     save_png(fig, path, dpi=100)
 

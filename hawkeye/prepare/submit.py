@@ -57,14 +57,9 @@ from hawkeye.cluster import (
     make_executor,
     split_array,
 )
-from hawkeye.prepare.pipeline import (
-    PrepareReport,
-    PrepareSettings,
-    merge_shards,
-    prepare,
-    shard_path,
-)
+from hawkeye.prepare.pipeline import PrepareReport, merge_shards, prepare, shard_path
 from hawkeye.prepare.qc import SKIPPED
+from hawkeye.prepare.worker import PrepareSettings
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +181,7 @@ def _check_request(cfg: DictConfig) -> None:
                          "again (finished videos resume from the shard files)")
     if int(prep.num_shards) < 1:
         raise ValueError(f"prepare.num_shards must be >= 1, got {prep.num_shards}")
-    PrepareSettings.from_config(prep, None)  # raises ValueError naming a wrong setting
+    PrepareSettings.from_config(prep, None, cfg.task)  # ValueError naming a wrong setting
     if not Path(cfg.data_root).is_dir():
         raise FileNotFoundError(f"data_root={cfg.data_root} is not a folder: point it at the "
                                 "PD4T root (Annotations/ and Videos/)")

@@ -1,9 +1,10 @@
 """Per-video trace figures drawn from the store, for videos that need no new landmarks.
 
 ``prepare.qc.plots=true`` on a rerun finds every video cached (same content hash) and used to draw
-nothing. The figure needs only what the store keeps: the thumb-index distance series, its
-velocity, the frame times and which frames had a usable hand; the taps are found again with the
-same detector (:func:`hawkeye.prepare.features.detect_taps`) and the recorded feature settings.
+nothing. The figure (finger tapping; other tasks' cached videos are logged, not drawn) needs only
+what the store keeps: the thumb-index distance series, its velocity, the frame times and which
+frames had a usable hand; the taps are found again with the same detector
+(:func:`hawkeye.prepare.features.detect_taps`) and the recorded feature settings.
 """
 
 from __future__ import annotations
@@ -42,6 +43,10 @@ def draw_stored_traces(store: Path, ids: Iterable[str], plot_dir: Path,
     position = {video_id: k for k, video_id in enumerate(data.ids.tolist())}
     times = data.frame_times()
     names = list(data.series_names)
+    if not {"thumb_index_distance", "thumb_index_velocity"} <= set(names):
+        log.warning("%s: no thumb-index series stored (a task other than finger tapping): no "
+                    "trace figures drawn for the %d cached video(s)", store, len(wanted))
+        return []
     distance_col = names.index("thumb_index_distance")
     velocity_col = names.index("thumb_index_velocity")
     drawn = []
