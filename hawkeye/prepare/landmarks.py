@@ -26,9 +26,10 @@ Landmarks can also come from files beside the videos (:func:`load_precomputed`),
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -105,7 +106,6 @@ class HandDetector:
         self.close()
 
 
-_PROCESS_DETECTOR: HandDetector | None = None
 _GRAPH_BUILT = False  # a MediaPipe graph was built in this process (closed or not)
 
 
@@ -124,28 +124,40 @@ def mark_graph_built() -> None:
     _GRAPH_BUILT = True
 
 
+class DetectorCache:
+    """This process's one open detector, built on first use and rebuilt when its settings change:
+    building a MediaPipe graph costs ~0.1-0.3 s, a video needs one (hands here, pose in
+    :mod:`hawkeye.prepare.pose`)."""
+
+    def __init__(self, build: Callable[..., Any]) -> None:
+        self._build, self._detector = build, None
+
+    def get(self, **settings: Any) -> Any:
+        if self._detector is None or self._detector.settings != {**settings,
+                                                                 "static_image_mode": False}:
+            self.close()
+            self._detector = self._build(**settings)
+        return self._detector
+
+    def close(self) -> None:
+        """Close the detector (its graph threads stop); the next use builds a new one."""
+        if self._detector is not None:
+            self._detector.close()
+            self._detector = None
+
+
+_HANDS = DetectorCache(HandDetector)
+
+
 def process_detector(model_complexity: int, min_detection_confidence: float,
                      min_tracking_confidence: float, max_num_hands: int) -> HandDetector:
-    """This process's one detector, created on first use (building the graph costs ~0.1-0.3 s)."""
-    global _PROCESS_DETECTOR
-    settings = dict(model_complexity=model_complexity,
-                    min_detection_confidence=min_detection_confidence,
-                    min_tracking_confidence=min_tracking_confidence, max_num_hands=max_num_hands,
-                    static_image_mode=False)
-    if _PROCESS_DETECTOR is None or _PROCESS_DETECTOR.settings != settings:
-        if _PROCESS_DETECTOR is not None:
-            _PROCESS_DETECTOR.close()
-        _PROCESS_DETECTOR = HandDetector(model_complexity, min_detection_confidence,
-                                         min_tracking_confidence, max_num_hands)
-    return _PROCESS_DETECTOR
+    """This process's one hand detector (:class:`DetectorCache`)."""
+    return _HANDS.get(model_complexity=model_complexity,
+                      min_detection_confidence=min_detection_confidence,
+                      min_tracking_confidence=min_tracking_confidence, max_num_hands=max_num_hands)
 
 
-def close_process_detector() -> None:
-    """Close this process's detector (its graph threads stop); the next use builds a new one."""
-    global _PROCESS_DETECTOR
-    if _PROCESS_DETECTOR is not None:
-        _PROCESS_DETECTOR.close()
-        _PROCESS_DETECTOR = None
+close_process_detector = _HANDS.close
 
 
 # --------------------------------------------------------------------------- tracking

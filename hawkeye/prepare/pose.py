@@ -99,27 +99,17 @@ class PoseDetector:
         self._pose.close()
 
 
-_PROCESS_DETECTOR: PoseDetector | None = None
+_POSE = lm.DetectorCache(PoseDetector)
 
 
 def process_detector(min_detection_confidence: float,
                      min_tracking_confidence: float) -> PoseDetector:
-    """This process's one pose detector, created on first use and rebuilt when settings change."""
-    global _PROCESS_DETECTOR
-    settings = dict(min_detection_confidence=min_detection_confidence,
-                    min_tracking_confidence=min_tracking_confidence, static_image_mode=False)
-    if _PROCESS_DETECTOR is None or _PROCESS_DETECTOR.settings != settings:
-        close_process_detector()
-        _PROCESS_DETECTOR = PoseDetector(min_detection_confidence, min_tracking_confidence)
-    return _PROCESS_DETECTOR
+    """This process's one pose detector (:class:`~hawkeye.prepare.landmarks.DetectorCache`)."""
+    return _POSE.get(min_detection_confidence=min_detection_confidence,
+                     min_tracking_confidence=min_tracking_confidence)
 
 
-def close_process_detector() -> None:
-    """Close this process's pose detector; the next use builds a new one."""
-    global _PROCESS_DETECTOR
-    if _PROCESS_DETECTOR is not None:
-        _PROCESS_DETECTOR.close()
-        _PROCESS_DETECTOR = None
+close_process_detector = _POSE.close
 
 
 def stack(detections: list[np.ndarray | None]) -> np.ndarray:
