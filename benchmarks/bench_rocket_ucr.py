@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from ucr_data import data_dir, load  # benchmarks/ucr_data.py
+from ucr_data import data_dir_or_skip, load  # benchmarks/ucr_data.py
 
 from hawkeye.config import compose
 from hawkeye.models import build_model
@@ -90,10 +90,8 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help=f"only {', '.join(QUICK)}")
     args = parser.parse_args(argv)
-    folder = data_dir()
+    folder = data_dir_or_skip()
     if folder is None:
-        print("aeon or its bundled datasets (aeon/datasets/data) are absent: UCR rows skipped "
-              "(make install brings aeon)")
         return 0
     torch.set_num_threads(1)
     rows = []

@@ -26,3 +26,12 @@ def load(folder: Path, name: str, split: str, equal: bool = False) -> tuple[list
     stem = f"{name}_eq" if equal else name
     x, y = load_from_ts_file(str(folder / name / f"{stem}_{split}.ts"))
     return [np.asarray(series, dtype=np.float32) for series in x], np.asarray(y)
+
+
+def data_dir_or_skip() -> Path | None:
+    """:func:`data_dir`, saying why the benchmark's rows are skipped when it is absent."""
+    folder = data_dir()
+    if folder is None:
+        print("aeon or its bundled datasets (aeon/datasets/data) are absent: UCR rows skipped "
+              "(make install brings aeon)")
+    return folder
