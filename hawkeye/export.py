@@ -43,13 +43,13 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import pickle
 import sys
 import time
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from pickle import UnpicklingError  # what torch.load(weights_only=True) raises for a tampered file
 from typing import Any
 
 import h5py
@@ -151,7 +151,7 @@ def load_fold_model(fold_dir: Path) -> TrainedFold:
                           "(python -m hawkeye.train ...)")
     try:
         ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as error:
+    except (UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as error:
         raise ExportError(f"{ckpt_path}: refused to load ({type(error).__name__}: "
                           f"{str(error).splitlines()[0][:200]}); the checkpoint is damaged or "
                           "was not written by hawkeye.train: retrain the fold") from None
