@@ -302,7 +302,8 @@ def check_compatibility(cfg: Mapping[str, Any]) -> list[str]:
     model, head, task = cfg["model"], cfg["head"], cfg["task"]
     problems = []
     continuous = task["target"] != "score"
-    supervised = model["family"] in ("sequence", "tabular", "rocket")
+    family = FAMILIES.get(model["family"])  # None: an unknown family, reported by its rule
+    supervised = family is not None and family.uses_head
     if supervised and continuous != (head["name"] == "continuous"):
         needs = "head=continuous" if continuous else "a score head (regression | classification " \
                                                       "| ordinal)"
@@ -390,7 +391,8 @@ def check_store(cfg: Mapping[str, Any], facts: StoreFacts) -> list[str]:
                         "task.input_features=series)")
     named = {"task.target": task["target"] if task["target"] != "score" else None,
              "task.anomaly_label": task.get("anomaly_label")
-             if cfg["model"]["family"] == "autoencoder" else None}
+             if getattr(FAMILIES.get(cfg["model"]["family"]), "learns_anomalies", False)
+             else None}
     for key, target in named.items():
         if target is not None and target not in facts.targets:
             problems.append(f"{key}={target} but {store} has no target {target!r} "
@@ -399,7 +401,8 @@ def check_store(cfg: Mapping[str, Any], facts: StoreFacts) -> list[str]:
         problems.append(f"task.features={task['features']} but {store} was prepared with the "
                         f"{facts.features} features: prepare a store for task={task['name']} "
                         f"(make prepare TASK={task['name']}) or train with the store's own task")
-    if not FAMILIES[cfg["model"]["family"]].needs_sequences and facts.n_summary == 0:
+    if not getattr(FAMILIES.get(cfg["model"]["family"]), "needs_sequences", True) \
+            and facts.n_summary == 0:
         problems.append(f"model={cfg['model']['name']} needs summary features; {store} has none")
     return problems
 
