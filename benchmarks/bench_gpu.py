@@ -75,9 +75,10 @@ def run_fold(model: str, store: Path, run_dir: Path, amp: bool, epochs: int,
     return recorded, torch.cuda.max_memory_allocated()
 
 
-def n_training_videos(store: Path, model: str) -> int:
-    """Videos in fold 0's training part (what one training pass goes through)."""
-    cfg = compose([f"paths.store={store}", f"model={model}", "fold=0", "run_dir=unused"])
+def n_training_videos(store: Path, model: str, run_dir: Path) -> int:
+    """Videos in fold 0's training part (what one training pass goes through); the folds are
+    assigned in ``run_dir`` as a training job assigns them."""
+    cfg = compose([f"paths.store={store}", f"model={model}", "fold=0", f"run_dir={run_dir}"])
     return len(train_module.load_fold_data(cfg).train)
 
 
@@ -121,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{'AMP MiB':>9}   OOM back-off (cap {OOM_CAP} x fp32 peak)")
     failed = []
     for model in CV_MODELS:
-        n_train = n_training_videos(store, model)
+        n_train = n_training_videos(store, model, work / model / "probe")
         fp32, fp32_peak = run_fold(model, store, work / model / "fp32", False, epochs)
         amp, amp_peak = run_fold(model, store, work / model / "amp", True, epochs)
         fp32_rate = n_train / min(s for s, _ in fp32)

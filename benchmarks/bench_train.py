@@ -160,7 +160,11 @@ def throughput(model_name: str, store: Path, work: Path, epochs: int, rounds: in
 # 3. the source's sizes (--source-size): one fold timed, the 5-fold x 3-model CV extrapolated
 
 SOURCE_THREADS = 2        # the machine's 2 cores, one job at a time
-SOURCE_EPOCHS = (30, 60, 200)  # assumed epochs per fold (best epoch + patience 10; 200 = the cap)
+# Epochs per fold the extrapolation assumes: 22 = what attention_lstm and conv_lstm fold 0 ran on
+# this store with the conf/train defaults (best epoch 12 + patience 10; `python -m hawkeye.train
+# paths.store=<work>/source_806.h5 model=... train.num_threads=2 export.onnx=false`); 30-60 = a
+# best epoch of 20-50 + patience on harder (real) data; 200 = train.epochs, no early stop.
+SOURCE_EPOCHS = (22, 30, 60, 200)
 
 
 def source_size(work: Path, epochs: int) -> None:
@@ -206,9 +210,10 @@ def source_size(work: Path, epochs: int) -> None:
         print(f"  {assumed:>3} epochs per fold: {hours:5.1f} h")
         print(f"BENCH | train_source_cv_{assumed}epochs_extrapolated | {hours:.1f} h | "
               f"source: 2-3 h CPU | {2.5 / hours:.2f}x | <= 2.5 h")
-    print(f"assumed epochs: {SOURCE_EPOCHS[0]}-{SOURCE_EPOCHS[1]} = a best epoch of 20-50 + "
-          f"patience 10 (not observed here: {epochs} epochs on synthetic data say nothing about "
-          f"convergence); {SOURCE_EPOCHS[2]} = train.epochs, no early stop")
+    print(f"assumed epochs: {SOURCE_EPOCHS[0]} = where attention_lstm and conv_lstm fold 0 "
+          f"stopped early on this store (best 12 + patience 10; the transformer not run that "
+          f"far); {SOURCE_EPOCHS[1]}-{SOURCE_EPOCHS[2]} = a best epoch of 20-50 + patience on "
+          f"harder data; {SOURCE_EPOCHS[3]} = train.epochs, no early stop")
 
 
 # ----------------------------------------------------------------------------------------------
