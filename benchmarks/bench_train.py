@@ -16,7 +16,14 @@
    goal (the source needed 2-3 h on a CPU) and where the time goes (loading and folds, training
    epochs, validation, checkpoints, final scoring), plus CV MAE / exact / Pearson per model.
 
-    python benchmarks/bench_train.py [--quick] [--full-cv] [--workdir DIR]
+3. Source sizes (``--source-size``, instead of 1 and 2): the conf/model defaults (0.5-1M
+   parameters) at batch 32 on 806 videos of 255 steps (15 Hz x 17 s) and 63 channels, 2 threads,
+   wall time: fold 0 through hawkeye's loop and the bare loop (goal >= 0.95), the fold's ONNX
+   export split into export and parity check, and the 5-fold x 3-model CV wall time extrapolated
+   for stated epoch counts against the source's 2-3 h on a CPU.
+
+    python benchmarks/bench_train.py [--quick] [--full-cv] [--source-size [--source-epochs N]]
+                                     [--workdir DIR]
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from hawkeye import export as export_module
 from hawkeye import families, loop
 from hawkeye import train as train_module
 from hawkeye.config import compose
@@ -54,47 +62,51 @@ CV_MODELS = ("attention_lstm", "transformer", "conv_lstm")
 # 1. throughput
 
 
-def throughput_store(path: Path, n_videos: int, seed: int = 0) -> Path:
-    """Demo-shaped videos (200-500 frames, 6 channels, score 0-4) from the synthetic kinematics."""
+def throughput_store(path: Path, n_videos: int, seed: int = 0, frames: tuple[int, int] = (200, 500),
+                     channels: int = 6, fps: float | None = None) -> Path:
+    """Videos of ``frames`` (lowest, highest) steps and ``channels`` channels, score 0-4, from the
+    synthetic kinematics: aperture, velocity, the rest noise (default: demo-shaped, 6 channels)."""
     rng = np.random.default_rng(seed)
     sequences, scores = [], []
     for _ in range(n_videos):
         score = int(rng.integers(0, 5))
-        n = int(rng.integers(200, 501))
+        n = int(rng.integers(frames[0], frames[1] + 1))
         params = tapping_params(score, draw_style(rng, TAPPING.subjects), rng, TAPPING.kinematics)
-        aperture = aperture_trace(params, n, 30.0, rng, TAPPING.kinematics)
-        velocity = np.gradient(aperture) * 30.0
-        extra = rng.normal(size=(n, 4))
+        aperture = aperture_trace(params, n, fps or 30.0, rng, TAPPING.kinematics)
+        velocity = np.gradient(aperture) * (fps or 30.0)
+        extra = rng.normal(size=(n, channels - 2))
         sequences.append(np.column_stack([aperture, velocity, extra]))
         scores.append(score)
     subjects = [f"{i // 4:03d}" for i in range(n_videos)]
     write_sequences(path, [f"v{i}" for i in range(n_videos)], sequences, np.array(scores),
-                    subjects)
+                    subjects, fps=fps)
     return path
 
 
 def bare_loop(model: torch.nn.Module, x: torch.Tensor, mask: torch.Tensor, y: torch.Tensor,
-              loss_fn, batch_size: int, epochs: int, lr: float) -> list[float]:
-    """The plainest training loop over in-memory tensors; CPU seconds of each epoch."""
+              loss_fn, batch_size: int, epochs: int, lr: float,
+              clock=time.process_time) -> list[float]:
+    """The plainest training loop over in-memory tensors; ``clock`` seconds of each epoch."""
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
     model.train()
     seconds = []
     for _ in range(epochs):
-        started = time.process_time()
+        started = clock()
         for index in torch.randperm(len(y)).split(batch_size):
             loss = loss_fn(model, x[index], mask[index], y[index])
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-        seconds.append(time.process_time() - started)
+        seconds.append(clock() - started)
     return seconds
 
 
-def hawkeye_loop(overrides: list[str], run_dir: Path) -> list[dict[str, float]]:
-    """CPU seconds of each epoch of hawkeye.train's loop: the training pass, the validation pass
-    and the checkpoint that every epoch of :func:`hawkeye.loop.fit_network` is made of."""
+def hawkeye_loop(overrides: list[str], run_dir: Path,
+                 clock=time.process_time) -> list[dict[str, float]]:
+    """``clock`` seconds of each epoch of hawkeye.train's loop: the training pass, the validation
+    pass and the checkpoint that every epoch of :func:`hawkeye.loop.fit_network` is made of."""
     shutil.rmtree(run_dir, ignore_errors=True)
-    timer = PhaseTimer(clock=time.process_time)
+    timer = PhaseTimer(clock=clock)
     timer.wrap(loop, "halve_batch_on_oom", "train")      # one call per epoch
     timer.wrap(loop, "predict_outputs", "validate")      # one per epoch
     timer.wrap(loop, "save_checkpoint", "checkpoint")    # last.pt, one per epoch
@@ -106,13 +118,14 @@ def hawkeye_loop(overrides: list[str], run_dir: Path) -> list[dict[str, float]]:
             for k in range(int(metrics["epochs_run"]))]
 
 
-def throughput(model_name: str, store: Path, work: Path, epochs: int,
-               rounds: int) -> tuple[float, float, dict[str, float]]:
-    """(hawkeye sequences per CPU second, bare sequences per CPU second, the phases of
-    hawkeye's fastest epoch in seconds)."""
-    overrides = [f"paths.store={store}", f"model={model_name}", "+experiment=demo",
+def throughput(model_name: str, store: Path, work: Path, epochs: int, rounds: int,
+               sizes: tuple[str, ...] = ("+experiment=demo",), threads: int = 1,
+               clock=time.process_time) -> tuple[float, float, dict[str, float]]:
+    """(hawkeye sequences per ``clock`` second, bare sequences per ``clock`` second, the phases
+    of hawkeye's fastest epoch in seconds); ``sizes`` are the overrides that size the run."""
+    overrides = [f"paths.store={store}", f"model={model_name}", *sizes,
                  f"train.epochs={epochs}", f"train.patience={epochs + 1}",
-                 "train.num_threads=1", "cv.n_folds=5", "fold=0"]
+                 f"train.num_threads={threads}", "cv.n_folds=5", "fold=0"]
     cfg = train_module.with_model_overrides(compose([*overrides, f"run_dir={work / 'probe'}"]))
     family = families.family_of(cfg.model.family, cfg.model.name)
     data = train_module.load_fold_data(cfg, keep_anomalous=family.learns_anomalies)
@@ -133,14 +146,74 @@ def throughput(model_name: str, store: Path, work: Path, epochs: int,
     best_bare = float("inf")
     best_hawkeye = {"train": float("inf")}
     for _ in range(rounds):  # alternate, keep the best epoch of each: both see the same machine
-        best_hawkeye = min([best_hawkeye, *hawkeye_loop(overrides, work / "hawkeye")],
+        best_hawkeye = min([best_hawkeye, *hawkeye_loop(overrides, work / "hawkeye", clock)],
                            key=lambda phases: sum(phases.values()))
         model.load_state_dict(initial)
-        torch.set_num_threads(1)
+        torch.set_num_threads(threads)
         best_bare = min(best_bare, *bare_loop(model, part.x, part.mask, part.y, loss_fn,
                                               int(cfg.train.batch_size), epochs,
-                                              float(cfg.train.lr)))
+                                              float(cfg.train.lr), clock))
     return len(part) / sum(best_hawkeye.values()), len(part) / best_bare, best_hawkeye
+
+
+# ----------------------------------------------------------------------------------------------
+# 3. the source's sizes (--source-size): one fold timed, the 5-fold x 3-model CV extrapolated
+
+SOURCE_THREADS = 2        # the machine's 2 cores, one job at a time
+# Epochs per fold the extrapolation assumes: 22 = what attention_lstm and conv_lstm fold 0 ran on
+# this store with the conf/train defaults (best epoch 12 + patience 10; `python -m hawkeye.train
+# paths.store=<work>/source_806.h5 model=... train.num_threads=2 export.onnx=false`); 30-60 = a
+# best epoch of 20-50 + patience on harder (real) data; 200 = train.epochs, no early stop.
+SOURCE_EPOCHS = (22, 30, 60, 200)
+
+
+def source_size(work: Path, epochs: int) -> None:
+    """conf/model defaults (0.5-1M parameters), batch 32, on 806 videos of 255 steps (15 Hz x
+    17 s) with 63 channels: hawkeye's loop versus the bare loop on fold 0 in wall seconds, the
+    fold's ONNX export (export vs parity check), and the CV wall time extrapolated from them."""
+    store = work / "source_806.h5"
+    if not store.exists():
+        throughput_store(store, 806, frames=(255, 255), channels=63, fps=15.0)
+    print(f"\nsource sizes: fold 0 of 5 on 806 videos x 255 steps x 63 channels, batch 32, "
+          f"{epochs} epochs, {SOURCE_THREADS} threads, wall seconds (perf_counter), fastest "
+          "epoch of each loop kept")
+    print(f"{'model':<16}{'params':>9}{'hawkeye seq/s':>14}{'bare seq/s':>12}{'ratio':>7}"
+          f"{'s/epoch':>9}{'fold s':>8}{'export s':>9}{'parity s':>9}")
+    per_epoch, fixed = 0.0, 0.0
+    for model in CV_MODELS:
+        timer = PhaseTimer()
+        timer.wrap(train_module, "train", "fold")
+        timer.wrap(export_module, "export_onnx", "export")
+        timer.wrap(export_module, "ort_session", "parity")     # the parity check's session ...
+        timer.wrap(export_module, "parity_max_abs", "parity")  # ... and its runs
+        try:
+            ours, bare, phases = throughput(model, store, work / model, epochs, rounds=1,
+                                            sizes=(), threads=SOURCE_THREADS,
+                                            clock=time.perf_counter)
+        finally:
+            timer.unwrap_all()
+        epoch = sum(phases.values())
+        fold = timer.seconds["fold"]
+        per_epoch += epoch
+        fixed += fold - epochs * epoch  # loading, model build, final scoring, export
+        n_params = sum(p.numel() for p in build_model(
+            compose([f"model={model}"]).model, 63, 1).parameters())
+        print(f"{model:<16}{n_params:>9}{ours:14.1f}{bare:12.1f}{ours / bare:7.2f}{epoch:9.1f}"
+              f"{fold:8.1f}{timer.seconds['export']:9.1f}{timer.seconds['parity']:9.1f}",
+              flush=True)
+        print(f"BENCH | train_source_size_{model} | {ours:.1f} seq/s | {bare:.1f} seq/s | "
+              f"{ours / bare:.2f} | >= 0.95")
+    print("extrapolated 5-fold x 3-model CV, one job at a time on 2 threads: 5 x (sum over "
+          "models of (epochs x fastest epoch + the fold's fixed cost: load, scoring, export))")
+    for assumed in SOURCE_EPOCHS:
+        hours = 5 * (assumed * per_epoch + fixed) / 3600
+        print(f"  {assumed:>3} epochs per fold: {hours:5.1f} h")
+        print(f"BENCH | train_source_cv_{assumed}epochs_extrapolated | {hours:.1f} h | "
+              f"source: 2-3 h CPU | {2.5 / hours:.2f}x | <= 2.5 h")
+    print(f"assumed epochs: {SOURCE_EPOCHS[0]} = where attention_lstm and conv_lstm fold 0 "
+          f"stopped early on this store (best 12 + patience 10; the transformer not run that "
+          f"far); {SOURCE_EPOCHS[1]}-{SOURCE_EPOCHS[2]} = a best epoch of 20-50 + patience on "
+          f"harder data; {SOURCE_EPOCHS[3]} = train.epochs, no early stop")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -265,9 +338,19 @@ def main(argv: list[str] | None = None) -> int:
                         help="also run the whole 5-fold x 3-model CV on 806 videos (minutes)")
     parser.add_argument("--workdir", type=Path, default=None,
                         help="keep data here (default: a temporary folder)")
+    parser.add_argument("--source-size", action="store_true",
+                        help="instead: time fold 0 of the source's model sizes on 806 videos and "
+                             "extrapolate the CV (minutes)")
+    parser.add_argument("--source-epochs", type=int, default=2,
+                        help="epochs of each loop with --source-size (default 2)")
     args = parser.parse_args(argv)
     work = args.workdir or Path(tempfile.mkdtemp(prefix="bench_train_"))
     work.mkdir(parents=True, exist_ok=True)
+    if args.source_size:
+        source_size(work, args.source_epochs)
+        if args.workdir is None:
+            shutil.rmtree(work, ignore_errors=True)
+        return 0
     n_videos, epochs, rounds = (120, 2, 2) if args.quick else (300, 3, 4)
     models = CV_MODELS if args.quick else MODELS
     store = throughput_store(work / "throughput.h5", n_videos)
