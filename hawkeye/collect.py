@@ -104,6 +104,7 @@ from hawkeye.metrics import (
 )
 from hawkeye.report import write_report
 from hawkeye.sbatch import job_state
+from hawkeye.tracking import track_collected
 
 log = logging.getLogger("hawkeye.collect")
 
@@ -912,6 +913,8 @@ def collect(run_dir: Path, options: CollectOptions | None = None) -> int:
         return EXIT_NOTHING
     summary = summarise(root, runs, options)
     print(write_report(summary, root, options.figures))
+    # the trackers the folds logged to (their tracker.json) get one parent run per run directory
+    track_collected(root, runs, summary.rows, summary.baselines)
     return EXIT_COMPLETE if summary.complete else EXIT_INCOMPLETE
 
 
