@@ -33,9 +33,10 @@ def store(tmp_path_factory) -> Path:
     return tapping_store(tmp_path_factory.mktemp("store") / "tapping.h5", n_subjects=12)
 
 
-def fold_overrides(store: Path, root: Path, fold: int, *extra: str) -> list[str]:
+def fold_overrides(store: Path, root: Path, fold: int, *extra: str,
+                   model: str = "attention_lstm") -> list[str]:
     return [f"paths.store={store}", f"paths.runs={root}", f"run_dir={root / 'run'}",
-            f"fold={fold}", *tiny_model("attention_lstm"), "cv.n_folds=2",
+            f"fold={fold}", *tiny_model(model), "cv.n_folds=2",
             f"train.epochs={EPOCHS}", "train.patience=50", "train.num_threads=1",
             "export.onnx=false", *extra]
 
@@ -60,44 +61,53 @@ def scalar_steps(event_dir: Path, tag: str) -> list[int]:
 
 
 def test_fold_runs_and_the_collectors_parent_run_in_mlflow_and_tensorboard(store, tmp_path):
+    # a network (epoch loop) and a tree model (one fit, exported to model.onnx by its fit)
     trackers = "logger=[csv,mlflow,tensorboard]"
-    metrics = [train(compose(fold_overrides(store, tmp_path, k, trackers,
-                                            *(["export.onnx=true"] if k == 0 else []))))
-               for k in range(2)]
+    export = {"attention_lstm": "export.onnx=false", "gbm": "export.onnx=true"}  # trees: fast
+    metrics = {(model, k): train(compose(fold_overrides(store, tmp_path, k, trackers,
+                                                        export[model], model=model)))
+               for model in export for k in range(2)}
     run_dir = tmp_path / "run"
-    assert collect(run_dir, CollectOptions(n_boot=20, alpha=0.05, seed=0, figures=True)) in (0, 1)
+    assert collect(run_dir, CollectOptions(n_boot=20, alpha=0.05, seed=0, figures=True)) == 0
 
     client = client_for(tmp_path)
-    runs = sorted(fold_runs(client), key=lambda r: int(r.data.tags["hawkeye.fold"]))
-    assert len(runs) == 2
-    (parent,) = client.search_runs([runs[0].info.experiment_id], "tags.`hawkeye.role` = 'run'")
+    runs = {(r.data.tags["hawkeye.model"], int(r.data.tags["hawkeye.fold"])): r
+            for r in fold_runs(client)}
+    assert sorted(runs) == sorted(metrics)  # one run per fold, no more
+    (parent,) = client.search_runs([runs["gbm", 0].info.experiment_id],
+                                   "tags.`hawkeye.role` = 'run'")
     assert parent.data.tags["hawkeye.run_key"] == run_key(run_dir)
     assert parent.info.status == "FINISHED"
-    for run, fold_metrics in zip(runs, metrics, strict=True):
+    for (model, _), run in runs.items():
+        fold_metrics = metrics[model, int(run.data.tags["hawkeye.fold"])]
         run_id, tags = run.info.run_id, run.data.tags
         assert tags["mlflow.parentRunId"] == parent.info.run_id
-        assert tags["hawkeye.model"] == "attention_lstm"
         assert tags["hawkeye.config_hash"] == fold_metrics["config_hash"]
         assert tags["hawkeye.sweep_point"] == "run"
         assert "hawkeye.git_commit" in tags  # the tests run inside the repository
         assert tags["hawkeye.best_checkpoint"].endswith("best.pt")
         assert run.info.status == "FINISHED"
-        for key in ("train_loss", "val_loss", "val_mae", "lr"):
-            assert steps(client, run_id, key) == list(range(1, EPOCHS + 1))
+        epochs = list(range(1, fold_metrics["epochs_run"] + 1))
+        assert steps(client, run_id, "train_loss") == epochs
         assert run.data.metrics["cv/mae"] == pytest.approx(fold_metrics["cv"]["mae"])
         assert run.data.metrics["test/qwk"] == pytest.approx(fold_metrics["test"]["qwk"])
-        assert run.data.params["train.epochs"] == str(EPOCHS)
-        assert run.data.params["model.name"] == "attention_lstm"
+        assert run.data.params["model.name"] == model
         artifacts = {a.path for a in client.list_artifacts(run_id)}
         assert {"predictions.csv", "history.csv", "metrics.json", "config.yaml"} <= artifacts
-        assert ("model.onnx" in artifacts) == (fold_metrics["fold"] == 0)
-    assert parent.data.metrics["attention_lstm/cv/mae/pooled"] > 0
-    assert parent.data.tags["attention_lstm/status"] == "complete"
+        assert ("model.onnx" in artifacts) == (model == "gbm")
+    for k in range(2):
+        network = runs["attention_lstm", k].info.run_id
+        for key in ("val_loss", "val_mae", "lr"):
+            assert steps(client, network, key) == list(range(1, EPOCHS + 1))
+    for row in ("attention_lstm", "gbm"):
+        assert parent.data.metrics[f"{row}/cv/mae/pooled"] > 0
+        assert parent.data.tags[f"{row}/status"] == "complete"
     parent_files = {a.path for a in client.list_artifacts(parent.info.run_id)}
     assert {"summary.md", "summary.json", "summary.csv", "figures"} <= parent_files
     assert client.list_artifacts(parent.info.run_id, "figures")
 
     board = run_dir / "tensorboard"
+    assert scalar_steps(board / "gbm" / "fold_0", "train_loss") == [1]
     for k in range(2):
         assert scalar_steps(board / "attention_lstm" / f"fold_{k}",
                             "train_loss") == list(range(1, EPOCHS + 1))
