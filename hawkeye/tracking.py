@@ -50,6 +50,7 @@ STATE_FILE = "tracker.json"  # per fold: each tracker's settings, run id and las
 FOLD_ARTIFACTS = ("predictions.csv", "history.csv", "metrics.json", "config.yaml", "model.onnx")
 SUMMARY_ARTIFACTS = ("summary.md", "summary.csv", "summary.json")
 _PARAM_CHARS = 500  # a flattened config value longer than this is cut (MLflow caps param values)
+_FAILED = object()  # what a guarded tracker call returns when it raised
 
 
 @dataclass(frozen=True)
@@ -60,11 +61,12 @@ class FoldInfo:
     model: str
     fold: int
     config_hash: str
+    commit: str             # git commit of the code, or "unknown"
     params: dict[str, str]  # the resolved config, flattened (``train.lr`` -> ``"0.001"``)
 
     @property
     def tags(self) -> dict[str, str]:
-        commit = git_commit()
+        commit = self.commit
         return {"hawkeye.model": self.model, "hawkeye.fold": str(self.fold),
                 "hawkeye.sweep_point": self.run_dir.name, "hawkeye.config_hash": self.config_hash,
                 "hawkeye.run_dir": str(self.run_dir), "hawkeye.run_key": run_key(self.run_dir),
@@ -139,11 +141,9 @@ class FoldTracking:
     def open(cls, cfg: DictConfig, fold_dir: Path, config_hash: str) -> FoldTracking:
         """Build the trackers ``cfg.logger`` names and open (or reopen) this fold's runs."""
         tracking = cls(fold_dir, [], read_state(fold_dir))
-        specs = [(name, tracker_class(name)) for name in (cfg.get("logger") or {})]
-        built = [tracking._guarded(name, "setting up", lambda c=klass, n=name:
-                                   c.from_config(cfg.logger[n], cfg))
-                 for name, klass in specs if klass is not None]
-        tracking.trackers = [t for t in built if t is not None]
+        built = [tracking._guarded(name, "setting up", lambda n=name: build_tracker(n, cfg))
+                 for name in (cfg.get("logger") or {})]
+        tracking.trackers = [t for t in built if isinstance(t, Tracker)]  # csv builds none
         if not tracking.trackers:
             return tracking
         fold = fold_info(cfg, fold_dir, config_hash)
@@ -153,7 +153,7 @@ class FoldTracking:
                 previous = {}  # another store or experiment now: a new run there
             opened = tracking._guarded(tracker.name, "opening the fold's run",
                                        lambda t=tracker, p=previous: t.open_fold(fold, p))
-            if opened is not None:
+            if opened is not _FAILED:
                 tracking.state[tracker.name] = {**opened, "settings": tracker.settings}
         tracking._save()
         return tracking
@@ -165,7 +165,7 @@ class FoldTracking:
             entry = self.state[tracker.name]
             new = [row for row in history if int(row["epoch"]) > int(entry["logged_through"])]
             if new and self._guarded(tracker.name, "logging epochs",
-                                     lambda t=tracker, n=new: t.log_epochs(n) or True):
+                                     lambda t=tracker, n=new: t.log_epochs(n)) is not _FAILED:
                 entry["logged_through"] = int(new[-1]["epoch"])
                 changed = True
         if changed:
@@ -193,6 +193,7 @@ class FoldTracking:
             raise
 
     def _guarded(self, name: str, doing: str, call: Any) -> Any:
+        """``call()``'s result, or :data:`_FAILED` after dropping tracker ``name``."""
         try:
             return call()
         except Exception as error:  # a tracker must never fail the fold: report once, drop it
@@ -200,7 +201,7 @@ class FoldTracking:
                         "and the fold's files are written as always", name, doing,
                         self.fold_dir, type(error).__name__, error)
             self.trackers = [t for t in self.trackers if t.name != name]
-            return None
+            return _FAILED
 
     def _save(self) -> None:
         if self.state:
@@ -225,7 +226,8 @@ def fold_info(cfg: DictConfig, fold_dir: Path, config_hash: str) -> FoldInfo:
     plain = OmegaConf.to_container(cfg, resolve=True)
     plain.pop("hydra", None)
     return FoldInfo(run_dir=Path(cfg.run_dir).resolve(), model=str(cfg.model.name),
-                    fold=int(cfg.fold), config_hash=config_hash, params=flat_params(plain))
+                    fold=int(cfg.fold), config_hash=config_hash, commit=git_commit(),
+                    params=flat_params(plain))
 
 
 def flat_params(tree: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
@@ -388,6 +390,9 @@ class MlflowTracker(Tracker):
         os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
         if self.tracking_uri.startswith("file:"):  # chosen explicitly: MLflow 3 asks to opt in
             os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+        # A tracking server that is down must cost seconds, not MLflow's minutes of retries.
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
         from mlflow.tracking import MlflowClient
 
         with self._lock():  # the first client of a new SQLite store creates its tables
@@ -539,6 +544,12 @@ def _markdown_table(items: Mapping[str, Any]) -> str:
 TRACKERS: dict[str, type[Tracker] | None] = {
     "csv": None, MlflowTracker.name: MlflowTracker, TensorBoardTracker.name: TensorBoardTracker,
 }
+
+
+def build_tracker(name: str, cfg: DictConfig) -> Tracker | None:
+    """The tracker ``logger.<name>`` configures (None for ``csv``)."""
+    klass = tracker_class(name)
+    return klass.from_config(cfg.logger[name], cfg) if klass is not None else None
 
 
 def tracker_class(name: str) -> type[Tracker] | None:

@@ -163,7 +163,8 @@ def test_a_broken_tracker_warns_once_and_the_fold_finishes(store, tmp_path, capl
     assert metrics["status"] == "ok"
     out = fold_dir(compose(args))
     assert json.loads((out / "metrics.json").read_text())["cv"]["mae"] == metrics["cv"]["mae"]
-    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    warnings = [r.getMessage() for r in caplog.records
+                if r.name == "hawkeye.tracking" and r.levelno == logging.WARNING]
     assert len(warnings) == 2, warnings
     assert any(w.startswith("tracker mlflow is off") for w in warnings)
     assert any(w.startswith("tracker tensorboard is off") for w in warnings)
@@ -175,7 +176,8 @@ def test_an_unknown_store_uri_warns_once_and_the_fold_finishes(store, tmp_path, 
                           "logger.mlflow.tracking_uri=nosuchstore://host/db")
     with caplog.at_level(logging.WARNING, logger="hawkeye.tracking"):
         assert train(compose(args))["status"] == "ok"
-    (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    (warning,) = [r.getMessage() for r in caplog.records
+                if r.name == "hawkeye.tracking" and r.levelno == logging.WARNING]
     assert warning.startswith("tracker mlflow is off") and "nosuchstore" in warning
 
 
@@ -200,3 +202,14 @@ def test_config_params_are_flat_and_short():
     params = flat_params({"train": {"lr": 0.001, "sizes": [1, 2]}, "name": "x" * 900, "e": {}})
     assert params == {"train.lr": "0.001", "train.sizes": "[1, 2]", "name": "x" * 500,
                       "e": "{}"}
+
+
+def test_a_tracking_server_that_is_down_costs_seconds_and_one_warning(store, tmp_path, caplog):
+    # port 9 (discard) on the loopback: nothing listens, the connection is refused at once
+    args = fold_overrides(store, tmp_path, 0, "logger=mlflow",
+                          "logger.mlflow.tracking_uri=http://127.0.0.1:9")
+    with caplog.at_level(logging.WARNING, logger="hawkeye.tracking"):
+        assert train(compose(args))["status"] == "ok"
+    (warning,) = [r.getMessage() for r in caplog.records
+                if r.name == "hawkeye.tracking" and r.levelno == logging.WARNING]
+    assert warning.startswith("tracker mlflow is off") and "127.0.0.1:9" in warning
