@@ -21,11 +21,15 @@ point at it).
 
 Logging never breaks a fold: a tracker that cannot be imported, opened or written is reported ONCE
 (one warning naming it and the reason) and dropped for the rest of the job; training goes on.
+
+One module on purpose (~600 lines): the trackers, the fold's guarded calls and the collector's call
+share one contract (tracker.json's layout, the run key, the metric names), kept in one place.
 """
 
 from __future__ import annotations
 
 import contextlib
+import csv
 import fcntl
 import hashlib
 import json
@@ -171,10 +175,19 @@ class FoldTracking:
         if changed:
             self._save()
 
-    def fold_done(self, metrics: Mapping[str, Any], history: Sequence[Mapping[str, Any]]) -> None:
+    def fold_done(self, metrics: Mapping[str, Any],
+                  history: Sequence[Mapping[str, Any]] | None = None) -> None:
         """Epochs not logged yet (a fold without an epoch loop, or killed after its last
-        checkpoint), then the final metrics and artifacts."""
-        self.epoch_done(history)
+        checkpoint), then the final metrics and artifacts. ``history`` None: the fold's
+        history.csv (a job that starts again at the export has none in memory)."""
+        if self.trackers and history is None:
+            path = self.fold_dir / "history.csv"
+            try:
+                history = read_history(path)
+            except (OSError, ValueError) as error:
+                log.warning("%s is unreadable (%s): the trackers get the final metrics only",
+                            path, error)
+        self.epoch_done(history or [])
         for tracker in list(self.trackers):
             self._guarded(tracker.name, "logging the fold's results",
                           lambda t=tracker: t.finish_fold(metrics, self.fold_dir))
@@ -219,6 +232,13 @@ def read_state(fold_dir: Path) -> dict[str, dict[str, Any]]:
     except (OSError, ValueError) as error:
         log.warning("%s is unreadable (%s): the trackers start new runs", path, error)
         return {}
+
+
+def read_history(path: Path) -> list[dict[str, float]]:
+    """history.csv's rows as numbers (an empty cell, a value not computed, is NaN)."""
+    with open(path, newline="") as handle:
+        return [{k: float(v) if v else math.nan for k, v in row.items()}
+                for row in csv.DictReader(handle)]
 
 
 def fold_info(cfg: DictConfig, fold_dir: Path, config_hash: str) -> FoldInfo:

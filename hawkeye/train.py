@@ -119,15 +119,8 @@ def _export_and_track(out: Path, cfg: DictConfig, tracking: FoldTracking,
     """model.onnx beside best.pt (export.onnx; a failed export is recorded, never fails the
     fold), then the trackers get the final metrics and artifacts, model.onnx included."""
     metrics = export_after_training(out, cfg)
-    tracking.fold_done(metrics, history if history is not None else _read_history(out))
+    tracking.fold_done(metrics, history)
     return metrics
-
-
-def _read_history(out: Path) -> list[dict[str, Any]]:
-    """history.csv's rows with numbers (a fold resumed at its export has no history in memory)."""
-    with open(out / "history.csv", newline="") as handle:
-        return [{k: float(v) if v else math.nan for k, v in row.items()}
-                for row in csv.DictReader(handle)]
 
 
 def with_model_overrides(cfg: DictConfig) -> DictConfig:

@@ -20,9 +20,10 @@ from hawkeye.config import compose, identity_hash
 from hawkeye.tracking import STATE_FILE, flat_params, run_key, tracker_class
 from hawkeye.train import fold_dir, train
 
-mlflow_tracking = pytest.importorskip("mlflow.tracking", reason="mlflow is in the dev extra")
+NOT_INSTALLED = "is not installed: `make install` brings it (pyproject's track extra, in dev)"
+mlflow_tracking = pytest.importorskip("mlflow.tracking", reason=f"mlflow {NOT_INSTALLED}")
 event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator",
-                                        reason="tensorboard is in the dev extra")
+                                        reason=f"tensorboard {NOT_INSTALLED}")
 
 REPO = Path(__file__).resolve().parents[1]
 EPOCHS = 3
