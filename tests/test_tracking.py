@@ -214,3 +214,20 @@ def test_a_tracking_server_that_is_down_costs_seconds_and_one_warning(store, tmp
     (warning,) = [r.getMessage() for r in caplog.records
                 if r.name == "hawkeye.tracking" and r.levelno == logging.WARNING]
     assert warning.startswith("tracker mlflow is off") and "127.0.0.1:9" in warning
+
+
+def test_a_tracker_that_fails_in_the_collector_leaves_the_summary_and_exit_code(store, tmp_path,
+                                                                               caplog):
+    for k in range(2):
+        train(compose(fold_overrides(store, tmp_path, k, "logger=mlflow", model="gbm")))
+    for path in (tmp_path / "run").glob(f"gbm/fold_*/{STATE_FILE}"):  # as if the store had moved
+        state = json.loads(path.read_text())
+        state["mlflow"]["settings"]["tracking_uri"] = "nosuchstore://host/db"
+        path.write_text(json.dumps(state))
+    with caplog.at_level(logging.WARNING, logger="hawkeye.tracking"):
+        code = collect(tmp_path / "run", CollectOptions(n_boot=20, alpha=0.05, seed=0,
+                                                        figures=False))
+    assert code == 0 and (tmp_path / "run" / "summary.json").is_file()
+    (warning,) = [r.getMessage() for r in caplog.records
+                  if r.name == "hawkeye.tracking" and r.levelno == logging.WARNING]
+    assert warning.startswith("tracker mlflow: logging the summary of")
