@@ -470,7 +470,9 @@ class ModelResult:
 
     row: dict[str, Any]
     pooled: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None   # (true, pred, score) CV
+    pooled_folds: np.ndarray | None = None   # (n,) int: the fold that held out each pooled row
     histories: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    best_epochs: dict[str, int] = field(default_factory=dict)  # "fold k" -> metrics.json best_epoch
     baseline: list[FoldResult] = field(default_factory=list)  # its baseline's folds (complete)
 
 
@@ -502,7 +504,9 @@ def summarise_model(spec: RunSpec, model: str, folds: Sequence[FoldResult], labe
         "cv": {}, "test": {}, "n_cv": 0, "n_test": 0, "n_params": None, "train_seconds": None,
         "onnx_mb": None, "problems": problems, "notes": [n for f in ok for n in f.notes],
     }
-    result = ModelResult(row, histories={f"fold {f.fold}": f.history for f in ok if f.history})
+    result = ModelResult(row, histories={f"fold {f.fold}": f.history for f in ok if f.history},
+                         best_epochs={f"fold {f.fold}": int(f.metrics["best_epoch"]) for f in ok
+                                      if f.metrics.get("best_epoch") is not None})
     if ok:
         try:
             _fill_metrics(result, ok, options)
@@ -546,6 +550,8 @@ def _fill_metrics(result: ModelResult, ok: Sequence[FoldResult], options: Collec
                               ci_high=cis[key][1])
     row["n_cv"] = int(true.size)
     result.pooled = (true, pred, score)
+    result.pooled_folds = np.concatenate([np.full(len(f.predictions.part("cv")), f.fold)
+                                          for f in ok])  # _pooled_arrays' order: folds in turn
     if test_parts:
         t, p, s, g = _test_ensemble(test_parts, kind, decide)
         point, cis = _scored(kind, keys, t, p, s, g, n_levels, options)

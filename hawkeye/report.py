@@ -24,15 +24,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import yaml
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
-from sklearn.metrics import confusion_matrix
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+from sklearn.metrics import PrecisionRecallDisplay, RocCurveDisplay, confusion_matrix
 
 from hawkeye.io import save_png, write_json_atomic, write_text_atomic
 from hawkeye.metrics import as_float
+from hawkeye.plotting import GENERIC_SCORE, ScoreScale, corner_text, score_scale, wrap_label
 
 if TYPE_CHECKING:  # types only: hawkeye.collect imports this module to write its summary
-    from hawkeye.collect import Summary
+    from hawkeye.collect import ModelResult, Summary
 
 log = logging.getLogger("hawkeye.collect")
 
@@ -73,10 +77,41 @@ COLUMNS = {c.key: c for c in (
 KIND_TITLES = {"ordinal": "Severity score", "nominal": "Classes", "regression": "Regression",
                "anomaly": "Anomaly detection"}
 
+# The file name part of each kind's table: summary_<name>.csv, summary.json "tables"/<name>,
+# figures/comparison_<name>.png; None = a summary whose rows have no results at all.
+TABLE_NAMES = {"ordinal": "scores", "nominal": "classes", "regression": "regression",
+               "anomaly": "anomaly", None: "no_results"}
+
+
 def shown_columns(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str]) -> list[Column]:
     """The columns of the ``metrics`` (in their order) that any of ``rows`` has."""
     return [COLUMNS.get(key, Column(key, key, key)) for key in metrics
             if any(key in r["cv"] for r in rows)]
+
+
+@dataclass(frozen=True)
+class KindTable:
+    """One kind of row's table: its ranked rows, its baselines and only its own columns."""
+
+    kind: str | None
+    rows: list[dict[str, Any]]
+    baselines: list[dict[str, Any]]
+    columns: list[Column]
+
+    @property
+    def name(self) -> str:
+        return TABLE_NAMES.get(self.kind, str(self.kind))
+
+
+def summary_tables(summary: Summary) -> list[KindTable]:
+    """The summary as one table per kind of target (ranked within each; rows that have no
+    results join the first table, as in :func:`hawkeye.collect.kind_groups`)."""
+    tables = []
+    for group in summary.groups:
+        kind = next((r["kind"] for r in group if r["kind"]), None)
+        baselines = [b for b in summary.baselines if kind is not None and b["kind"] == kind]
+        tables.append(KindTable(kind, group, baselines, shown_columns(group, summary.metrics)))
+    return tables
 
 
 # ----------------------------------------------------------------------------------------------
@@ -94,13 +129,11 @@ def render_markdown(summary: Summary) -> str:
     incomplete = [r["label"] for r in rows if not r["complete"]]
     lines += [f"**INCOMPLETE**: {', '.join(incomplete)}; see Problems. Their numbers use only "
               "the folds that finished.", ""] if incomplete else ["All rows complete.", ""]
-    groups = summary.groups
-    for group in groups:
-        kind = next((r["kind"] for r in group if r["kind"]), None)
-        if len(groups) > 1:
-            lines += [f"## {KIND_TITLES.get(kind, 'No results')}", ""]
-        baselines = [b for b in summary.baselines if kind is not None and b["kind"] == kind]
-        lines += _group_tables([*group, *baselines], shown_columns(group, summary.metrics), level)
+    tables = summary_tables(summary)
+    for table in tables:
+        if len(tables) > 1:
+            lines += [f"## {KIND_TITLES.get(table.kind, 'No results')}", ""]
+        lines += _group_tables([*table.rows, *table.baselines], table.columns, level)
     problems = [(r["label"], p) for r in rows for p in r["problems"]]
     problems += [("run", {"fold": None, "reason": p, "logs": []}) for p in summary.problems]
     if problems:
@@ -174,10 +207,11 @@ def _versus(row: Mapping[str, Any], split: str, versus: Sequence[str]) -> list[s
     return [_with_ci(entry["difference"], entry["ci_low"], entry["ci_high"], False), verdict]
 
 
-def render_csv(summary: Summary) -> str:
-    """summary.csv: one row per table row; leads with model and the source's three columns."""
-    rows, columns = [*summary.rows, *summary.baselines], shown_columns(summary.rows,
-                                                                      summary.metrics)
+def render_csv(table: KindTable) -> str:
+    """``summary_<name>.csv`` of one kind of row: its models (ranked), then its baselines; only
+    the kind's own metrics; leads with model and the source's three columns (README, "Summary
+    files", explains every column)."""
+    rows, columns = [*table.rows, *table.baselines], table.columns
     lead = [f"cv_{k}_mean" for k in ("mae", "exact", "pearson") if k in _keys(columns)]
     fields = ["model", *lead]
     for c in columns:
@@ -280,77 +314,156 @@ def _count(value: Any) -> str:
 # Figures
 
 
+_DPI = 110
+_JITTER = 0.15  # half-width of the uniform jitter on integer axes, in score units
+_MARKERS = "os^Dv<>pPXh"  # one marker per fold besides its colour: folds read apart in grey print
+_LOWER_IS_BETTER = {"mae", "mae_raw", "rmse"}
+# The metric a row's predicted-vs-true (or ROC/PR) figure states in its corner, per kind.
+_HEADLINE = {"ordinal": ("mae",), "nominal": ("balanced_accuracy",), "regression": ("mae",),
+             "anomaly": ("roc_auc", "pr_auc")}
+
+
+def run_scale(root: str | os.PathLike[str], run: str) -> ScoreScale:
+    """How a run's score reads on an axis: the ``task`` section of ``<root>/<run>/config.yaml``
+    (written by launch); generic when the file is absent or unreadable (a run made by hand)."""
+    path = Path(root) / run / "config.yaml"
+    if not path.is_file():
+        return score_scale(None)
+    try:
+        task = OmegaConf.select(OmegaConf.load(path), "task")
+    except (OSError, ValueError, yaml.YAMLError, OmegaConfBaseException) as error:
+        log.warning("%s unreadable (%s): figures name the score generically", path, error)
+        return score_scale(None)
+    return score_scale(OmegaConf.to_container(task) if isinstance(task, DictConfig) else None)
+
+
 def write_figures(summary: Summary, figures_dir: Path) -> list[str]:
-    """Per row: confusion matrix, predicted vs true, learning curves; one comparison chart.
+    """Per row: confusion matrix, predicted vs true (ROC and precision-recall for anomaly rows),
+    learning curves; per kind of row, one comparison chart ranked like its table.
 
     Returns notes for figures that could not be drawn: a figure never stops the summary.
     """
-    notes, results, alpha = [], summary.results, summary.bootstrap["alpha"]
-    for result in results:
+    notes, scales = [], {}
+    level = f"{100 * (1 - summary.bootstrap['alpha']):g}%"
+    for result in summary.results:
         row, stem = result.row, _file_stem(result.row["label"])
+        run = row.get("run") or "."
+        scale = scales.setdefault(run, run_scale(summary.root, run))
         drawings = []
         if result.pooled is not None:
-            true, pred, score = result.pooled
-            drawings += _pooled_drawings(row, true, pred, score, figures_dir, stem)
+            drawings += _pooled_drawings(result, scale, level, figures_dir, stem)
         if result.histories:
-            drawings.append(("learning curves", lambda r=result, s=stem:
+            drawings.append(("learning curves", lambda r=result, s=stem, sc=scale:
                              learning_curves_figure(r.histories,
-                                                          figures_dir / f"{s}_learning_curves.png",
-                                                          r.row["label"])))
+                                                    figures_dir / f"{s}_learning_curves.png",
+                                                    r.row["label"], r.best_epochs,
+                                                    _validation_label(sc, r.row["kind"]))))
         for what, draw in drawings:
             notes += _try_draw(f"{row['label']} {what}", draw)
-    drawn = [r.row for r in results if r.pooled is not None]
-    columns = shown_columns(drawn, summary.metrics)[:3]
-    if drawn and columns:
-        level = f"{100 * (1 - alpha):g}%"
-        panels = {c.short: tuple([r["cv"].get(c.key, {}).get(s, math.nan) for r in drawn]
-                                 for s in ("pooled", "ci_low", "ci_high")) for c in columns}
-        baseline = _baseline_panels(summary.baselines, columns)
-        notes += _try_draw("comparison", lambda: comparison_figure(
-            [r["label"] for r in drawn], panels, figures_dir / "comparison.png",
-            f"pooled out-of-fold metrics, {level} subject-bootstrap CI", baseline))
+    for table in summary_tables(summary):
+        drawn = [r for r in table.rows if r["n_cv"]]
+        columns = table.columns[:3]
+        if not drawn or not columns:
+            continue
+        scale = scales.get(drawn[0].get("run") or ".", score_scale(None))
+        panels = {c.short: _interval(drawn, c) for c in columns}
+        baseline = _baseline_bar(table.baselines, columns)
+        axes = {c.short: _metric_axis(c, table.kind, scale) for c in columns}
+        title = (f"{KIND_TITLES.get(table.kind, 'Models')}: pooled out-of-fold metrics, ranked "
+                 f"as in the summary, {level} subject-bootstrap CI")
+        notes += _try_draw(f"comparison of {table.name}", lambda d=drawn, p=panels, b=baseline,
+                           a=axes, t=title, n=table.name: comparison_figure(
+                               [r["label"] for r in d], p, figures_dir / f"comparison_{n}.png",
+                               t, b, a))
     return notes
 
 
-def _baseline_panels(baselines: Sequence[Mapping[str, Any]],
-                     columns: Sequence[Column]) -> dict[str, tuple[float, float, float, str]]:
-    """Per panel, the first baseline row's pooled value, interval and name (none: no line)."""
-    panels = {}
-    for c in columns:
-        row = next((b for b in baselines if c.key in b["cv"]), None)
-        if row is not None:
-            stats = row["cv"][c.key]
-            panels[c.short] = (stats.get("pooled", math.nan), stats.get("ci_low", math.nan),
-                               stats.get("ci_high", math.nan), f"baseline ({row['baseline_rule']})")
-    return panels
+def _interval(rows: Sequence[Mapping[str, Any]], column: Column) -> Interval:
+    """(values, ci_low, ci_high) of a column's pooled metric, in the units its axis shows."""
+    factor = 100.0 if column.percent else 1.0
+    return tuple([factor * as_float(r["cv"].get(column.key, {}).get(stat, math.nan))
+                  for r in rows] for stat in ("pooled", "ci_low", "ci_high"))
 
 
-def _pooled_drawings(row, true, pred, score, figures_dir: Path, stem: str):
+def _baseline_bar(baselines: Sequence[Mapping[str, Any]], columns: Sequence[Column]
+                  ) -> tuple[str, dict[str, tuple[float, float, float]]] | None:
+    """The first baseline row as a bar: its name and, per panel, pooled value and interval."""
+    row = next((b for b in baselines if b["cv"]), None)
+    if row is None:
+        return None
+    values = {c.short: tuple(v[0] for v in _interval([row], c)) for c in columns}
+    return f"baseline: training-fold {row['baseline_rule']}", values
+
+
+def _metric_axis(column: Column, kind: str | None, scale: ScoreScale) -> str:
+    """``MAE (MDS-UPDRS 3.4 score points; lower is better)``, ``Exact (%; higher is better)``."""
+    if column.percent:
+        unit = "%"
+    elif column.key in _LOWER_IS_BETTER:
+        unit = scale.target_unit if kind == "regression" else scale.points
+    else:
+        unit = ""
+    better = "lower" if column.key in _LOWER_IS_BETTER else "higher"
+    return f"{column.short} ({unit}; {better} is better)" if unit else \
+        f"{column.short} ({better} is better)"
+
+
+def _validation_label(scale: ScoreScale, kind: str | None) -> Callable[[str], str]:
+    """``val_mae`` -> ``validation MAE (MDS-UPDRS 3.4 score points)``; other metrics by name."""
+    def label(metric: str) -> str:
+        key = metric.removeprefix("val_")
+        column = COLUMNS.get(key, Column(key, key, key))
+        if key in _LOWER_IS_BETTER:
+            unit = scale.target_unit if kind == "regression" else scale.points
+            return f"validation {column.short} ({unit})"
+        return f"validation {column.short}"
+    return label
+
+
+def _headline(row: Mapping[str, Any], key: str, level: str) -> str:
+    """``pooled CV MAE 0.580 [0.52, 0.63]`` (the row's ranking metric with its interval)."""
+    column = COLUMNS.get(key, Column(key, key, key))
+    stats = row["cv"].get(key) or {}
+    value = _with_ci(stats.get("pooled"), stats.get("ci_low"), stats.get("ci_high"),
+                     column.percent)
+    return f"pooled CV {column.short} {value}\n({level} subject-bootstrap CI, n={row['n_cv']})"
+
+
+def _pooled_drawings(result: ModelResult, scale: ScoreScale, level: str, figures_dir: Path,
+                     stem: str) -> list[tuple[str, Callable[[], Any]]]:
+    """The row's figures of its pooled out-of-fold predictions, as (what, draw) pairs."""
+    row = result.row
     label, kind = row["label"], row["kind"]
-    drawings = []
+    true, pred, score = result.pooled
+    folds = result.pooled_folds if result.pooled_folds is not None else np.zeros(true.size, int)
+    headlines = [_headline(row, key, level) for key in _HEADLINE.get(kind, ())]
+    title = f"{label} (pooled CV)"
+    path = figures_dir / f"{stem}_pred_vs_true.png"
+    drawings: list[tuple[str, Callable[[], Any]]] = []
     if kind in ("ordinal", "nominal"):
         levels = list(range(row["n_levels"]))
         matrix = confusion_matrix(true.astype(int), pred.astype(int), labels=levels)
         drawings.append(("confusion", lambda: confusion_figure(
-            matrix, figures_dir / f"{stem}_confusion.png", f"{label} (pooled CV)")))
+            matrix, figures_dir / f"{stem}_confusion.png", title, axis_name=scale.name)))
         if kind == "ordinal":  # an expected class index of unordered classes means nothing
             drawings.append(("pred vs true", lambda: pred_vs_true_figure(
-                true, score, figures_dir / f"{stem}_pred_vs_true.png", f"{label} (pooled CV)")))
+                true, score, folds, path, title, f"true {scale.label}",
+                f"predicted {scale.name} (continuous output)", headlines[0])))
     elif kind == "anomaly":
         matrix = confusion_matrix(true.astype(bool), score > 0, labels=[False, True])
         drawings.append(("confusion", lambda: confusion_figure(
-            matrix, figures_dir / f"{stem}_confusion.png", f"{label} (pooled CV)",
-            tick_labels=["normal", "anomaly"])))
-        drawings.append(("pred vs true", lambda: pred_vs_true_figure(
-            true, score, figures_dir / f"{stem}_pred_vs_true.png", f"{label} (pooled CV)",
-            ylabel="anomaly score - fold threshold", diagonal=False, hline=0.0)))
+            matrix, figures_dir / f"{stem}_confusion.png", title,
+            tick_labels=["normal", "anomaly"], axis_name="label")))
+        drawings.append(("ROC and precision-recall", lambda: roc_pr_figure(
+            true.astype(bool), score, figures_dir / f"{stem}_roc_pr.png", title, headlines)))
     else:
         drawings.append(("pred vs true", lambda: pred_vs_true_figure(
-            true, score, figures_dir / f"{stem}_pred_vs_true.png", f"{label} (pooled CV)")))
+            true, score, folds, path, title, f"true {scale.target_label}",
+            f"predicted {scale.target_label}", headlines[0])))
     return drawings
 
 
-def _try_draw(what: str, draw: Callable[[], None]) -> list[str]:
+def _try_draw(what: str, draw: Callable[[], Any]) -> list[str]:
     try:
         draw()
     except Exception as error:  # noqa: BLE001 - a broken figure must not lose the summary
@@ -363,89 +476,148 @@ def _file_stem(label: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in label.replace("/", "__"))
 
 
-
-_DPI = 110
-_JITTER = 0.15  # half-width of the uniform jitter on integer axes, in score units
-
-
 def confusion_figure(confusion: Sequence[Sequence[int]], path: str | os.PathLike[str],
-                     title: str, tick_labels: Sequence[str] | None = None) -> None:
-    """Confusion matrix heat map: row = true level, column = predicted level, counts annotated."""
+                     title: str, tick_labels: Sequence[str] | None = None,
+                     axis_name: str = GENERIC_SCORE) -> Figure:
+    """Confusion matrix: row = true level, column = predicted level; each cell shows its count
+    and its share of the true row (the colour is that share, so a rare level reads as well as a
+    common one)."""
     matrix = np.asarray(confusion, dtype=np.int64)
     if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or matrix.shape[0] == 0:
         raise ValueError(f"confusion must be a square (L, L) matrix, got shape {matrix.shape}")
     labels = list(tick_labels) if tick_labels is not None else [str(i) for i in range(len(matrix))]
-    fig = Figure(figsize=(1.2 + 0.7 * len(matrix), 1.0 + 0.7 * len(matrix)))
+    totals = matrix.sum(axis=1, keepdims=True)
+    rates = np.divide(matrix, totals, out=np.zeros(matrix.shape), where=totals > 0)
+    side = 1.6 + 0.85 * len(matrix)
+    fig = Figure(figsize=(side + 1.2, side))
     ax = fig.add_subplot()
-    image = ax.imshow(matrix, cmap="Blues")
-    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    image = ax.imshow(rates, cmap="Blues", vmin=0.0, vmax=1.0)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of the true row")
     ax.set(xticks=range(len(matrix)), yticks=range(len(matrix)), xticklabels=labels,
-           yticklabels=labels, xlabel="predicted", ylabel="true", title=title)
-    dark = matrix.max() / 2 if matrix.max() else 1
+           yticklabels=labels, xlabel=f"predicted {axis_name}", ylabel=f"true {axis_name}",
+           title=title)
     for (i, j), count in np.ndenumerate(matrix):
-        ax.text(j, i, str(count), ha="center", va="center",
-                color="white" if count > dark else "black", fontsize=8)
+        ax.text(j, i, f"{count}\n{rates[i, j]:.0%}", ha="center", va="center", fontsize=8,
+                color="white" if rates[i, j] > 0.5 else "black")
     save_png(fig, path, dpi=_DPI)
+    return fig
 
 
-def pred_vs_true_figure(y_true: np.ndarray, y_score: np.ndarray, path: str | os.PathLike[str],
-                        title: str, ylabel: str = "predicted (continuous output)",
-                        diagonal: bool = True, hline: float | None = None, seed: int = 0) -> None:
-    """Scatter of prediction against truth; integer-valued axes get a small uniform jitter.
+def pred_vs_true_figure(y_true: np.ndarray, y_score: np.ndarray, folds: np.ndarray,
+                        path: str | os.PathLike[str], title: str, xlabel: str, ylabel: str,
+                        headline: str = "", seed: int = 0) -> Figure:
+    """Scatter of prediction against truth, one colour and marker per fold (legend), y = x
+    dashed, ``headline`` (the pooled metric with its CI) in the upper left corner.
 
-    Jitter (±0.15 score units, seeded) only spreads points that would sit on top of each other on
-    an integer axis; it is never applied to a continuous axis. ``diagonal`` draws y = x (a perfect
-    prediction), ``hline`` a horizontal decision threshold.
+    Jitter (±0.15 units, seeded) only spreads points that would sit on top of each other on an
+    integer axis; it is never applied to a continuous axis.
     """
     t = np.asarray(y_true, dtype=np.float64)
     s = np.asarray(y_score, dtype=np.float64)
-    if t.shape != s.shape or t.ndim != 1:
-        raise ValueError(f"y_true {t.shape} and y_score {s.shape} must be equal 1-D shapes")
+    k = np.asarray(folds)
+    if t.shape != s.shape or t.shape != k.shape or t.ndim != 1:
+        raise ValueError(f"y_true {t.shape}, y_score {s.shape} and folds {k.shape} must be "
+                         "equal 1-D shapes")
     rng = np.random.default_rng(seed)
     x = t + _jitter(t, rng)
     y = s + _jitter(s, rng)
-    fig = Figure(figsize=(4.5, 4.0))
+    fig = Figure(figsize=(5.2, 4.6))
     ax = fig.add_subplot()
-    ax.scatter(x, y, s=9, alpha=0.5, linewidths=0)
-    if diagonal and t.size:
+    for n, fold in enumerate(np.unique(k)):
+        chosen = k == fold
+        ax.scatter(x[chosen], y[chosen], s=14, alpha=0.6, color=f"C{n % 10}",
+                   marker=_MARKERS[n % len(_MARKERS)], linewidths=0,
+                   label=f"fold {fold} (n={int(chosen.sum())})")
+    if t.size:
         low, high = min(t.min(), s.min()), max(t.max(), s.max())
-        ax.plot([low, high], [low, high], color="grey", linestyle="--", linewidth=1)
-    if hline is not None:
-        ax.axhline(hline, color="tab:red", linestyle=":", linewidth=1, label="threshold")
-        ax.legend(loc="best", fontsize=8)
-    ax.set(xlabel="true", ylabel=ylabel, title=title)
+        ax.plot([low, high], [low, high], color="grey", linestyle="--", linewidth=1,
+                label="perfect prediction")
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.legend(loc="lower right", fontsize=7)
+    if headline:
+        corner_text(ax, headline)
     save_png(fig, path, dpi=_DPI)
+    return fig
+
+
+def roc_pr_figure(is_anomaly: np.ndarray, score: np.ndarray, path: str | os.PathLike[str],
+                  title: str, headlines: Sequence[str] = ()) -> Figure:
+    """ROC (left) and precision-recall (right) curves of an anomaly score, with the operating
+    point of the folds' thresholds (``score > 0``: scores are centred on each fold's threshold)
+    and the pooled ROC-AUC / PR-AUC with CI in the corners."""
+    labels = np.asarray(is_anomaly, dtype=bool)
+    if labels.all() or not labels.any():
+        raise ValueError("ROC and precision-recall need both normal and anomalous rows")
+    s = np.asarray(score, dtype=np.float64)
+    flagged = s > 0
+    tp, fp = int((flagged & labels).sum()), int((flagged & ~labels).sum())
+    fig = Figure(figsize=(9.5, 4.4))
+    roc_ax, pr_ax = fig.subplots(1, 2)
+    RocCurveDisplay.from_predictions(labels, s, ax=roc_ax, name="pooled CV",
+                                     plot_chance_level=True)
+    roc_ax.plot(fp / max(1, (~labels).sum()), tp / labels.sum(), "o", color="tab:red",
+                label="fold thresholds")
+    PrecisionRecallDisplay.from_predictions(labels, s, ax=pr_ax, name="pooled CV",
+                                            plot_chance_level=True)
+    pr_ax.plot(tp / labels.sum(), tp / max(1, tp + fp), "o", color="tab:red",
+               label="fold thresholds")
+    roc_ax.set_title("ROC")
+    pr_ax.set_title("precision-recall")
+    for ax, headline in zip((roc_ax, pr_ax), headlines, strict=False):
+        ax.legend(loc="lower right", fontsize=7)
+        corner_text(ax, headline, "upper left" if ax is pr_ax else "upper right")
+    fig.suptitle(title)
+    save_png(fig, path, dpi=_DPI)
+    return fig
 
 
 def learning_curves_figure(histories: Mapping[str, Mapping[str, np.ndarray]],
-                           path: str | os.PathLike[str], title: str) -> None:
-    """Per-fold learning curves from ``history.csv`` columns.
+                           path: str | os.PathLike[str], title: str,
+                           best_epochs: Mapping[str, int] | None = None,
+                           metric_label: Callable[[str], str] = str) -> Figure:
+    """Per-fold learning curves from ``history.csv`` columns, each fold's best epoch (the one
+    early stopping kept, ``best_epochs``: metrics.json ``best_epoch``) starred.
 
     Left panel: ``train_loss`` (solid) and ``val_loss`` (dashed) against ``epoch``, one colour per
-    fold. Right panel (when any fold has one): the first validation metric column other than
-    ``val_loss`` (``val_mae`` preferred). Other columns are ignored.
+    fold. Right panel (only when a fold has one): the first validation metric column other than
+    ``val_loss`` (``val_mae`` preferred), named by ``metric_label``. Other columns are ignored.
     """
     if not histories:
         raise ValueError("no history to plot")
+    best_epochs = best_epochs or {}
     metric = _validation_metric(histories)
-    fig = Figure(figsize=(9.0 if metric else 4.8, 3.6))
+    fig = Figure(figsize=(10.0 if metric else 5.4, 4.0))
     axes = fig.subplots(1, 2 if metric else 1, squeeze=False)[0]
+    starred = False
     for colour, (fold, history) in zip(_colours(len(histories)), histories.items(), strict=True):
-        epoch = history.get("epoch", np.arange(len(next(iter(history.values())))))
+        epoch = history.get("epoch", np.arange(1, len(next(iter(history.values()))) + 1))
         for column, style in (("train_loss", "-"), ("val_loss", "--")):
             if column in history:
                 axes[0].plot(epoch, history[column], style, color=colour,
                              label=f"{fold} {column.split('_')[0]}")
+        panels = [(axes[0], "val_loss" if "val_loss" in history else "train_loss")]
         if metric and metric in history:
             axes[1].plot(epoch, history[metric], color=colour, label=fold)
+            panels.append((axes[1], metric))
+        best = best_epochs.get(fold)
+        if best is None or best not in epoch:
+            continue
+        at = int(np.flatnonzero(epoch == best)[0])
+        for ax, column in panels:
+            if column in history:
+                ax.plot(best, history[column][at], "*", color=colour, markersize=11,
+                        markeredgecolor="black", label=None if starred else "best epoch")
+                starred = True
     for ax in axes:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
-    axes[0].set(xlabel="epoch", ylabel="loss", title=f"{title}: loss")
+    axes[0].set(xlabel="epoch", ylabel="loss (training objective)", title=f"{title}: loss")
     axes[0].legend(fontsize=6, ncol=2)
     if metric:
-        axes[1].set(xlabel="epoch", ylabel=metric, title=f"{title}: {metric}")
+        axes[1].set(xlabel="epoch", ylabel=metric_label(metric),
+                    title=f"{title}: {metric_label(metric).split(' (')[0]}")
         axes[1].legend(fontsize=6)
     save_png(fig, path, dpi=_DPI)
+    return fig
 
 
 Interval = tuple[Sequence[float], Sequence[float], Sequence[float]]  # (values, ci_low, ci_high)
@@ -453,42 +625,53 @@ Interval = tuple[Sequence[float], Sequence[float], Sequence[float]]  # (values, 
 
 def comparison_figure(labels: Sequence[str], panels: Mapping[str, Interval],
                       path: str | os.PathLike[str], title: str,
-                      baseline: Mapping[str, tuple[float, float, float, str]] | None = None
-                      ) -> None:
-    """Bar chart comparing rows (models, sweep points): one panel per metric.
+                      baseline: tuple[str, Mapping[str, tuple[float, float, float]]] | None = None,
+                      axis_labels: Mapping[str, str] | None = None) -> Figure:
+    """Horizontal bars comparing rows (models, sweep points) in the given order, first on top
+    (pass them ranked as the summary is): one panel per metric, long labels wrapped.
 
     ``panels`` maps a metric's display name to ``(values, ci_low, ci_high)``, one entry per label;
-    a whisker shows the interval. NaN values draw no bar, NaN bounds no whisker. ``baseline``
-    maps a panel to ``(value, ci_low, ci_high, name)`` of the trivial predictor: a dashed line
-    across the panel and its interval as a grey band.
+    a whisker shows the interval. NaN values draw no bar, NaN bounds no whisker. ``baseline`` is
+    ``(name, {panel: (value, ci_low, ci_high)})`` of the trivial predictor: a hatched grey bar
+    below the models and a dashed line through every panel. ``axis_labels``: each panel's value
+    axis (metric, unit, which way is better).
     """
     if not labels or not panels:
         raise ValueError("need at least one label and one metric to compare")
-    fig = Figure(figsize=(max(4.0, 1.2 + 0.55 * len(labels)) * len(panels), 4.2))
-    axes = fig.subplots(1, len(panels), squeeze=False)[0]
-    positions = np.arange(len(labels))
+    names = [*labels, *([baseline[0]] if baseline else [])]
+    wrapped = [wrap_label(name) for name in names]
+    lines = sum(name.count("\n") + 1 for name in wrapped)
+    width = 3.4 * len(panels) + 0.07 * max(len(line) for w in wrapped for line in w.split("\n"))
+    fig = Figure(figsize=(width, 1.6 + 0.22 * lines + 0.12 * len(names)))
+    axes = fig.subplots(1, len(panels), squeeze=False, sharey=True)[0]
+    positions = np.arange(len(names))
+    colours = [*_colours(len(labels)), *(["0.8"] if baseline else [])]
     for ax, (name, (values, lows, highs)) in zip(axes, panels.items(), strict=True):
         v = np.asarray(values, dtype=np.float64)
         if v.shape != (len(labels),):
             raise ValueError(f"panel {name!r}: {v.shape[0]} values for {len(labels)} labels")
         low, high = np.asarray(lows, dtype=np.float64), np.asarray(highs, dtype=np.float64)
-        ax.bar(positions, np.nan_to_num(v), color=_colours(len(labels)))
-        # interval whiskers drawn as lines: bar(yerr=...) trips over a single bar and NaN bounds
+        if baseline:
+            b_value, b_low, b_high = baseline[1].get(name, (math.nan,) * 3)
+            v, low, high = np.append(v, b_value), np.append(low, b_low), np.append(high, b_high)
+        bars = ax.barh(positions, np.nan_to_num(v), color=colours, height=0.7)
+        if baseline:
+            bars[-1].set(hatch="//", edgecolor="0.35", label=baseline[0])
+            if math.isfinite(v[-1]):
+                ax.axvline(v[-1], color="black", linestyle="--", linewidth=1)
+        # interval whiskers drawn as lines: barh(xerr=...) trips over a single bar and NaN bounds
         shown = np.isfinite(low) & np.isfinite(high)
-        ax.vlines(positions[shown], low[shown], high[shown], color="black", linewidth=1.2)
-        ax.plot(positions[shown], low[shown], "_k", positions[shown], high[shown], "_k",
-                markersize=10)
-        if baseline and name in baseline:
-            value, b_low, b_high, what = baseline[name]
-            if math.isfinite(b_low) and math.isfinite(b_high):
-                ax.axhspan(b_low, b_high, color="grey", alpha=0.2, linewidth=0)
-            if math.isfinite(value):
-                ax.axhline(value, color="black", linestyle="--", linewidth=1, label=what)
-                ax.legend(loc="best", fontsize=7)
-        ax.set_xticks(positions, labels, rotation=45, ha="right", fontsize=7)
+        ax.hlines(positions[shown], low[shown], high[shown], color="black", linewidth=1.2)
+        ax.plot(low[shown], positions[shown], "|k", high[shown], positions[shown], "|k",
+                markersize=8)
+        ax.set_xlabel((axis_labels or {}).get(name, name), fontsize=8)
         ax.set_title(name)
-    fig.suptitle(title)
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].set_yticks(positions, wrapped, fontsize=7)
+    axes[0].invert_yaxis()  # the first row (rank 1) on top, as in the summary table
+    fig.suptitle(title, fontsize=9)
     save_png(fig, path, dpi=_DPI)
+    return fig
 
 
 def _validation_metric(histories: Mapping[str, Mapping[str, np.ndarray]]) -> str | None:
@@ -514,13 +697,31 @@ def _colours(n: int) -> list:
 
 
 def write_report(summary: Summary, root: Path, figures: bool) -> str:
-    """Write ``summary.csv``, ``summary.json``, ``summary.md`` (atomically) under ``root`` and,
-    with ``figures``, the PNGs under ``root/figures/`` (their problems become ``summary.notes``).
-    Returns the Markdown summary."""
+    """Write one ``summary_<name>.csv`` per kind of row (:data:`TABLE_NAMES`), ``summary.json``
+    and ``summary.md`` (atomically) under ``root`` and, with ``figures``, the PNGs under
+    ``root/figures/`` (their problems become ``summary.notes``). A table file left by an earlier
+    collection whose kind of row is gone, or the one wide ``summary.csv`` of older collectors,
+    is removed: a reader must not take stale numbers for this run's. Returns the Markdown."""
     if figures:
         summary.notes = write_figures(summary, root / "figures")
-    write_text_atomic(root / "summary.csv", render_csv(summary))
-    write_json_atomic(root / "summary.json", summary.to_json())
+    tables = summary_tables(summary)
+    for table in tables:
+        write_text_atomic(root / f"summary_{table.name}.csv", render_csv(table))
+    written = {f"summary_{t.name}.csv" for t in tables}
+    for stale in ["summary.csv", *(f"summary_{n}.csv" for n in TABLE_NAMES.values())]:
+        if stale not in written and (root / stale).is_file():
+            (root / stale).unlink()
+            log.info("removed %s (not a table of this collection)", root / stale)
+    write_json_atomic(root / "summary.json", {**summary.to_json(),
+                                              "tables": json_tables(tables)})
     markdown = render_markdown(summary)
     write_text_atomic(root / "summary.md", markdown)
     return markdown
+
+
+def json_tables(tables: Sequence[KindTable]) -> dict[str, dict[str, Any]]:
+    """``summary.json`` ``"tables"``: per kind of row its csv file, its metric keys, its ranked
+    model rows and its baseline rows (the same row objects as ``rows`` and ``baselines``)."""
+    return {t.name: {"kind": t.kind, "csv": f"summary_{t.name}.csv",
+                     "metrics": [c.key for c in t.columns], "rows": t.rows,
+                     "baselines": t.baselines} for t in tables}
