@@ -9,10 +9,19 @@ in L/h); :func:`score_scale` reads them, the figure modules (:mod:`hawkeye.repor
 
 from __future__ import annotations
 
+import logging
+import os
 import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+import yaml
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+log = logging.getLogger(__name__)
 
 GENERIC_SCORE = "score"    # what an axis says when the run names no score (an old run, a test)
 LABEL_WIDTH = 26           # characters per line of a wrapped tick label (sweep points)
@@ -63,6 +72,21 @@ def score_scale(task: Mapping[str, Any] | None) -> ScoreScale:
     return ScoreScale(name=str(task.get("score_label") or GENERIC_SCORE),
                       low=level("score_min"), high=level("score_max"),
                       target=task.get("target_label") or None)
+
+
+def config_scale(path: str | os.PathLike[str]) -> ScoreScale:
+    """The :class:`ScoreScale` of the ``task`` section of a saved ``config.yaml`` (a run's or a
+    fold's, written by launch and train); generic when the file is absent or unreadable (a run
+    assembled by hand), with a warning for an unreadable one."""
+    path = Path(path)
+    if not path.is_file():
+        return score_scale(None)
+    try:
+        task = OmegaConf.select(OmegaConf.load(path), "task")
+    except (OSError, ValueError, yaml.YAMLError, OmegaConfBaseException) as error:
+        log.warning("%s unreadable (%s): figures name the score generically", path, error)
+        return score_scale(None)
+    return score_scale(OmegaConf.to_container(task) if isinstance(task, DictConfig) else None)
 
 
 def wrap_label(text: str, width: int = LABEL_WIDTH) -> str:

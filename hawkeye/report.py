@@ -24,16 +24,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import yaml
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
-from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 from sklearn.metrics import PrecisionRecallDisplay, RocCurveDisplay, confusion_matrix
 
 from hawkeye.io import save_png, write_json_atomic, write_text_atomic
 from hawkeye.metrics import as_float
-from hawkeye.plotting import GENERIC_SCORE, ScoreScale, corner_text, score_scale, wrap_label
+from hawkeye.plotting import (
+    GENERIC_SCORE,
+    ScoreScale,
+    config_scale,
+    corner_text,
+    score_scale,
+    wrap_label,
+)
 
 if TYPE_CHECKING:  # types only: hawkeye.collect imports this module to write its summary
     from hawkeye.collect import ModelResult, Summary
@@ -323,20 +327,6 @@ _HEADLINE = {"ordinal": ("mae",), "nominal": ("balanced_accuracy",), "regression
              "anomaly": ("roc_auc", "pr_auc")}
 
 
-def run_scale(root: str | os.PathLike[str], run: str) -> ScoreScale:
-    """How a run's score reads on an axis: the ``task`` section of ``<root>/<run>/config.yaml``
-    (written by launch); generic when the file is absent or unreadable (a run made by hand)."""
-    path = Path(root) / run / "config.yaml"
-    if not path.is_file():
-        return score_scale(None)
-    try:
-        task = OmegaConf.select(OmegaConf.load(path), "task")
-    except (OSError, ValueError, yaml.YAMLError, OmegaConfBaseException) as error:
-        log.warning("%s unreadable (%s): figures name the score generically", path, error)
-        return score_scale(None)
-    return score_scale(OmegaConf.to_container(task) if isinstance(task, DictConfig) else None)
-
-
 def write_figures(summary: Summary, figures_dir: Path) -> list[str]:
     """Per row: confusion matrix, predicted vs true (ROC and precision-recall for anomaly rows),
     learning curves; per kind of row, one comparison chart ranked like its table.
@@ -348,7 +338,7 @@ def write_figures(summary: Summary, figures_dir: Path) -> list[str]:
     for result in summary.results:
         row, stem = result.row, _file_stem(result.row["label"])
         run = row.get("run") or "."
-        scale = scales.setdefault(run, run_scale(summary.root, run))
+        scale = scales.setdefault(run, config_scale(Path(summary.root) / run / "config.yaml"))
         drawings = []
         if result.pooled is not None:
             drawings += _pooled_drawings(result, scale, level, figures_dir, stem)
