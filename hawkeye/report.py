@@ -382,7 +382,7 @@ def _baseline_bar(baselines: Sequence[Mapping[str, Any]], columns: Sequence[Colu
     if row is None:
         return None
     values = {c.short: tuple(v[0] for v in _interval([row], c)) for c in columns}
-    return f"baseline: training-fold {row['baseline_rule']}", values
+    return f"baseline: {row['baseline_rule']} of each fold", values
 
 
 def _metric_axis(column: Column, kind: str | None, scale: ScoreScale) -> str:
@@ -523,7 +523,7 @@ def pred_vs_true_figure(y_true: np.ndarray, y_score: np.ndarray, folds: np.ndarr
         ax.plot([low, high], [low, high], color="grey", linestyle="--", linewidth=1,
                 label="perfect prediction")
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
-    ax.legend(loc="lower right", fontsize=7)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=7)  # beside, not on, points
     if headline:
         corner_text(ax, headline)
     save_png(fig, path, dpi=_DPI)
