@@ -4,7 +4,7 @@ The collector's figures come from a sweep folder of two runs built by conftest.p
 builders: ``model.hidden=128,train.lr=0.001/`` holds ``alpha`` and ``beta`` (ordinal MDS-UPDRS 3.4
 scores, 3 folds, best epoch 3 of 4) and ``anomaly/`` holds ``ae`` (2 folds of an anomaly model);
 each run has the ``config.yaml`` launch writes, with the finger-tapping task's score label.
-``hawkeye.report.save_png`` is wrapped so each test sees the Figure that was written to disk.
+``hawkeye.figures.save_png`` is wrapped so each test sees the Figure that was written to disk.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import pytest
 from conftest import make_run, write_anomaly_model
 from omegaconf import OmegaConf
 
+from hawkeye import figures as drawing
 from hawkeye import report
 from hawkeye.collect import CollectOptions, collect
 from hawkeye.config import compose
@@ -34,7 +35,7 @@ SCORE = "MDS-UPDRS 3.4 score"
 def drawn(tmp_path_factory) -> dict[str, object]:
     """Collect the sweep with figures once; ``{file name: Figure}`` of every PNG written."""
     figures: dict[str, object] = {}
-    real_save = report.save_png
+    real_save = drawing.save_png
 
     def keep(fig, path, dpi):
         real_save(fig, path, dpi)
@@ -50,7 +51,7 @@ def drawn(tmp_path_factory) -> dict[str, object]:
     for run in (scores, anomaly):
         (run / "config.yaml").write_text(OmegaConf.to_yaml({"task": task}))
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(report, "save_png", keep)
+        patch.setattr(drawing, "save_png", keep)
         assert collect(grid, CollectOptions(n_boot=40, alpha=0.05, seed=0, figures=True)) == 0
     assert json.loads((grid / "summary.json").read_text())["notes"] == []  # all drawn
     assert set(figures) == {p.name for p in (grid / "figures").iterdir()}
