@@ -1,4 +1,5 @@
-"""The collector: every (model, fold) result of a run -> ``summary.{csv,md,json}`` and figures.
+"""The collector: every (model, fold) result of a run -> summary tables (``summary_<kind>.csv``,
+``summary.md``, ``summary.json``) and figures.
 
 Runs as the Slurm job that depends (``afterany``) on the training array, or by hand:
 ``python -m hawkeye.collect run_dir=runs/pd4t-1a2b3c4d5e [collect.n_boot=200]``.
@@ -901,7 +902,8 @@ def summarise(root: Path, runs: Sequence[Path], options: CollectOptions) -> Summ
 def collect(run_dir: Path, options: CollectOptions | None = None) -> int:
     """Collect a run (or a sweep of runs) under ``run_dir``; write summaries; return the exit code.
 
-    Writes ``summary.csv``, ``summary.md``, ``summary.json`` (atomically) and, if
+    Writes ``summary_<kind>.csv`` (one per kind of row), ``summary.md``, ``summary.json``
+    (atomically; :func:`hawkeye.report.write_report`) and, if
     ``options.figures``, PNGs under ``<run_dir>/figures/``; prints the Markdown summary.
     ``options`` defaults to the ``collect:`` section of ``conf/config.yaml``.
     """
