@@ -111,8 +111,10 @@ def roc_pr_figure(is_anomaly: np.ndarray, score: np.ndarray, path: str | os.Path
                                             plot_chance_level=True)
     pr_ax.plot(tp / labels.sum(), tp / max(1, tp + fp), "o", color="tab:red",
                label="fold thresholds")
-    roc_ax.set_title("ROC")
-    pr_ax.set_title("precision-recall")
+    roc_ax.set(title="ROC", xlabel="False positive rate (share of normal rows flagged)",
+               ylabel="True positive rate (share of anomalies flagged)")
+    pr_ax.set(title="precision-recall", xlabel="Recall (share of anomalies flagged)",
+              ylabel="Precision (share of flagged rows that are anomalies)")
     for ax, headline in zip((roc_ax, pr_ax), headlines, strict=False):
         ax.legend(loc="lower right", fontsize=7)
         corner_text(ax, headline, "upper left" if ax is pr_ax else "upper right")
@@ -214,6 +216,11 @@ def comparison_figure(labels: Sequence[str], panels: Mapping[str, Interval],
         ax.hlines(positions[shown], low[shown], high[shown], color="black", linewidth=1.2)
         ax.plot(low[shown], positions[shown], "|k", high[shown], positions[shown], "|k",
                 markersize=8)
+        for y, value in zip(positions, v, strict=True):  # the number itself: a 0 draws no bar
+            ax.annotate("n/a" if math.isnan(value) else f"{value:.3g}", (0, y), fontsize=7,
+                        xytext=(3, 0), textcoords="offset points", va="center",
+                        color="0.2")
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=5))  # panels side by side: no tick overlap
         ax.set_xlabel((axis_labels or {}).get(name, name), fontsize=8)
         ax.set_title(name)
         ax.grid(axis="x", alpha=0.3)

@@ -319,6 +319,10 @@ def _count(value: Any) -> str:
 
 
 _LOWER_IS_BETTER = {"mae", "mae_raw", "rmse"}
+# The comparison chart's panels per kind: the ranking metric first (hawkeye.collect._RANK_BY).
+_COMPARED = {"ordinal": ("mae", "exact", "pearson"),
+             "nominal": ("balanced_accuracy", "accuracy", "macro_f1"),
+             "regression": ("mae", "rmse", "r2"), "anomaly": ("f1", "roc_auc", "pr_auc")}
 # The metric a row's predicted-vs-true (or ROC/PR) figure states in its corner, per kind.
 _HEADLINE = {"ordinal": ("mae",), "nominal": ("balanced_accuracy",), "regression": ("mae",),
              "anomaly": ("roc_auc", "pr_auc")}
@@ -349,7 +353,7 @@ def write_figures(summary: Summary, figures_dir: Path) -> list[str]:
             notes += _try_draw(f"{row['label']} {what}", draw)
     for table in summary_tables(summary):
         drawn = [r for r in table.rows if r["n_cv"]]
-        columns = table.columns[:3]
+        columns = _compared_columns(table)
         if not drawn or not columns:
             continue
         scale = scales.get(drawn[0].get("run") or ".", score_scale(None))
@@ -363,6 +367,13 @@ def write_figures(summary: Summary, figures_dir: Path) -> list[str]:
                                [r["label"] for r in d], p, figures_dir / f"comparison_{n}.png",
                                t, b, a))
     return notes
+
+
+def _compared_columns(table: KindTable) -> list[Column]:
+    """The comparison chart's panels: the kind's ranking metric and two that complete it
+    (:data:`_COMPARED`), those the rows have; else the table's first three columns."""
+    wanted = [c for key in _COMPARED.get(table.kind, ()) for c in table.columns if c.key == key]
+    return wanted or table.columns[:3]
 
 
 def _interval(rows: Sequence[Mapping[str, Any]], column: Column) -> Interval:

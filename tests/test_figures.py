@@ -113,15 +113,18 @@ def test_comparison_is_ranked_with_the_baseline_bar_and_whole_labels(drawn):
     assert mae.get_xlabel() == f"MAE ({SCORE} points; lower is better)"
     assert figure.axes[1].get_xlabel() == "Exact (%; higher is better)"
     assert figure.axes[1].patches[0].get_width() == pytest.approx(87.5)
+    assert [t.get_text() for t in mae.texts] == ["0.125", "1", "1.17"]  # every bar's number
 
 
 def test_anomaly_rows_get_roc_and_precision_recall_and_no_score_panels(drawn):
     stem = _stem("ae", "anomaly")
     assert f"{stem}_pred_vs_true.png" not in drawn  # no scatter of an anomaly score
     roc, pr = drawn[f"{stem}_roc_pr.png"].axes
-    assert roc.get_xlabel().startswith("False Positive Rate")
-    assert roc.get_ylabel().startswith("True Positive Rate")
+    assert roc.get_xlabel().startswith("False positive rate (share of normal rows")
+    assert roc.get_ylabel().startswith("True positive rate (share of anomalies")
     assert pr.get_xlabel().startswith("Recall") and pr.get_ylabel().startswith("Precision")
+    assert [line.get_label() for line in roc.lines][:2] == ["pooled CV (AUC = 0.81)",
+                                                             "Chance level (AUC = 0.5)"]
     assert any(t.get_text().startswith("pooled CV ROC-AUC") for t in roc.texts)
     assert any(t.get_text().startswith("pooled CV PR-AUC") for t in pr.texts)
     # the folds' own thresholds as one operating point: TP 3, FP 2, FN 1 of 4 normal, 4 anomalous
@@ -130,7 +133,7 @@ def test_anomaly_rows_get_roc_and_precision_recall_and_no_score_panels(drawn):
     confusion = drawn[f"{stem}_confusion.png"].axes[0]
     assert [t.get_text() for t in confusion.get_xticklabels()] == ["normal", "anomaly"]
     comparison = drawn["comparison_anomaly.png"]
-    assert [ax.get_title() for ax in comparison.axes] == ["Precision", "Recall", "F1"]
+    assert [ax.get_title() for ax in comparison.axes] == ["F1", "ROC-AUC", "PR-AUC"]
     assert "comparison_scores.png" in drawn  # the score rows have their own chart
 
 
