@@ -857,7 +857,8 @@ class Summary:
         return kind_groups(self.rows)
 
     def to_json(self) -> dict[str, Any]:
-        """The content of ``summary.json``."""
+        """The content of ``summary.json`` (:func:`hawkeye.report.write_report` adds the same rows
+        as one table per kind of row, ``"tables"``)."""
         return {"root": self.root, "created": self.created, "complete": self.complete,
                 "bootstrap": self.bootstrap, "metrics": self.metrics, "rows": self.rows,
                 "baselines": self.baselines, "problems": self.problems, "notes": self.notes,

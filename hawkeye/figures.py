@@ -218,8 +218,8 @@ def comparison_figure(labels: Sequence[str], panels: Mapping[str, Interval],
                 markersize=8)
         for y, value in zip(positions, v, strict=True):  # the number itself: a 0 draws no bar
             ax.annotate("n/a" if math.isnan(value) else f"{value:.3g}", (0, y), fontsize=7,
-                        xytext=(3, 0), textcoords="offset points", va="center",
-                        color="0.2")
+                        xytext=(3, 0), textcoords="offset points", va="center", color="0.1",
+                        bbox={"facecolor": "white", "alpha": 0.75, "pad": 1, "edgecolor": "none"})
         ax.xaxis.set_major_locator(MaxNLocator(nbins=5))  # panels side by side: no tick overlap
         ax.set_xlabel((axis_labels or {}).get(name, name), fontsize=8)
         ax.set_title(name)

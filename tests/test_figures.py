@@ -22,7 +22,7 @@ from hawkeye import figures as drawing
 from hawkeye import report
 from hawkeye.collect import CollectOptions, collect
 from hawkeye.config import compose
-from hawkeye.plotting import LABEL_WIDTH, wrap_label
+from hawkeye.plotting import LABEL_WIDTH, score_scale, wrap_label
 from hawkeye.prepare.features import FeatureConfig, detect_taps
 from hawkeye.prepare.qc import tap_trace_figure, video_trace
 from hawkeye.prepare.tasks import FEATURE_SETS
@@ -135,6 +135,26 @@ def test_anomaly_rows_get_roc_and_precision_recall_and_no_score_panels(drawn):
     comparison = drawn["comparison_anomaly.png"]
     assert [ax.get_title() for ax in comparison.axes] == ["F1", "ROC-AUC", "PR-AUC"]
     assert "comparison_scores.png" in drawn  # the score rows have their own chart
+
+
+@pytest.mark.parametrize(("task", "label"), [
+    ("pd4t_finger_tapping", "MDS-UPDRS 3.4 score (0-4)"),
+    ("pd4t_hand_movement", "MDS-UPDRS 3.5 score (0-4)"),
+    ("pd4t_leg_agility", "MDS-UPDRS 3.8 score (0-4)"),
+    ("pd4t_gait", "MDS-UPDRS 3.10 score (0-4)"),
+])
+def test_every_pd4t_task_names_its_item_and_levels(task, label):
+    scale = score_scale(compose([f"task={task}"]).task)
+    assert scale.label == label and scale.target_label == label
+
+
+def test_telemetry_axes_name_the_target_in_litres_per_hour():
+    scale = score_scale(compose(["task=telemetry"]).task)
+    assert scale.target_label == "fuel consumption (L/h)"
+    assert report._metric_axis(report.COLUMNS["mae"], "regression", scale) == \
+        "MAE (L/h; lower is better)"
+    assert report._metric_axis(report.COLUMNS["rmse"], "regression", scale) == \
+        "RMSE (L/h; lower is better)"
 
 
 def test_wrap_label_breaks_at_separators_and_keeps_every_character():
