@@ -52,7 +52,7 @@ log = logging.getLogger("hawkeye.tracking")
 
 STATE_FILE = "tracker.json"  # per fold: each tracker's settings, run id and last logged epoch
 FOLD_ARTIFACTS = ("predictions.csv", "history.csv", "metrics.json", "config.yaml", "model.onnx")
-SUMMARY_ARTIFACTS = ("summary.md", "summary.csv", "summary.json")
+SUMMARY_ARTIFACTS = ("summary.md", "summary.json", "summary_*.csv")  # patterns, in the root
 _PARAM_CHARS = 500  # a flattened config value longer than this is cut (MLflow caps param values)
 _FAILED = object()  # what a guarded tracker call returns when it raised
 
@@ -586,8 +586,8 @@ def track_collected(root: Path, runs: Sequence[Path], rows: Sequence[Mapping[str
     the run's summary rows and ``root``'s summary files and figures. Never raises: a tracker that
     fails is reported once and skipped."""
     root = Path(root).resolve()
-    artifacts = [root / n for n in SUMMARY_ARTIFACTS if (root / n).is_file()]
-    artifacts += sorted((root / "figures").glob("*.png"))
+    artifacts = [p for pattern in (*SUMMARY_ARTIFACTS, "figures/*.png")
+                 for p in sorted(root.glob(pattern)) if p.is_file()]
     failed: set[str] = set()
     for run in runs:
         run = Path(run).resolve()

@@ -181,6 +181,7 @@ RULES: dict[str, Rule] = {
     "task.sample_rate_hz": optional(POSITIVE), "task.max_seconds": optional(POSITIVE),
     "task.score_kind": choice("ordinal", "nominal"),
     "task.input_features": choice("series", "landmarks", "both"), "task.target": TEXT,
+    "task.score_label": TEXT, "task.target_label": optional(TEXT),
     "task.train_splits": LIST, "task.test_split": optional(TEXT),
     "task.anomaly_label": optional(TEXT), "task.anomaly_threshold": choice("percentile", "val_f1"),
     "task.target_windows": choice("all", "normal"), "task.csv": optional(PATH),

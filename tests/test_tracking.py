@@ -104,7 +104,7 @@ def test_fold_runs_and_the_collectors_parent_run_in_mlflow_and_tensorboard(store
         assert parent.data.metrics[f"{row}/cv/mae/pooled"] > 0
         assert parent.data.tags[f"{row}/status"] == "complete"
     parent_files = {a.path for a in client.list_artifacts(parent.info.run_id)}
-    assert {"summary.md", "summary.json", "summary.csv", "figures"} <= parent_files
+    assert {"summary.md", "summary.json", "summary_scores.csv", "figures"} <= parent_files
     assert client.list_artifacts(parent.info.run_id, "figures")
 
     board = run_dir / "tensorboard"
