@@ -217,8 +217,13 @@ class FoldTracking:
             return _FAILED
 
     def _save(self) -> None:
-        if self.state:
+        if not self.state:
+            return
+        try:
             write_json_atomic(self.fold_dir / STATE_FILE, self.state)
+        except OSError as error:  # the trackers' bookkeeping must not fail the fold either
+            log.warning("%s could not be written (%s): a job that starts again opens new "
+                        "tracker runs", self.fold_dir / STATE_FILE, error)
 
 
 def read_state(fold_dir: Path) -> dict[str, dict[str, Any]]:
@@ -397,7 +402,8 @@ class MlflowTracker(Tracker):
         for path in record.artifacts:
             client.log_artifact(parent, str(path),
                                 artifact_path="figures" if path.suffix == ".png" else None)
-        for state in record.fold_states:  # folds of an older store or experiment: adopt them
+        # a fold that points at another parent (this one was deleted and made anew): adopt it
+        for state in record.fold_states:
             if state.get("run_id") and state.get("parent_run_id") != parent \
                     and self._exists(client, state["run_id"]):
                 client.set_tag(state["run_id"], "mlflow.parentRunId", parent)
