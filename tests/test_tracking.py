@@ -231,3 +231,29 @@ def test_a_tracker_that_fails_in_the_collector_leaves_the_summary_and_exit_code(
     (warning,) = [r.getMessage() for r in caplog.records
                   if r.name == "hawkeye.tracking" and r.levelno == logging.WARNING]
     assert warning.startswith("tracker mlflow: logging the summary of")
+
+
+KILL_AT_THE_EXPORT = textwrap.dedent("""
+    import json, os, signal, sys
+    from hawkeye import train as T
+    from hawkeye.config import compose
+    T.export_after_training = lambda out, cfg: os.kill(os.getpid(), signal.SIGKILL)
+    T.train(compose(json.loads(sys.argv[1])))
+""")
+
+
+def test_a_fold_killed_at_its_export_finishes_its_run_when_it_starts_again(store, tmp_path):
+    args = fold_overrides(store, tmp_path, 0, "logger=mlflow", "export.onnx=true", model="gbm")
+    killed = subprocess.run([sys.executable, "-c", KILL_AT_THE_EXPORT, json.dumps(args)],
+                            cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    out = fold_dir(compose(args))
+    assert json.loads((out / "metrics.json").read_text())["status"] == "exporting"
+
+    assert train(compose(args))["status"] == "ok"  # the job again: only the export is redone
+
+    client = client_for(tmp_path)
+    (run,) = fold_runs(client)
+    assert run.info.status == "FINISHED"
+    assert steps(client, run.info.run_id, "train_loss") == [1]  # from history.csv
+    assert "model.onnx" in {a.path for a in client.list_artifacts(run.info.run_id)}
