@@ -20,9 +20,12 @@ workers), timed inside it from the first frame (bare) or the ``prepare()`` call 
 imports; the best of ``--repeats`` interleaved rounds is kept, since other jobs share the CPUs.
 
     python benchmarks/bench_prepare.py [--quick] [--workers N] [--repeats R] [--override K=V ...]
+    python benchmarks/bench_prepare.py --resize-study 480,320 [--size 1280x720]
 
 prints ``BENCH | ...`` rows (see benchmarks/run_all.py) and the split of the time into hashing,
-decoding, detection and features.
+decoding, detection and features. ``--resize-study`` instead times stock MediaPipe fed each clip
+frame at full size and shrunk to each ``max_side`` (``prepare.video.resize_max_side``), with the
+landmark differences to full size in pixels.
 """
 
 from __future__ import annotations
@@ -36,18 +39,20 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 ASSETS = REPO / "tests" / "assets"
 PHOTOS = ("handDst.jpg", "Back_Projection_Theory0.jpg", "Back_Projection1_Source_Image.jpg")
 TASK_DIR = "Finger tapping"
-SIZE = (640, 480)  # clip frame size, pixels
+SIZE = "640x480"  # default clip frame size, pixels
 GOAL = 1.2  # prepare frames/s / (W x bare loop frames/s), issue 18
 LANDMARK_TOLERANCE = 1e-6  # largest |stored - bare loop| landmark coordinate, normalised units
 
 
-def make_dataset(root: Path, n_clips: int, n_frames: int) -> list[Path]:
-    """A PD4T layout with ``n_clips`` clips of ``n_frames`` frames; returns the video paths."""
+def make_dataset(root: Path, n_clips: int, n_frames: int, size: tuple[int, int]) -> list[Path]:
+    """A PD4T layout with ``n_clips`` clips of ``n_frames`` frames of ``size`` (width, height);
+    returns the video paths."""
     import cv2
 
     from hawkeye.prepare.video import moving_image_frames, write_video
@@ -55,7 +60,7 @@ def make_dataset(root: Path, n_clips: int, n_frames: int) -> list[Path]:
     videos, rows = [], {"train": [], "valid": [], "test": []}
     for k in range(n_clips):
         image = cv2.cvtColor(cv2.imread(str(ASSETS / PHOTOS[k % len(PHOTOS)])), cv2.COLOR_BGR2RGB)
-        image = cv2.resize(image, SIZE, interpolation=cv2.INTER_AREA)
+        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
         subject, visit, hand = f"{k + 1:03d}", f"15-{k + 1:06d}", "lr"[k % 2]
         path = root / "Videos" / TASK_DIR / subject / f"{visit}_{hand}.mp4"
         write_video(path, moving_image_frames(image, n_frames, shift=0.05, angle_deg=6.0), 30.0)
@@ -155,6 +160,48 @@ def landmark_agreement(store: Path, bare_npz: Path) -> dict[str, float]:
     return {"max_diff": largest, "frames_compared": compared, "frames_only_one": only_one}
 
 
+def measure_sizes(videos: list[Path], complexity: int, max_sides: list[int]
+                  ) -> list[dict[str, float]]:
+    """Stock MediaPipe (as the bare loop) on every clip's frames, at full size and shrunk to each
+    of ``max_sides``: ms/frame of detection (the shrinking included) and the landmarks' largest
+    x/y difference to the nearest full-size hand, in pixels of the full frame."""
+    import mediapipe as mp
+    import numpy as np
+
+    from hawkeye.prepare.video import iter_frames, resize_for_detection
+
+    clips = [list(iter_frames(path)) for path in videos]
+    height, width = clips[0][0].shape[:2]
+
+    def run(max_side: int | None) -> tuple[list[list[np.ndarray]], float]:
+        found, seconds = [], 0.0
+        with mp.solutions.hands.Hands(static_image_mode=False, max_num_hands=2,
+                                      model_complexity=complexity) as hands:
+            for frames in clips:
+                hands.reset()
+                for frame in frames:
+                    start = time.perf_counter()
+                    result = hands.process(resize_for_detection(frame, max_side))
+                    seconds += time.perf_counter() - start
+                    found.append([np.array([(p.x, p.y) for p in hand.landmark]) * (width, height)
+                                  for hand in result.multi_hand_landmarks or []])
+        return found, 1000 * seconds / len(found)
+
+    full, full_ms = run(None)
+    rows = []
+    for max_side in max_sides:
+        found, ms = run(max_side)
+        pairs = list(zip(found, full, strict=True))
+        diffs = [min(float(np.abs(points - other).max()) for other in theirs)
+                 for ours, theirs in pairs if ours and theirs for points in ours]
+        only_one = sum(bool(ours) != bool(theirs) for ours, theirs in pairs)
+        rows.append({"max_side": max_side, "ms": ms, "full_ms": full_ms, "width": width,
+                     "height": height, "median_px": float(np.median(diffs)),
+                     "p95_px": float(np.percentile(diffs, 95)), "max_px": float(max(diffs)),
+                     "frames_only_one": only_one})
+    return rows
+
+
 def _cpu_seconds() -> float:
     """CPU time (user + system) of this process and its finished children, all threads."""
     own = resource.getrusage(resource.RUSAGE_SELF)
@@ -172,8 +219,12 @@ def _child(args: argparse.Namespace) -> None:
 
     root = Path(args.root)
     cpu = _cpu_seconds()
+    videos = sorted((root / "Videos").rglob("*.mp4"))
+    if args.measure == "sizes":
+        print("RESULT " + json.dumps(measure_sizes(videos, args.complexity,
+                                                   _max_sides(args.resize_study))), flush=True)
+        return
     if args.measure == "bare":
-        videos = sorted((root / "Videos").rglob("*.mp4"))
         result = measure_bare(videos, args.complexity, root.parent / "bare-landmarks.npz")
     else:
         store = Path(args.root).parent / f"store-{args.workers}-{time.time_ns()}.h5"
@@ -182,12 +233,17 @@ def _child(args: argparse.Namespace) -> None:
     print("RESULT " + json.dumps(result), flush=True)
 
 
-def _run_child(root: Path, measure: str, workers: int, complexity: int,
-               overrides: list[str]) -> dict[str, float]:
+def _max_sides(text: str) -> list[int]:
+    return [int(side) for side in text.split(",")]
+
+
+def _run_child(root: Path, measure: str, workers: int, complexity: int, overrides: list[str],
+               resize_study: str | None = None) -> Any:
     env = {**os.environ, "TQDM_DISABLE": "1"}
+    study = [f"--resize-study={resize_study}"] if resize_study else []
     proc = subprocess.run([sys.executable, __file__, "--child", measure, "--root", str(root),
                            "--workers", str(workers), "--complexity", str(complexity),
-                           *(f"--override={override}" for override in overrides)],
+                           *(f"--override={override}" for override in overrides), *study],
                           capture_output=True, text=True, env=env, cwd=REPO)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:
@@ -197,6 +253,17 @@ def _run_child(root: Path, measure: str, workers: int, complexity: int,
 
 def _fps(result: dict[str, float]) -> float:
     return result["frames"] / result["wall_s"]
+
+
+def _print_resize_study(rows: list[dict[str, float]]) -> int:
+    for row in rows:
+        print(f"BENCH | MediaPipe ms/frame fed at max_side {row['max_side']} "
+              f"({row['width']}x{row['height']} clips); landmarks vs full size: median / p95 / max "
+              f"{row['median_px']:.1f} / {row['p95_px']:.1f} / {row['max_px']:.1f} px, "
+              f"{row['frames_only_one']} frames with a hand in only one | {row['ms']:.1f} ms | "
+              f"{row['full_ms']:.1f} ms (full size) | {row['full_ms'] / row['ms']:.2f} | -")
+    print(f"load average while measuring (1, 5, 15 min): {os.getloadavg()}")
+    return 0
 
 
 def main(argv: list[str]) -> int:
@@ -211,7 +278,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
                         help="config override for the prepare runs, e.g. "
                              "prepare.video.decode_ahead=0 (repeatable)")
-    parser.add_argument("--child", choices=("bare", "prepare"), dest="measure", default=None,
+    parser.add_argument("--size", default=SIZE, help="clip frame size WIDTHxHEIGHT, pixels")
+    parser.add_argument("--resize-study", default=None, metavar="SIDE,SIDE,...",
+                        help="instead of the prepare comparison: MediaPipe time and landmark "
+                             "differences with frames shrunk to each longest side (pixels)")
+    parser.add_argument("--child", choices=("bare", "prepare", "sizes"), dest="measure",
+                        default=None,
                         help=argparse.SUPPRESS)
     parser.add_argument("--root", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -226,12 +298,16 @@ def main(argv: list[str]) -> int:
     repeats = args.repeats or (1 if args.quick else 2)
     parallel = args.workers or default_workers()
     worker_counts = sorted({1, parallel})
+    width, height = (int(side) for side in args.size.split("x"))
     with tempfile.TemporaryDirectory(prefix="bench_prepare_") as tmp:
         root = Path(tmp) / "PD4T"
-        make_dataset(root, n_clips, n_frames)
-        print(f"clips: {n_clips} x {n_frames} frames, {SIZE[0]}x{SIZE[1]}, MediaPipe complexity "
+        make_dataset(root, n_clips, n_frames, (width, height))
+        print(f"clips: {n_clips} x {n_frames} frames, {width}x{height}, MediaPipe complexity "
               f"{args.complexity}, cores available {default_workers()}, rounds {repeats}",
               flush=True)
+        if args.resize_study:
+            return _print_resize_study(_run_child(root, "sizes", 1, args.complexity, [],
+                                                  args.resize_study))
         best: dict[str, dict[str, float]] = {}
         for round_ in range(repeats):
             for key, measure, workers in [("bare", "bare", 1),

@@ -104,3 +104,17 @@ def test_second_hand_entering_is_found_at_most_every_minus_one_frames_late():
         left_theirs = [p for p in theirs if p[:, 0].mean() < 0.5]
         assert len(left_ours) == len(left_theirs) == 1
         assert _nearest_match(left_ours[0], left_theirs) <= TOLERANCE
+
+
+def test_prepare_config_sets_the_search_interval_and_old_sections_keep_mediapipes():
+    """The default config searches every 3rd frame; a prepare section recorded before the key
+    existed (a store's or a model's) gets MediaPipe's own every-frame search it was made with."""
+    from hawkeye.config import compose
+    from hawkeye.prepare.worker import PrepareSettings
+
+    section = compose([]).prepare
+    assert PrepareSettings.from_config(section, None).detector_settings()[
+        "new_hand_search_every"] == 3
+    old = PrepareSettings.from_config(section, None)
+    del old.landmarks["new_hand_search_every"]
+    assert old.detector_settings()["new_hand_search_every"] == 1
