@@ -80,15 +80,16 @@ def hand_tracking_graph() -> Any:
     path = Path(mp.__file__).parent / _TRACKING_GRAPH
     config = calculator_pb2.CalculatorGraphConfig()
     config.ParseFromString(path.read_bytes())
-    readers = [node for node in config.node
-               for i, stream in enumerate(node.input_stream) if stream.endswith(_PALM_IMAGE)]
-    if not readers:
+    rewired = 0
+    for node in config.node:
+        for i, stream in enumerate(node.input_stream):
+            tag, _, name = stream.rpartition(":")  # "TAG:name" or "name"
+            if name == _PALM_IMAGE:
+                node.input_stream[i] = f"{tag}:{_PALM_IMAGE_GATED}" if tag else _PALM_IMAGE_GATED
+                rewired += 1
+    if not rewired:
         raise RuntimeError(f"{path}: no node reads {_PALM_IMAGE!r}; this MediaPipe version "
                            f"({mp.__version__}) has another hand graph than constraints.txt pins")
-    for node in readers:
-        for i, stream in enumerate(node.input_stream):
-            if stream.endswith(_PALM_IMAGE):
-                node.input_stream[i] = stream[:-len(_PALM_IMAGE)] + _PALM_IMAGE_GATED
     config.input_stream.append(f"PALM_SEARCH_ALLOWED:{_PALM_ALLOWED}")
     gate = config.node.add(calculator="GateCalculator", output_stream=[_PALM_IMAGE_GATED])
     gate.input_stream.extend([_PALM_IMAGE, f"ALLOW:{_PALM_ALLOWED}"])

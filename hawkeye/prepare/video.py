@@ -149,8 +149,8 @@ def _decode_into(path: Path, max_side: int | None, frames: queue.Queue, stop: th
             if not put(item):
                 return
         put(_END)
-    except Exception as err:  # noqa: BLE001 - handed to the reader, which raises it in its thread
-        put(err)
+    except BaseException as err:  # noqa: BLE001 - the reader raises it in its own thread
+        put(err)  # (the reader would otherwise wait for a frame that never comes)
 
 
 def iter_timed_frames_ahead(path: str | os.PathLike[str], max_side: int | None = None,
@@ -174,7 +174,7 @@ def iter_timed_frames_ahead(path: str | os.PathLike[str], max_side: int | None =
             item = frames.get()
             if item is _END:
                 return
-            if isinstance(item, Exception):
+            if isinstance(item, BaseException):
                 raise item
             yield item
     finally:
