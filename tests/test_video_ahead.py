@@ -97,3 +97,38 @@ def test_closing_early_stops_the_decode_thread(hand_clip):
 def test_ahead_must_be_a_positive_number_of_frames(hand_clip):
     with pytest.raises(ValueError, match="ahead must be >= 1"):
         next(iter_timed_frames_ahead(hand_clip, ahead=0))
+
+
+def test_prepare_decodes_ahead_and_leaves_no_thread_for_good_or_bad_videos(tmp_path, hand_clip):
+    """``process_video`` with the default config (``prepare.video.decode_ahead=4``): a real clip
+    is stored with all its frames, a cut-short AVI with the frames before the cut, garbage is
+    skipped with a reason naming the file; no decode thread survives any of them."""
+    from hawkeye.config import compose
+    from hawkeye.prepare.landmarks import close_process_detector
+    from hawkeye.prepare.pd4t import VideoItem
+    from hawkeye.prepare.worker import PrepareSettings, process_video
+
+    settings = PrepareSettings.from_config(compose([]).prepare, None)
+    assert settings.video["decode_ahead"] == 4
+
+    def item(path: Path, frames: int) -> VideoItem:
+        return VideoItem(id=path.stem, visit=path.stem, hand="r", subject="001",
+                         frame_count=frames, score=1, split="train", video_path=path,
+                         landmarks_path=path.with_suffix(".landmarks.npz"))
+
+    avi = tmp_path / "hand.avi"
+    write_video(avi, [frame for frame, _ in iter_timed_frames(hand_clip)], 25.0, fourcc="MJPG")
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(avi.read_bytes()[: avi.stat().st_size // 2])
+    garbage = tmp_path / "garbage.mp4"
+    garbage.write_bytes(np.random.default_rng(1).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    try:
+        good = process_video(item(hand_clip, 30), None, settings)
+        assert good.entry is not None and good.qc.frames == 30
+        short = process_video(item(cut, 30), None, settings)
+        assert 0 < short.qc.frames < 30 and "truncated file?" in short.qc.reason
+        bad = process_video(item(garbage, 30), None, settings)
+        assert bad.entry is None and "garbage.mp4: OpenCV cannot open it" in bad.qc.reason
+    finally:
+        close_process_detector()
+    assert not _decode_threads()

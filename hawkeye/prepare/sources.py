@@ -13,7 +13,7 @@ import math
 import time
 from collections.abc import Iterator
 from contextlib import closing
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -36,7 +36,7 @@ if TYPE_CHECKING:  # types only: hawkeye.prepare.worker imports this module
 Landmarks = tuple[np.ndarray, np.ndarray, float, int, int, lm.HandChoice, list[str]]
 
 
-def _frames(item: VideoItem, video_cfg: dict) -> Iterator[tuple[np.ndarray, float]]:
+def _frames(item: VideoItem, video_cfg: dict[str, Any]) -> Iterator[tuple[np.ndarray, float]]:
     """The video's RGB frames and times, decoded ahead in a thread when ``prepare.video.
     decode_ahead`` > 0 (a section recorded before the key existed: in line)."""
     ahead = int(video_cfg.get("decode_ahead", 0))
