@@ -350,7 +350,7 @@ def main(argv: list[str]) -> int:
               f"{1000 * bare_cpu:.1f} ms (bare loop) | {bare_cpu / cpu:.2f} | >= {GOAL}")
     for workers in worker_counts:
         same = agreement[workers]
-        print(f"BENCH | prepare landmarks vs bare loop, {workers} worker(s), max |difference| "
+        print(f"BENCH | prepare landmarks vs bare loop, {workers} worker(s): largest difference "
               f"over {same['frames_compared']} frames, {same['frames_only_one']} frames with a "
               f"hand in only one | {same['max_diff']:.1e} | 0 | - | <= {LANDMARK_TOLERANCE:.0e}")
     return 0
