@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import math
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Iterator
+from contextlib import closing
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -19,7 +21,12 @@ from hawkeye.prepare import landmarks as lm
 from hawkeye.prepare.pd4t import VideoItem
 from hawkeye.prepare.qc import QcRow
 from hawkeye.prepare.timing import container_timing, file_timing
-from hawkeye.prepare.video import VideoError, iter_timed_frames, probe_video
+from hawkeye.prepare.video import (
+    VideoError,
+    iter_timed_frames,
+    iter_timed_frames_ahead,
+    probe_video,
+)
 
 if TYPE_CHECKING:  # types only: hawkeye.prepare.worker imports this module
     from hawkeye.prepare.worker import PrepareSettings
@@ -27,6 +34,15 @@ if TYPE_CHECKING:  # types only: hawkeye.prepare.worker imports this module
 # (landmarks (T, points, 3) with NaN where the hand / body is missing, frame times (T,) s, the
 #  rate features use, frame width, frame height, the hand / side choice, notes that flag the video)
 Landmarks = tuple[np.ndarray, np.ndarray, float, int, int, lm.HandChoice, list[str]]
+
+
+def _frames(item: VideoItem, video_cfg: dict[str, Any]) -> Iterator[tuple[np.ndarray, float]]:
+    """The video's RGB frames and times, decoded ahead in a thread when ``prepare.video.
+    decode_ahead`` > 0 (a section recorded before the key existed: in line)."""
+    ahead = int(video_cfg.get("decode_ahead", 0))
+    if ahead > 0:
+        return iter_timed_frames_ahead(item.video_path, video_cfg["resize_max_side"], ahead)
+    return iter_timed_frames(item.video_path, video_cfg["resize_max_side"])
 
 
 def mediapipe_landmarks(item: VideoItem, settings: PrepareSettings, qc: QcRow) -> Landmarks:
@@ -39,17 +55,17 @@ def mediapipe_landmarks(item: VideoItem, settings: PrepareSettings, qc: QcRow) -
     detector = settings.task.landmarks.process_detector(settings)
     detector.reset()  # one video's tracking state must not leak into the next
     detections, stamps = [], []
-    frames = iter_timed_frames(item.video_path, video_cfg["resize_max_side"])
-    while True:
-        start = time.perf_counter()
-        frame, seconds = next(frames, (None, math.nan))
-        qc.decode_s += time.perf_counter() - start
-        if frame is None:
-            break
-        stamps.append(seconds)
-        start = time.perf_counter()
-        detections.append(detector.detect(frame))
-        qc.detect_s += time.perf_counter() - start
+    with closing(_frames(item, video_cfg)) as frames:  # closed now: no decode thread outlives it
+        while True:
+            start = time.perf_counter()
+            frame, seconds = next(frames, (None, math.nan))
+            qc.decode_s += time.perf_counter() - start  # with a decode thread: the wait for it
+            if frame is None:
+                break
+            stamps.append(seconds)
+            start = time.perf_counter()
+            detections.append(detector.detect(frame))
+            qc.detect_s += time.perf_counter() - start
     if not detections:
         raise VideoError(item.video_path, "no frame could be decoded")
     times, fps, notes = container_timing(np.array(stamps), info, video_cfg, qc)

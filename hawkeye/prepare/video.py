@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import math
 import os
+import queue
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,6 +127,59 @@ def iter_timed_frames(path: str | os.PathLike[str], max_side: int | None = None
             yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), seconds
     finally:
         capture.release()
+
+
+_END = object()  # the decode thread's last item: no more frames
+
+
+def _decode_into(path: Path, max_side: int | None, frames: queue.Queue, stop: threading.Event
+                 ) -> None:
+    """Decode thread body: put ``(frame, seconds)`` items, then :data:`_END` or the exception."""
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                frames.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    try:
+        for item in iter_timed_frames(path, max_side):
+            if not put(item):
+                return
+        put(_END)
+    except BaseException as err:  # noqa: BLE001 - the reader raises it in its own thread
+        put(err)  # (the reader would otherwise wait for a frame that never comes)
+
+
+def iter_timed_frames_ahead(path: str | os.PathLike[str], max_side: int | None = None,
+                            ahead: int = 4) -> Iterator[tuple[np.ndarray, float]]:
+    """:func:`iter_timed_frames`, decoded by a background thread up to ``ahead`` frames ahead.
+
+    OpenCV releases the GIL while it decodes, converts and resizes, so the next frames are
+    ready while the caller runs MediaPipe on this one. The same frames, times and errors as
+    :func:`iter_timed_frames` (a :class:`VideoError` is raised here, in the caller's thread);
+    the thread is stopped and joined when the iterator ends, fails or is closed early.
+    """
+    if ahead < 1:
+        raise ValueError(f"iter_timed_frames_ahead({path}): ahead must be >= 1 frame, got {ahead}")
+    frames: queue.Queue = queue.Queue(maxsize=ahead)
+    stop = threading.Event()
+    thread = threading.Thread(target=_decode_into, args=(Path(path), max_side, frames, stop),
+                              name=f"decode {Path(path).name}", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = frames.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()  # a decode thread blocked on a full queue sees it within 0.1 s
+        thread.join()
 
 
 def iter_frames(path: str | os.PathLike[str], max_side: int | None = None) -> Iterator[np.ndarray]:

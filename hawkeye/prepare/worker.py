@@ -115,7 +115,9 @@ class PrepareSettings:
     def detector_settings(self) -> dict[str, Any]:
         keys = ("model_complexity", "min_detection_confidence", "min_tracking_confidence",
                 "max_num_hands")
-        return {key: self.landmarks[key] for key in keys}
+        # a section recorded before the key existed was made with MediaPipe's own search (1)
+        return {**{key: self.landmarks[key] for key in keys},
+                "new_hand_search_every": int(self.landmarks.get("new_hand_search_every", 1))}
 
     def choice_settings(self) -> dict[str, Any]:
         keys = ("mirrored", "min_track_share", "motion_check", "min_oscillation_amplitude",
