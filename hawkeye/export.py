@@ -263,16 +263,23 @@ def with_weights(graph: ir.Model, module: nn.Module) -> ir.Model:
     """``graph`` (from :func:`export_graph`, changed in place) holding ``module``'s current
     weights, then optimised as the exporter optimises (constant folding, redundancy removal).
 
-    Raises :class:`ExportError` when the graph's initializers are not exactly the module's
-    parameters and buffers (a graph of another architecture).
+    Every initializer named after a parameter or buffer of ``module`` takes its value; the others
+    are constants of the architecture (a buffer the graph never reads has no initializer). Raises
+    :class:`ExportError` when a weight's shape or type differs from the graph's (a graph of another
+    architecture).
     """
     state = {**dict(module.named_parameters()), **dict(module.named_buffers())}
-    initializers = graph.graph.initializers
-    if set(initializers) != set(state):
-        raise ExportError(f"the graph's weights {sorted(set(initializers) ^ set(state))[:5]} do "
-                          "not match the module's: a graph of another architecture")
-    for name, value in state.items():
-        initializers[name].const_value = ir.tensor(value.detach().cpu().numpy(), name=name)
+    for name, value in graph.graph.initializers.items():
+        if name not in state:
+            continue
+        weights = state[name].detach().cpu().numpy()
+        kept = value.const_value
+        wanted = (weights.shape, ir.DataType.from_numpy(weights.dtype))
+        if kept is None or (tuple(kept.shape), kept.dtype) != wanted:
+            raise ExportError(f"the graph's weight {name!r} is not the module's (shape, type "
+                              f"{None if kept is None else (tuple(kept.shape), kept.dtype)} "
+                              f"against {wanted}): a graph of another architecture")
+        value.const_value = ir.tensor(weights, name=name)
     optimizer.optimize_ir(graph)
     return graph
 
