@@ -228,9 +228,12 @@ def source_size(work: Path, epochs: int) -> None:
               f"{reused:9.1f}", flush=True)
         print(f"BENCH | train_source_size_{model} | {ours:.1f} seq/s | {bare:.1f} seq/s | "
               f"{ours / bare:.2f} | >= 0.95")
+        # share of a fold of SOURCE_EPOCHS[0] epochs (this run's fold has only `epochs`)
+        full_fold = SOURCE_EPOCHS[0] * epoch + fold - epochs * epoch
         print(f"BENCH | export_source_size_{model} | {reused:.1f} s reused | "
               f"{timer.seconds['export']:.1f} s afresh | "
-              f"{100 * timer.seconds['export'] / fold:.0f}% of the fold afresh | smaller")
+              f"{100 * timer.seconds['export'] / full_fold:.1f}% / "
+              f"{100 * reused / full_fold:.1f}% of a {SOURCE_EPOCHS[0]}-epoch fold | smaller")
     print("extrapolated 5-fold x 3-model CV, one job at a time on 2 threads: 5 x (sum over "
           "models of (epochs x fastest epoch + the fold's fixed cost: load, scoring, export)), "
           "folds 2-5 of each model exporting from the kept graph")
