@@ -41,8 +41,10 @@ model in the run (``export.models=[tcn]`` to restrict, ``export.force=true`` to 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
+import math
 import sys
 import time
 import warnings
@@ -55,8 +57,10 @@ from typing import Any
 import h5py
 import numpy as np
 import onnxruntime as ort
+import onnxscript
 import torch
 from omegaconf import DictConfig, OmegaConf
+from onnxscript import ir, optimizer
 from torch import nn
 
 from hawkeye import __version__
@@ -72,6 +76,8 @@ log = logging.getLogger("hawkeye.export")
 # metrics.json status of a trained fold whose export is due (hawkeye.train); "ok" once it is done
 EXPORTING = "exporting"
 INPUT_NAMES = ("x", "mask")
+# a reusable graph in a run's model folder (export_verified): .graph-<hash>.onnx
+GRAPH_PREFIX = ".graph-"
 
 
 class ExportError(Exception):
@@ -225,6 +231,19 @@ def recorded_prepare(ckpt: dict[str, Any], fold_dir: Path) -> dict[str, Any] | N
 def export_onnx(module: ScoringModule, n_features: int, path: Path, opset: int, max_batch: int,
                 max_frames: int) -> None:
     """Export ``module`` to ``path`` with dynamic batch and time axes (dynamo exporter)."""
+    save_graph(with_weights(export_graph(module, n_features, opset, max_batch, max_frames),
+                            module), path)
+
+
+def export_graph(module: ScoringModule, n_features: int, opset: int, max_batch: int,
+                 max_frames: int) -> ir.Model:
+    """The dynamo exporter's graph of ``module``, dynamic batch and time axes, not yet optimised.
+
+    Unoptimised, its initializers are exactly the module's parameters and buffers under their
+    names (optimising folds some of them into derived constants), so the graph serves any weights
+    of the same architecture (:func:`with_weights`): the expensive part of an export (capture and
+    decompositions, seconds) is done once per architecture, not once per fold.
+    """
     batch = torch.export.Dim("batch", min=1, max=max_batch)
     frames = torch.export.Dim("time", min=1, max=max_frames)
     # Example input: a length that no real dimension shares, so nothing gets specialised to it.
@@ -236,8 +255,38 @@ def export_onnx(module: ScoringModule, n_features: int, path: Path, opset: int, 
             module, (x, mask), dynamo=True, input_names=list(INPUT_NAMES),
             output_names=list(module.output_names), opset_version=opset,
             dynamic_shapes={"x": {0: batch, 1: frames}, "mask": {0: batch, 1: frames}},
-            verbose=False)
-    program.save(str(path), external_data=False)
+            optimize=False, verbose=False)
+    return program.model
+
+
+def with_weights(graph: ir.Model, module: nn.Module) -> ir.Model:
+    """``graph`` (from :func:`export_graph`, changed in place) holding ``module``'s current
+    weights, then optimised as the exporter optimises (constant folding, redundancy removal).
+
+    Every initializer named after a parameter or buffer of ``module`` takes its value; the others
+    are constants of the architecture (a buffer the graph never reads has no initializer). Raises
+    :class:`ExportError` when a weight's shape or type differs from the graph's (a graph of another
+    architecture).
+    """
+    state = {**dict(module.named_parameters()), **dict(module.named_buffers())}
+    for name, value in graph.graph.initializers.items():
+        if name not in state:
+            continue
+        weights = state[name].detach().cpu().numpy()
+        kept = value.const_value
+        wanted = (weights.shape, ir.DataType.from_numpy(weights.dtype))
+        if kept is None or (tuple(kept.shape), kept.dtype) != wanted:
+            raise ExportError(f"the graph's weight {name!r} is not the module's (shape, type "
+                              f"{None if kept is None else (tuple(kept.shape), kept.dtype)} "
+                              f"against {wanted}): a graph of another architecture")
+        value.const_value = ir.tensor(weights, name=name)
+    optimizer.optimize_ir(graph)
+    return graph
+
+
+def save_graph(graph: ir.Model, path: Path) -> None:
+    """Write ``graph`` to ``path`` as one self-contained file (weights inside)."""
+    ir.save(graph, str(path))
 
 
 def read_metadata(path: str | Path) -> dict[str, Any]:
@@ -305,31 +354,93 @@ def parity_max_abs(session: ort.InferenceSession, module: ScoringModule,
     return worst
 
 
-def export_verified(fold_model: TrainedFold, path: Path, export_cfg: DictConfig) -> float:
+def export_verified(fold_model: TrainedFold, path: Path, export_cfg: DictConfig,
+                    graph_dir: Path | None = None) -> float:
     """Export, write metadata, check parity; publish ``path`` only if parity holds.
 
-    Returns the parity's max absolute difference. On failure raises :class:`ExportError` and
-    leaves ``path`` as it was (absent, or the previous file).
+    With ``graph_dir`` (the model's folder of a run, ``export.reuse_graph``), the unoptimised graph
+    of this architecture is kept there after its first export that passed parity
+    (:func:`graph_file`) and the next fold of the same architecture fills it with its own weights
+    instead of exporting again; a kept graph that does not fit or fails the parity check is
+    replaced by a fresh export. Returns the parity's max absolute difference. On failure raises
+    :class:`ExportError` and leaves ``path`` as it was (absent, or the previous file).
     """
     module = fold_model.module
-    n_features = len(fold_model.meta["input_names"])
+    tolerance = float(export_cfg.parity_tol)
     inputs = parity_inputs(Normalization(module.mean, module.std), export_cfg.parity_lengths,
                            export_cfg.parity_batches, export_cfg.parity_seed)
+    kept = graph_dir / graph_file(fold_model, export_cfg) if graph_dir is not None else None
     with atomic_path(path) as tmp:
-        try:
-            export_onnx(module, n_features, tmp, export_cfg.opset, export_cfg.max_batch,
-                        export_cfg.max_frames)
-        except Exception as error:  # the exporter raises many types; the fold is what matters
-            raise ExportError(f"{path}: torch.onnx.export failed ({type(error).__name__}: "
-                              f"{str(error)[:500]}); model.onnx not (re)written") from error
-        write_metadata(tmp, fold_model.meta)
-        worst = parity_max_abs(ort_session(tmp, export_cfg.ort_threads), module, inputs)
-        if not worst <= float(export_cfg.parity_tol):
+        worst = math.inf
+        reused = _kept_graph(kept, module)
+        if reused is not None:
+            worst = _write_checked(reused, tmp, fold_model, export_cfg, inputs)
+            if not worst <= tolerance:
+                log.warning("%s: the graph kept in %s differs from PyTorch by %.3g: exporting "
+                            "afresh", path, kept, worst)
+        if not worst <= tolerance:
+            graph = _fresh_graph(fold_model, path, export_cfg)
+            unoptimised = ir.serde.serialize_model(graph)  # a copy: with_weights changes graph
+            worst = _write_checked(with_weights(graph, module), tmp, fold_model, export_cfg,
+                                   inputs)
+            if kept is not None and worst <= tolerance:
+                with atomic_path(kept) as kept_tmp:
+                    kept_tmp.write_bytes(unoptimised.SerializeToString())
+        if not worst <= tolerance:
             raise ExportError(
                 f"{path}: ONNX Runtime differs from PyTorch by {worst:.3g} > export.parity_tol="
                 f"{export_cfg.parity_tol} on lengths {list(export_cfg.parity_lengths)}; "
                 "model.onnx not (re)written (report the model and torch/onnxruntime versions)")
     return worst
+
+
+def graph_file(fold_model: TrainedFold, export_cfg: DictConfig) -> str:
+    """The name a fold's reusable graph is kept under: a hash of everything that shapes the graph
+    (the module's architecture and weight shapes, the head's settings, input width, export
+    settings, package versions). The parity check still guards every reuse."""
+    module = fold_model.module
+    identity = {
+        "module": repr(module),
+        "weights": [(name, list(t.shape), str(t.dtype)) for name, t in module.state_dict().items()],
+        "head": [type(module.head).__name__, sorted(vars(module.head).items())]
+        if module.head is not None else None,
+        "outputs": list(module.output_names), "n_features": len(fold_model.meta["input_names"]),
+        "export": [int(export_cfg.opset), int(export_cfg.max_batch), int(export_cfg.max_frames)],
+        "versions": [torch.__version__, onnxscript.__version__, __version__],
+    }
+    digest = hashlib.sha256(json.dumps(identity, default=str).encode()).hexdigest()[:16]
+    return f"{GRAPH_PREFIX}{digest}.onnx"
+
+
+def _kept_graph(kept: Path | None, module: ScoringModule) -> ir.Model | None:
+    """The graph kept at ``kept`` holding ``module``'s weights; None when there is none or it does
+    not fit (damaged, another architecture): then the fold is exported afresh."""
+    if kept is None or not kept.exists():
+        return None
+    try:
+        return with_weights(ir.load(str(kept)), module)
+    except Exception as error:  # a damaged file raises what the protobuf/IR readers raise
+        log.warning("%s: not reusable (%s: %s); exporting afresh", kept, type(error).__name__,
+                    str(error)[:200])
+        return None
+
+
+def _fresh_graph(fold_model: TrainedFold, path: Path, export_cfg: DictConfig) -> ir.Model:
+    """:func:`export_graph` of the fold's module; an exporter failure names ``path``."""
+    try:
+        return export_graph(fold_model.module, len(fold_model.meta["input_names"]),
+                            export_cfg.opset, export_cfg.max_batch, export_cfg.max_frames)
+    except Exception as error:  # the exporter raises many types; the fold is what matters
+        raise ExportError(f"{path}: torch.onnx.export failed ({type(error).__name__}: "
+                          f"{str(error)[:500]}); model.onnx not (re)written") from error
+
+
+def _write_checked(graph: ir.Model, tmp: Path, fold_model: TrainedFold, export_cfg: DictConfig,
+                   inputs: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> float:
+    """Write ``graph`` and the fold's metadata to ``tmp``; return its parity's max difference."""
+    save_graph(graph, tmp)
+    write_metadata(tmp, fold_model.meta)
+    return parity_max_abs(ort_session(tmp, export_cfg.ort_threads), fold_model.module, inputs)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -355,7 +466,8 @@ def export_fold(fold_dir: Path, cfg: DictConfig) -> dict[str, Any]:
     started = time.perf_counter()
     fold_model = load_fold_model(fold_dir)
     path = fold_dir / ONNX_NAME
-    worst = export_verified(fold_model, path, cfg.export)
+    worst = export_verified(fold_model, path, cfg.export,
+                            fold_dir.parent if cfg.export.reuse_graph else None)
     result = {"onnx_mb": round(path.stat().st_size / 1e6, 4), "onnx_parity_max_abs": worst,
               "export_seconds": round(time.perf_counter() - started, 2)}
     if metrics:  # exported now: an earlier failure no longer holds, a trained fold is finished

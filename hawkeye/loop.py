@@ -24,7 +24,7 @@ from omegaconf import DictConfig
 from torch import nn
 
 from hawkeye.checkpoint import TrainState, load_checkpoint, save_best, save_checkpoint
-from hawkeye.data import SequenceSet, balanced_sample_weights, batch_indices, trim_batch
+from hawkeye.data import SequenceSet, balanced_sample_weights, batch_at, batch_indices
 from hawkeye.fold_data import FoldData
 
 log = logging.getLogger("hawkeye.train")
@@ -62,6 +62,7 @@ def fit_network(cfg: DictConfig, data: FoldData, model: nn.Module,
     sample_weights = (balanced_sample_weights(data.train.y, data.n_levels)
                       if tc.balance == "sampling" else None)
     train_set, val_set = data.train.to(device), data.val.to(device)
+    train_lengths = data.train.mask.sum(dim=1)  # on the host: batch_at needs no device sync
     train_labels, val_labels = data.labels(train_set), data.labels(val_set)
     # train.monitor_mode is the direction of train.monitor; a family that monitors something
     # else (the autoencoder's val_loss) gets that metric's own direction
@@ -79,9 +80,8 @@ def fit_network(cfg: DictConfig, data: FoldData, model: nn.Module,
         total, count = torch.zeros((), device=device), 0
         for index in batch_indices(len(train_set), batch_size, generator,
                                    sample_weights=sample_weights):
-            index = index.to(device)
-            x, mask = trim_batch(train_set.x[index], train_set.mask[index])
-            y = train_labels[index]
+            x, mask = batch_at(train_set.x, train_set.mask, index, train_lengths)
+            y = train_labels[index.to(device)]
             with autocast():
                 loss = loss_fn(forward(model, x, mask), y)
             optimizer.zero_grad(set_to_none=True)
@@ -170,8 +170,9 @@ def predict_outputs(model: nn.Module, part: SequenceSet, batch_size: int, device
     model.eval()
     autocast, _ = amp_setup(device, amp, quiet=True)
     chunks = []
+    lengths = part.mask.sum(dim=1).cpu()  # one read of the mask per pass, none per batch
     for index in batch_indices(len(part), batch_size, shuffle=False):
-        x, mask = trim_batch(part.x[index].to(device), part.mask[index].to(device))
+        x, mask = (t.to(device) for t in batch_at(part.x, part.mask, index, lengths))
         with autocast():
             chunks.append(forward(model, x, mask).float())
     return torch.cat(chunks) if chunks else torch.empty(0)

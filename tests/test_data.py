@@ -11,6 +11,7 @@ from hawkeye.data import (
     SequenceSet,
     apply_normalization,
     balanced_sample_weights,
+    batch_at,
     batch_indices,
     channel_names,
     class_weights,
@@ -19,7 +20,6 @@ from hawkeye.data import (
     model_frames,
     n_score_levels,
     sequence_set,
-    trim_batch,
 )
 from hawkeye.store import load_store, write_sequences
 from hawkeye.timebase import TimeBase
@@ -128,11 +128,14 @@ def test_sequence_set_target_is_the_score_or_a_named_store_target(tmp_path) -> N
         sequence_set(store, "series", TimeBase(1.0, 4.0), target="speed")
 
 
-def test_trim_batch_drops_all_padding_steps() -> None:
-    x = torch.randn(2, 6, 3)
-    mask = torch.tensor([[1, 1, 0, 0, 0, 0], [1, 1, 1, 0, 0, 0]], dtype=torch.bool)
-    tx, tm = trim_batch(x, mask)
-    assert tx.shape == (2, 3, 3) and torch.equal(tm, mask[:, :3]) and torch.equal(tx, x[:, :3])
+def test_batch_at_takes_the_videos_without_their_shared_padding() -> None:
+    x = torch.randn(3, 6, 3)
+    mask = torch.tensor([[1, 1, 0, 0, 0, 0], [1, 1, 1, 1, 1, 0], [1, 1, 1, 0, 0, 0]],
+                        dtype=torch.bool)
+    index = torch.tensor([2, 0])
+    tx, tm = batch_at(x, mask, index, mask.sum(dim=1))
+    assert tx.shape == (2, 3, 3)
+    assert torch.equal(tm, mask[index][:, :3]) and torch.equal(tx, x[index][:, :3])
 
 
 def test_batch_indices_cover_each_video_once_and_replay_from_a_generator_state() -> None:

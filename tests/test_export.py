@@ -16,15 +16,18 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import pytest
 import torch
 from conftest import tapping_store, tiny_model
 from torch import nn
 
+from hawkeye import export as export_module
 from hawkeye.config import compose
 from hawkeye.data import Normalization, apply_normalization, model_frames
 from hawkeye.export import (
+    GRAPH_PREFIX,
     ONNX_NAME,
     ExportError,
     ScoringModule,
@@ -145,6 +148,60 @@ def test_a_model_that_exports_differently_fails_and_leaves_no_file(tmp_path) -> 
     with pytest.raises(ExportError, match="differs from PyTorch by 1"):
         export_verified(TrainedFold(module, {"input_names": ["f"] * N_FEATURES}), path, cfg.export)
     assert list(tmp_path.iterdir()) == []  # neither model.onnx nor a temporary file
+
+
+def kept_graphs(folder: Path) -> list[Path]:
+    return sorted(folder.glob(f"{GRAPH_PREFIX}*.onnx"))
+
+
+def no_export(*args, **kwargs):
+    raise AssertionError("exported again although the kept graph fits")
+
+
+@pytest.mark.slow
+def test_a_second_fold_of_the_architecture_reuses_the_kept_graph(tmp_path, monkeypatch) -> None:
+    first, cfg = scoring_module("conv_lstm", seed=0)
+    second, _ = scoring_module("conv_lstm", seed=1)  # other weights, same architecture
+    names = {"input_names": [f"f{i}" for i in range(N_FEATURES)]}
+    export_verified(TrainedFold(first, names), tmp_path / "a.onnx", cfg.export, tmp_path)
+    assert len(kept_graphs(tmp_path)) == 1
+
+    monkeypatch.setattr(export_module, "export_graph", no_export)
+    worst = export_verified(TrainedFold(second, names), tmp_path / "b.onnx", cfg.export, tmp_path)
+    assert worst <= cfg.export.parity_tol
+    x = torch.randn(2, 40, N_FEATURES) * second.std + second.mean
+    mask = torch.ones(2, 40, dtype=torch.bool)
+    session = ort.InferenceSession(str(tmp_path / "b.onnx"), providers=["CPUExecutionProvider"])
+    with torch.no_grad():
+        want = second(x, mask)[0].numpy()
+    np.testing.assert_allclose(session.run(["raw"], {"x": x.numpy(), "mask": mask.numpy()})[0],
+                               want, atol=1e-4)
+    assert not np.allclose(want, first(x, mask)[0].detach().numpy(), atol=1e-3)  # b's weights
+
+
+def altered(graph: Path) -> None:
+    """Turn the graph's first Add into a Sub: a kept graph that computes something else."""
+    model = onnx.load(str(graph))
+    next(node for node in model.graph.node if node.op_type == "Add").op_type = "Sub"
+    onnx.save(model, str(graph))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("damage", [lambda path: path.write_bytes(b"not onnx"), altered],
+                         ids=["unreadable", "computes-otherwise"])
+def test_a_kept_graph_that_does_not_hold_is_replaced_by_a_fresh_export(tmp_path, damage,
+                                                                      monkeypatch) -> None:
+    module, cfg = scoring_module("tcn")
+    names = {"input_names": [f"f{i}" for i in range(N_FEATURES)]}
+    export_verified(TrainedFold(module, names), tmp_path / "a.onnx", cfg.export, tmp_path)
+    [graph] = kept_graphs(tmp_path)
+    damage(graph)
+    worst = export_verified(TrainedFold(module, names), tmp_path / "b.onnx", cfg.export, tmp_path)
+    assert worst <= cfg.export.parity_tol
+    assert kept_graphs(tmp_path) == [graph]  # written again from the fresh export ...
+    monkeypatch.setattr(export_module, "export_graph", no_export)
+    export_verified(TrainedFold(module, names), tmp_path / "c.onnx", cfg.export, tmp_path)  # ...
+    assert read_metadata(tmp_path / "c.onnx")["input_names"] == names["input_names"]  # sound
 
 
 # ----------------------------------------------------------------------------------------------
