@@ -1,0 +1,130 @@
+"""The file prediction runs (hawkeye/onnx_optimize.py): an int8 model that keeps every validation
+row's level and score within the tolerance is written, recorded in model.onnx's metadata and run
+by predict; one outside the tolerance is refused and the float model stays; the saved optimised
+graph loads in a plain CPU session and matches model.onnx; a recorded file that went missing
+stops predict naming it.
+
+The run: fold 0 of a tiny attention LSTM (one LSTM layer, so int8 reaches its
+``DynamicQuantizeLSTM``) trained for two epochs on simulated tapping traces (conftest's
+``tapping_store``). Exports take seconds each (dynamo exporter): marked ``slow``.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from conftest import tapping_store, tiny_model
+
+from hawkeye.config import compose
+from hawkeye.ensemble import load_ensemble
+from hawkeye.export import export_fold, read_metadata
+from hawkeye.onnx_files import ONNX_NAME
+from hawkeye.onnx_optimize import (
+    OPTIMIZED_NAME,
+    QUANTIZED_NAME,
+    cpu_session,
+    fold_validation_inputs,
+    score_parity,
+)
+from hawkeye.scoring import PredictError, score_ensemble
+from hawkeye.train import train
+
+MODEL = "attention_lstm"
+TOL = 0.05  # the brief's score-level tolerance (conf/export/default.yaml quantize_tol)
+
+
+def overrides(store: Path, run_dir: Path, *extra: str) -> list[str]:
+    return [f"paths.store={store}", f"run_dir={run_dir}", *tiny_model(MODEL), "cv.n_folds=3",
+            "train.epochs=2", "train.batch_size=16", "train.num_threads=1",
+            "export.onnx=false", *extra]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> dict:
+    """Fold 0 of the tiny attention LSTM, trained, not exported."""
+    root = tmp_path_factory.mktemp("optimize_run")
+    store = tapping_store(root / "store.h5", n_subjects=36, n_frames=90)
+    train(compose(overrides(store, root / "run")))
+    return {"store": store, "run_dir": root / "run"}
+
+
+def exported(trained: dict, tmp_path: Path, *extra: str) -> tuple[Path, Path]:
+    """A copy of the trained run, fold 0 exported with ``extra``: (run dir, fold dir)."""
+    run_dir = tmp_path / "run"
+    shutil.copytree(trained["run_dir"], run_dir)
+    fold = run_dir / MODEL / "fold_0"
+    export_fold(fold, compose(overrides(trained["store"], trained["run_dir"], *extra)))
+    return run_dir, fold
+
+
+def op_types(path: Path) -> set[str]:
+    return {node.op_type for node in onnx.load(str(path)).graph.node}
+
+
+@pytest.mark.slow
+def test_an_int8_model_within_tolerance_is_recorded_and_predict_runs_it(trained,
+                                                                          tmp_path) -> None:
+    run_dir, fold = exported(trained, tmp_path, "export.quantize=int8",
+                             "export.graph_optimization=basic")
+    runtime = read_metadata(fold / ONNX_NAME)["runtime"]
+    assert runtime["file"] == QUANTIZED_NAME and runtime["quantize"] == "int8"
+    parity = runtime["quantize_parity"]
+    assert parity["rows"] > 0 and parity["level_changes"] == 0
+    assert 0 < parity["max_delta"] <= TOL  # quantised (not a float copy), within the tolerance
+    assert "DynamicQuantizeLSTM" in op_types(fold / QUANTIZED_NAME)
+    assert read_metadata(fold / QUANTIZED_NAME)["input_names"] == ["aperture", "velocity"]
+
+    ensemble = load_ensemble(run_dir, MODEL, threads=1)
+    (scoring,) = ensemble.folds
+    assert scoring.runs == fold / QUANTIZED_NAME and scoring.path == fold / ONNX_NAME
+    float_model = cpu_session(fold / ONNX_NAME, 1)
+    for x, mask in fold_validation_inputs(fold):
+        for row in range(len(x)):
+            got = score_ensemble(ensemble, x[row:row + 1], mask[row:row + 1])
+            want = float_model.run(["expected", "level"], {"x": x[row:row + 1],
+                                                          "mask": mask[row:row + 1]})
+            assert got["fold_values"][0] == pytest.approx(float(want[0][0]), abs=TOL)
+            assert got["fold_levels"][0] == int(want[1][0])
+
+
+@pytest.mark.slow
+def test_an_int8_model_outside_the_tolerance_is_refused_and_the_float_model_stays(
+        trained, tmp_path) -> None:
+    run_dir, fold = exported(trained, tmp_path, "export.quantize=int8",
+                             "export.quantize_tol=0", "export.graph_optimization=basic")
+    assert not (fold / QUANTIZED_NAME).exists()
+    runtime = read_metadata(fold / ONNX_NAME)["runtime"]
+    assert runtime["file"] == OPTIMIZED_NAME  # the optimised float graph, still checked
+    assert "int8 model refused" in runtime["quantize_refused"]
+    assert "export.quantize_tol=0" in runtime["quantize_refused"]
+    assert runtime["quantize_parity"]["max_delta"] > 0
+
+    # the saved basic graph is standard ONNX: a plain session (no optimisation) loads it and
+    # agrees with model.onnx on the fold's validation data
+    plain = ort.InferenceSession(str(fold / OPTIMIZED_NAME), providers=["CPUExecutionProvider"])
+    parity = score_parity(cpu_session(fold / ONNX_NAME, 1), plain, fold_validation_inputs(fold))
+    assert parity.level_changes == 0 and parity.max_abs <= 1e-4
+    (scoring,) = load_ensemble(run_dir, MODEL, threads=1).folds
+    assert scoring.runs == fold / OPTIMIZED_NAME
+
+    (fold / OPTIMIZED_NAME).unlink()
+    with pytest.raises(PredictError, match=f"{OPTIMIZED_NAME}: missing.*re-export"):
+        load_ensemble(run_dir, MODEL, threads=1)
+
+
+@pytest.mark.slow
+def test_without_options_predict_runs_model_onnx(trained, tmp_path) -> None:
+    run_dir, fold = exported(trained, tmp_path)
+    runtime = read_metadata(fold / ONNX_NAME)["runtime"]
+    assert runtime == {"file": ONNX_NAME, "graph_optimization": "none", "quantize": "none",
+                       "optimized_at_load": True}
+    assert sorted(p.name for p in fold.glob("model*.onnx")) == [ONNX_NAME]
+    (scoring,) = load_ensemble(run_dir, MODEL, threads=1).folds
+    assert scoring.runs == fold / ONNX_NAME
+    assert np.isfinite(scoring.session.run(["expected"], {
+        "x": np.zeros((1, 30, 2), np.float32), "mask": np.ones((1, 30), bool)})[0]).all()
