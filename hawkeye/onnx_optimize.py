@@ -240,7 +240,8 @@ def publish_runtime_file(float_path: Path, final_path: Path, meta: dict[str, Any
 
     ``validation`` loads the fold's validation batches (default: :func:`fold_validation_inputs`
     of ``final_path``'s folder). Returns the ``hawkeye.runtime`` record. A derived file that
-    fails its check is removed and the record says why; the float model is then used.
+    fails its check is removed and the record says why; the float model is then used. Derived
+    files the record does not name (an earlier export's) are removed.
     """
     settings = RuntimeSettings.from_config(export_cfg)
     folder = final_path.parent
@@ -251,6 +252,8 @@ def publish_runtime_file(float_path: Path, final_path: Path, meta: dict[str, Any
     if settings.quantize == "int8":
         load = validation or (lambda: fold_validation_inputs(folder))
         record = _quantized(float_path, folder / QUANTIZED_NAME, meta, settings, load, record)
+    for unused in {OPTIMIZED_NAME, QUANTIZED_NAME} - {record["file"]}:
+        (folder / unused).unlink(missing_ok=True)  # an earlier export's: nothing runs it now
     write_metadata(float_path, {**meta, "runtime": record})
     return record
 

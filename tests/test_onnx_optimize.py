@@ -2,7 +2,7 @@
 row's level and score within the tolerance is written, recorded in model.onnx's metadata and run
 by predict; one outside the tolerance is refused and the float model stays; the saved optimised
 graph loads in a plain CPU session and matches model.onnx; a recorded file that went missing
-stops predict naming it.
+stops predict naming it; exporting again without the options leaves model.onnx alone.
 
 The run: fold 0 of a tiny attention LSTM (one LSTM layer, so int8 reaches its
 ``DynamicQuantizeLSTM``) trained for two epochs on simulated tapping traces (conftest's
@@ -14,7 +14,6 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
@@ -91,6 +90,15 @@ def test_an_int8_model_within_tolerance_is_recorded_and_predict_runs_it(trained,
             assert got["fold_values"][0] == pytest.approx(float(want[0][0]), abs=TOL)
             assert got["fold_levels"][0] == int(want[1][0])
 
+    # exported again without options: model.onnx runs, the int8 file no longer lies beside it
+    export_fold(fold, compose(overrides(trained["store"], trained["run_dir"])))
+    assert read_metadata(fold / ONNX_NAME)["runtime"] == {
+        "file": ONNX_NAME, "graph_optimization": "none", "quantize": "none",
+        "optimized_at_load": True}
+    assert sorted(p.name for p in fold.glob("model*.onnx")) == [ONNX_NAME]
+    (scoring,) = load_ensemble(run_dir, MODEL, threads=1).folds
+    assert scoring.runs == fold / ONNX_NAME
+
 
 @pytest.mark.slow
 def test_an_int8_model_outside_the_tolerance_is_refused_and_the_float_model_stays(
@@ -115,16 +123,3 @@ def test_an_int8_model_outside_the_tolerance_is_refused_and_the_float_model_stay
     (fold / OPTIMIZED_NAME).unlink()
     with pytest.raises(PredictError, match=f"{OPTIMIZED_NAME}: missing.*re-export"):
         load_ensemble(run_dir, MODEL, threads=1)
-
-
-@pytest.mark.slow
-def test_without_options_predict_runs_model_onnx(trained, tmp_path) -> None:
-    run_dir, fold = exported(trained, tmp_path)
-    runtime = read_metadata(fold / ONNX_NAME)["runtime"]
-    assert runtime == {"file": ONNX_NAME, "graph_optimization": "none", "quantize": "none",
-                       "optimized_at_load": True}
-    assert sorted(p.name for p in fold.glob("model*.onnx")) == [ONNX_NAME]
-    (scoring,) = load_ensemble(run_dir, MODEL, threads=1).folds
-    assert scoring.runs == fold / ONNX_NAME
-    assert np.isfinite(scoring.session.run(["expected"], {
-        "x": np.zeros((1, 30, 2), np.float32), "mask": np.ones((1, 30), bool)})[0]).all()
