@@ -14,6 +14,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
@@ -123,3 +124,39 @@ def test_an_int8_model_outside_the_tolerance_is_refused_and_the_float_model_stay
     (fold / OPTIMIZED_NAME).unlink()
     with pytest.raises(PredictError, match=f"{OPTIMIZED_NAME}: missing.*re-export"):
         load_ensemble(run_dir, MODEL, threads=1)
+
+
+def autoencoder_graph(path: Path, threshold: float) -> Path:
+    """An autoencoder-shaped graph: ``reconstruction_error`` = mean of x^2 over time and
+    features, ``anomalous`` = error > ``threshold`` (the mask is an input, unused)."""
+    from onnx import TensorProto, helper
+
+    nodes = [helper.make_node("Mul", ["x", "x"], ["squared"]),
+             helper.make_node("ReduceMean", ["squared"], ["reconstruction_error"], axes=[1, 2],
+                              keepdims=0),
+             helper.make_node("Greater", ["reconstruction_error", "threshold"], ["anomalous"])]
+    graph = helper.make_graph(
+        nodes, "autoencoder",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "time", 2]),
+         helper.make_tensor_value_info("mask", TensorProto.BOOL, ["batch", "time"])],
+        [helper.make_tensor_value_info("reconstruction_error", TensorProto.FLOAT, ["batch"]),
+         helper.make_tensor_value_info("anomalous", TensorProto.BOOL, ["batch"])],
+        [helper.make_tensor("threshold", TensorProto.FLOAT, [], [threshold])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8  # what this ONNX Runtime reads (onnx writes its newest)
+    onnx.save(model, str(path))
+    return path
+
+
+def test_the_autoencoder_parity_compares_its_error_and_its_decision(tmp_path) -> None:
+    # rows of constant amplitude a have error a^2: 0.25, 1.0, 2.25 (threshold 1.5 flags the last)
+    x = np.stack([np.full((10, 2), a, np.float32) for a in (0.5, 1.0, 1.5)])
+    inputs = [(x, np.ones((3, 10), bool))]
+    reference = cpu_session(autoencoder_graph(tmp_path / "a.onnx", 1.5), 1)
+    same = score_parity(reference, cpu_session(autoencoder_graph(tmp_path / "b.onnx", 1.5), 1),
+                        inputs)
+    assert same.rows == 3 and same.level_changes == 0 and same.max_delta == 0
+    assert same.accepted(0.0)
+    moved = score_parity(reference, cpu_session(autoencoder_graph(tmp_path / "c.onnx", 0.5), 1),
+                         inputs)  # the 1.0 row is now flagged too
+    assert moved.level_changes == 1 and not moved.accepted(1.0)
