@@ -141,7 +141,8 @@ class ScoreParity:
     """How a candidate graph's outputs differ from the float model's on the same rows."""
 
     rows: int              # rows compared
-    level_changes: int     # rows whose decision output (level / anomalous) differs
+    level_changes: int     # rows whose decision output (level / anomalous) differs; a
+                           # continuous head's float "level" is its value: compared as a score
     max_delta: float       # largest |delta| of the continuous score output over the rows
     max_abs: float         # largest |delta| of any float output
 
@@ -169,7 +170,9 @@ def score_parity(reference: ort.InferenceSession, candidate: ort.InferenceSessio
         want = dict(zip(names, reference.run(names, feeds), strict=True))
         have = dict(zip(names, candidate.run(names, feeds), strict=True))
         rows += len(x)
-        level_changes += int(np.sum(want[SCORE_OUTPUTS[score]] != have[SCORE_OUTPUTS[score]]))
+        decision = want[SCORE_OUTPUTS[score]]
+        if not np.issubdtype(decision.dtype, np.floating):  # a continuous head's level is its
+            level_changes += int(np.sum(decision != have[SCORE_OUTPUTS[score]]))  # value
         max_delta = max(max_delta, _max_abs(want[score], have[score]))
         for name in names:
             if np.issubdtype(want[name].dtype, np.floating):

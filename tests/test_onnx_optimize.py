@@ -19,6 +19,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 from conftest import tapping_store, tiny_model
+from onnx import TensorProto, helper
 
 from hawkeye.config import compose
 from hawkeye.ensemble import load_ensemble
@@ -126,26 +127,41 @@ def test_an_int8_model_outside_the_tolerance_is_refused_and_the_float_model_stay
         load_ensemble(run_dir, MODEL, threads=1)
 
 
-def autoencoder_graph(path: Path, threshold: float) -> Path:
-    """An autoencoder-shaped graph: ``reconstruction_error`` = mean of x^2 over time and
-    features, ``anomalous`` = error > ``threshold`` (the mask is an input, unused)."""
-    from onnx import TensorProto, helper
-
-    nodes = [helper.make_node("Mul", ["x", "x"], ["squared"]),
-             helper.make_node("ReduceMean", ["squared"], ["reconstruction_error"], axes=[1, 2],
-                              keepdims=0),
-             helper.make_node("Greater", ["reconstruction_error", "threshold"], ["anomalous"])]
+def graph_file(path: Path, nodes: list, outputs: dict[str, int], constant: tuple[str, float]
+               ) -> Path:
+    """A graph of ``nodes`` on the export's inputs (``x`` (batch, time, 2), ``mask``), with
+    ``outputs`` {name: ONNX element type} of shape (batch,) and one scalar float ``constant``."""
     graph = helper.make_graph(
-        nodes, "autoencoder",
+        nodes, path.stem,
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "time", 2]),
          helper.make_tensor_value_info("mask", TensorProto.BOOL, ["batch", "time"])],
-        [helper.make_tensor_value_info("reconstruction_error", TensorProto.FLOAT, ["batch"]),
-         helper.make_tensor_value_info("anomalous", TensorProto.BOOL, ["batch"])],
-        [helper.make_tensor("threshold", TensorProto.FLOAT, [], [threshold])])
+        [helper.make_tensor_value_info(name, kind, ["batch"]) for name, kind in outputs.items()],
+        [helper.make_tensor(constant[0], TensorProto.FLOAT, [], [constant[1]])])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8  # what this ONNX Runtime reads (onnx writes its newest)
     onnx.save(model, str(path))
     return path
+
+
+def autoencoder_graph(path: Path, threshold: float) -> Path:
+    """An autoencoder's outputs: ``reconstruction_error`` = mean of x^2 over time and features,
+    ``anomalous`` = error > ``threshold`` (the mask is unused)."""
+    nodes = [helper.make_node("Mul", ["x", "x"], ["squared"]),
+             helper.make_node("ReduceMean", ["squared"], ["reconstruction_error"], axes=[1, 2],
+                              keepdims=0),
+             helper.make_node("Greater", ["reconstruction_error", "threshold"], ["anomalous"])]
+    return graph_file(path, nodes, {"reconstruction_error": TensorProto.FLOAT,
+                                    "anomalous": TensorProto.BOOL}, ("threshold", threshold))
+
+
+def continuous_graph(path: Path, shift: float) -> Path:
+    """A continuous head's outputs: ``expected`` = mean of x + ``shift``, ``level`` the same
+    float (a real-valued target has no levels)."""
+    nodes = [helper.make_node("ReduceMean", ["x"], ["mean"], axes=[1, 2], keepdims=0),
+             helper.make_node("Add", ["mean", "shift"], ["expected"]),
+             helper.make_node("Identity", ["expected"], ["level"])]
+    return graph_file(path, nodes, {"expected": TensorProto.FLOAT, "level": TensorProto.FLOAT},
+                      ("shift", shift))
 
 
 def test_the_autoencoder_parity_compares_its_error_and_its_decision(tmp_path) -> None:
@@ -160,3 +176,12 @@ def test_the_autoencoder_parity_compares_its_error_and_its_decision(tmp_path) ->
     moved = score_parity(reference, cpu_session(autoencoder_graph(tmp_path / "c.onnx", 0.5), 1),
                          inputs)  # the 1.0 row is now flagged too
     assert moved.level_changes == 1 and not moved.accepted(1.0)
+
+
+
+def test_a_continuous_heads_float_level_is_compared_as_a_score(tmp_path) -> None:
+    inputs = [(np.linspace(0, 5, 60, dtype=np.float32).reshape(3, 10, 2), np.ones((3, 10), bool))]
+    parity = score_parity(cpu_session(continuous_graph(tmp_path / "a.onnx", 0.0), 1),
+                          cpu_session(continuous_graph(tmp_path / "b.onnx", 0.01), 1), inputs)
+    assert parity.level_changes == 0 and parity.max_delta == pytest.approx(0.01, abs=1e-5)
+    assert parity.accepted(0.05) and not parity.accepted(0.005)
