@@ -13,7 +13,11 @@ parity inputs, else it is refused and ``model.onnx`` is what prediction runs.
 ``export.quantize: int8`` quantises the weights of the ``MatMul``, ``Gemm`` and ``LSTM`` nodes to
 int8 (``onnxruntime.quantization.quantize_dynamic``; activations are quantised per call) after the
 ``basic`` optimisation (which folds the LSTM weights torch's exporter rearranges at run time into
-constants the quantiser can find) and writes ``model.int8.onnx``. It is accepted only if, on the
+constants the quantiser can find) and writes ``model.int8.onnx``. ``export.quantize: int8_static``
+writes the same file quantised statically instead (QDQ: ``Conv``, ``Gemm`` and ``MatMul`` with
+int8 weights and uint8 activations whose ranges are calibrated on the fold's first
+``CALIBRATION_ROWS`` training rows): the choice for convolutional networks (the TCN), whose
+convolutions dynamic quantisation leaves in float. Either file is accepted only if, on the
 fold's own validation data (the early-stopping slice and the held-out fold, which training never
 fitted), every row keeps its predicted level (``level``; the autoencoder: ``anomalous``) and its
 continuous score (``expected``; the autoencoder: ``reconstruction_error``) moves by at most
@@ -50,8 +54,10 @@ OPTIMIZED_NAME = "model.opt.onnx"
 QUANTIZED_NAME = "model.int8.onnx"
 GRAPH_LEVELS = {"none": None, "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
                 "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED}
-QUANTIZE_CHOICES = ("none", "int8")
-QUANTIZED_OPS = ("MatMul", "Gemm", "LSTM")
+QUANTIZE_CHOICES = ("none", "int8", "int8_static")
+DYNAMIC_OPS = ("MatMul", "Gemm", "LSTM")   # int8: weights quantised, activations per call
+STATIC_OPS = ("Conv", "Gemm", "MatMul")    # int8_static: activation ranges calibrated once
+CALIBRATION_ROWS = 256  # training rows int8_static calibrates its activation ranges on
 # continuous output -> the decision taken from it, per family (hawkeye.families output names)
 SCORE_OUTPUTS = {"expected": "level", "reconstruction_error": "anomalous"}
 PARITY_BATCH = 64  # validation rows per ONNX Runtime call in the score-level check
@@ -62,7 +68,7 @@ class RuntimeSettings:
     """The ``export`` keys that decide the file prediction runs (conf/export/default.yaml)."""
 
     graph_optimization: str   # none | basic | extended
-    quantize: str             # none | int8
+    quantize: str             # none | int8 | int8_static
     quantize_tol: float       # max |delta continuous score| per validation row
     parity_tol: float         # max |delta| of any float output for the optimised graph
     threads: int              # ONNX Runtime intra-op threads of the checks
@@ -100,11 +106,22 @@ def save_optimized(source: Path, target: Path, level: str) -> None:
                              providers=["CPUExecutionProvider"])
 
 
-def save_quantized(source: Path, target: Path) -> None:
-    """``source`` with int8 weights in its MatMul, Gemm and LSTM nodes, written to ``target``
-    (atomically). ``source`` should be ``basic``-optimised (:func:`save_optimized`) so that the
-    LSTM weights are constants."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic  # heavy: only when asked
+def save_quantized(source: Path, target: Path,
+                   calibration: Sequence[tuple[np.ndarray, np.ndarray]] | None = None) -> None:
+    """``source`` quantised to int8, written to ``target`` (atomically).
+
+    Without ``calibration``: dynamic, int8 weights of the MatMul, Gemm and LSTM nodes. With it:
+    static (QDQ), Conv, Gemm and MatMul with activation ranges measured on the ``(x, mask)``
+    batches, which is what makes convolutions fast (ONNX Runtime's dynamic ``ConvInteger`` is
+    slower than float). ``source`` should be ``basic``-optimised (:func:`save_optimized`) so that
+    the LSTM weights are constants.
+    """
+    from onnxruntime.quantization import (  # heavy: only when asked
+        QuantFormat,
+        QuantType,
+        quantize_dynamic,
+        quantize_static,
+    )
 
     model = onnx.load(str(source))
     # The exporter's recorded intermediate shapes disagree with the quantiser's own shape
@@ -114,9 +131,24 @@ def save_quantized(source: Path, target: Path) -> None:
             atomic_path(target) as tmp:
         plain = Path(scratch) / "float.onnx"
         onnx.save(model, str(plain))
-        quantize_dynamic(str(plain), str(tmp), weight_type=QuantType.QInt8,
-                         op_types_to_quantize=list(QUANTIZED_OPS),
-                         extra_options={"MatMulConstBOnly": True})  # weights, not activations
+        if calibration is None:
+            quantize_dynamic(str(plain), str(tmp), weight_type=QuantType.QInt8,
+                             op_types_to_quantize=list(DYNAMIC_OPS),
+                             extra_options={"MatMulConstBOnly": True})  # weights only
+        else:
+            quantize_static(str(plain), str(tmp), _Batches(calibration),
+                            quant_format=QuantFormat.QDQ, op_types_to_quantize=list(STATIC_OPS),
+                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+
+
+class _Batches:
+    """The calibration reader ``quantize_static`` asks for: feeds, one batch at a time."""
+
+    def __init__(self, batches: Sequence[tuple[np.ndarray, np.ndarray]]) -> None:
+        self._feeds = iter([{"x": x, "mask": mask} for x, mask in batches])
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        return next(self._feeds, None)
 
 
 def cpu_session(path: Path, threads: int, optimize: bool = True) -> ort.InferenceSession:
@@ -187,10 +219,26 @@ def _max_abs(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.nanmax(diff)) if diff.size else 0.0
 
 
-def fold_validation_inputs(fold_dir: Path, batch: int = PARITY_BATCH
-                           ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The raw ``(x, mask)`` batches of a fold's validation data: its early-stopping slice and
-    its held-out fold, as training built them from the store its ``config.yaml`` names.
+Batches = list[tuple[np.ndarray, np.ndarray]]  # raw (x, mask) pairs as the graph takes them
+
+
+@dataclass(frozen=True)
+class FoldInputs:
+    """What quantisation reads of a fold: rows it may calibrate on and rows it is checked on."""
+
+    calibration: Batches  # the first CALIBRATION_ROWS rows of the training part
+    validation: Batches   # the early-stopping slice and the held-out fold
+
+
+def fold_validation_inputs(fold_dir: Path) -> Batches:
+    """The raw ``(x, mask)`` batches of a fold's validation data (:func:`fold_inputs`)."""
+    return fold_inputs(fold_dir).validation
+
+
+def fold_inputs(fold_dir: Path, batch: int = PARITY_BATCH) -> FoldInputs:
+    """The raw ``(x, mask)`` batches of a fold's training rows (calibration) and validation
+    data (its early-stopping slice and its held-out fold), as training built them from the
+    store its ``config.yaml`` names.
 
     :func:`hawkeye.fold_data.load_fold_data` returns normalised inputs; the graph normalises
     itself, so they are mapped back with the fold's statistics (a missing value, 0 after
@@ -212,15 +260,21 @@ def fold_validation_inputs(fold_dir: Path, batch: int = PARITY_BATCH
         raise ValueError(f"{config}: the fold's validation data could not be loaded "
                          f"({type(error).__name__}: {str(error)[:200]})") from None
     mean, std = data.normalization.mean, data.normalization.std
-    inputs = []
-    for part in (data.val, data.cv):
-        for start in range(0, len(part), batch):
-            z, mask = part.x[start:start + batch], part.mask[start:start + batch]
+
+    def raw_batches(x: torch.Tensor, masks: torch.Tensor) -> Batches:
+        batches = []
+        for start in range(0, len(x), batch):
+            z, mask = x[start:start + batch], masks[start:start + batch]
             raw = torch.where(mask.unsqueeze(-1), z * std + mean, mean.expand_as(z))
-            inputs.append((raw.numpy().astype(np.float32), mask.numpy()))
-    if not inputs:
+            batches.append((raw.numpy().astype(np.float32), mask.numpy()))
+        return batches
+
+    validation = [pair for part in (data.val, data.cv) for pair in raw_batches(part.x, part.mask)]
+    if not validation:
         raise ValueError(f"{config}: the fold has no validation or held-out rows to check with")
-    return inputs
+    return FoldInputs(calibration=raw_batches(data.train.x[:CALIBRATION_ROWS],
+                                              data.train.mask[:CALIBRATION_ROWS]),
+                      validation=validation)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -236,15 +290,14 @@ def runtime_record(file: str, settings: RuntimeSettings, **extra: Any) -> dict[s
 def publish_runtime_file(float_path: Path, final_path: Path, meta: dict[str, Any],
                          export_cfg: DictConfig,
                          parity_inputs: Sequence[tuple[torch.Tensor, torch.Tensor]],
-                         validation: Callable[[], list[tuple[np.ndarray, np.ndarray]]]
-                         | None = None) -> dict[str, Any]:
+                         fold_data: Callable[[], FoldInputs] | None = None) -> dict[str, Any]:
     """Make the file prediction runs beside ``final_path`` (from the verified float export at
     ``float_path``, not yet published) and record the choice in ``float_path``'s metadata.
 
-    ``validation`` loads the fold's validation batches (default: :func:`fold_validation_inputs`
-    of ``final_path``'s folder). Returns the ``hawkeye.runtime`` record. A derived file that
-    fails its check is removed and the record says why; the float model is then used. Derived
-    files the record does not name (an earlier export's) are removed.
+    ``fold_data`` loads the fold's calibration and validation batches (default:
+    :func:`fold_inputs` of ``final_path``'s folder). Returns the ``hawkeye.runtime`` record. A
+    derived file that fails its check is removed and the record says why; the float model is
+    then used. Derived files the record does not name (an earlier export's) are removed.
     """
     settings = RuntimeSettings.from_config(export_cfg)
     folder = final_path.parent
@@ -252,8 +305,8 @@ def publish_runtime_file(float_path: Path, final_path: Path, meta: dict[str, Any
     if settings.graph_optimization != "none":
         record = _optimized(float_path, folder / OPTIMIZED_NAME, meta, settings, parity_inputs,
                             record)
-    if settings.quantize == "int8":
-        load = validation or (lambda: fold_validation_inputs(folder))
+    if settings.quantize != "none":
+        load = fold_data or (lambda: fold_inputs(folder))
         record = _quantized(float_path, folder / QUANTIZED_NAME, meta, settings, load, record)
     for unused in {OPTIMIZED_NAME, QUANTIZED_NAME} - {record["file"]}:
         (folder / unused).unlink(missing_ok=True)  # an earlier export's: nothing runs it now
@@ -280,22 +333,27 @@ def _optimized(float_path: Path, target: Path, meta: dict[str, Any], settings: R
 
 
 def _quantized(float_path: Path, target: Path, meta: dict[str, Any], settings: RuntimeSettings,
-               validation: Callable[[], list[tuple[np.ndarray, np.ndarray]]],
-               record: dict[str, Any]) -> dict[str, Any]:
+               fold_data: Callable[[], FoldInputs], record: dict[str, Any]) -> dict[str, Any]:
+    try:
+        data = fold_data()
+    except ValueError as error:
+        reason = f"{target}: refused, {error}; prediction runs the float model {record['file']}"
+        log.warning("%s", reason)
+        return {**record, "quantize_refused": reason}
+    calibration = data.calibration if settings.quantize == "int8_static" else None
     try:
         with tempfile.TemporaryDirectory(prefix="hawkeye-quantize-") as scratch:
             folded = Path(scratch) / "basic.onnx"
             save_optimized(float_path, folded, "basic")
-            save_quantized(folded, target)
+            save_quantized(folded, target, calibration)
     except Exception as error:  # the quantiser raises many types; the float model still serves
-        reason = (f"{target}: int8 quantisation failed ({type(error).__name__}: "
+        reason = (f"{target}: {settings.quantize} quantisation failed ({type(error).__name__}: "
                   f"{str(error)[:300]}); prediction runs the float model {record['file']}")
         log.warning("%s", reason)
         return {**record, "quantize_refused": reason}
     try:
-        inputs = validation()
         parity = score_parity(cpu_session(float_path, settings.threads),
-                              cpu_session(target, settings.threads), inputs)
+                              cpu_session(target, settings.threads), data.validation)
     except ValueError as error:
         target.unlink()
         reason = f"{target}: refused, {error}; prediction runs the float model"
@@ -303,15 +361,15 @@ def _quantized(float_path: Path, target: Path, meta: dict[str, Any], settings: R
         return {**record, "quantize_refused": reason}
     if not parity.accepted(settings.quantize_tol):
         target.unlink()
-        reason = (f"{target}: int8 model refused: on {parity.rows} validation rows "
+        reason = (f"{target}: {settings.quantize} model refused: on {parity.rows} validation rows "
                   f"{parity.level_changes} change their predicted level and the score moves "
                   f"by up to {parity.max_delta:.3g} (export.quantize_tol="
                   f"{settings.quantize_tol}); prediction runs the float model {record['file']}")
         log.warning("%s", reason)
         return {**record, "quantize_refused": reason, "quantize_parity": parity.as_record()}
     write_metadata(target, meta)
-    log.info("%s: int8 accepted on %d validation rows (max |delta score| %.3g)", target,
-             parity.rows, parity.max_delta)
+    log.info("%s: %s accepted on %d validation rows (max |delta score| %.3g)", target,
+             settings.quantize, parity.rows, parity.max_delta)
     earlier = {k: v for k, v in record.items() if k.startswith("optimization_")}
     return runtime_record(QUANTIZED_NAME, settings, quantize_parity=parity.as_record(), **earlier)
 

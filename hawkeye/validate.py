@@ -174,7 +174,7 @@ RULES: dict[str, Rule] = {
     "export.max_batch": integer(low=1), "export.max_frames": integer(low=1),
     "export.ort_threads": integer(low=0), "export.models": optional(LIST), "export.force": FLAG,
     "export.graph_optimization": choice("none", "basic", "extended"),
-    "export.quantize": choice("none", "int8"), "export.quantize_tol": number(low=0),
+    "export.quantize": choice("none", "int8", "int8_static"), "export.quantize_tol": number(low=0),
     # task (both task files)
     "task.sample_rate_hz": optional(POSITIVE), "task.max_seconds": optional(POSITIVE),
     "task.score_kind": choice("ordinal", "nominal"),

@@ -29,6 +29,7 @@ from hawkeye.onnx_optimize import (
     OPTIMIZED_NAME,
     QUANTIZED_NAME,
     cpu_session,
+    fold_inputs,
     fold_validation_inputs,
     score_parity,
 )
@@ -125,6 +126,18 @@ def test_an_int8_model_outside_the_tolerance_is_refused_and_the_float_model_stay
     (fold / OPTIMIZED_NAME).unlink()
     with pytest.raises(PredictError, match=f"{OPTIMIZED_NAME}: missing.*re-export"):
         load_ensemble(run_dir, MODEL, threads=1)
+
+
+@pytest.mark.slow
+def test_static_int8_quantises_convolutions_calibrated_on_training_rows(trained,
+                                                                         tmp_path) -> None:
+    _, fold = exported(trained, tmp_path, "export.quantize=int8_static")
+    runtime = read_metadata(fold / ONNX_NAME)["runtime"]
+    assert runtime["file"] == QUANTIZED_NAME and runtime["quantize"] == "int8_static"
+    assert runtime["quantize_parity"]["level_changes"] == 0
+    assert 0 < runtime["quantize_parity"]["max_delta"] <= TOL
+    assert {"QuantizeLinear", "DequantizeLinear"} <= op_types(fold / QUANTIZED_NAME)
+    assert fold_inputs(fold).calibration  # training rows, not the rows it is checked on
 
 
 def graph_file(path: Path, nodes: list, outputs: dict[str, int], constant: tuple[str, float]
