@@ -12,9 +12,13 @@ Runtime settings (:mod:`hawkeye.onnx_optimize`, what ``export.graph_optimization
   load, ``hawkeye.onnx_files.ort_session``);
 - ``basic`` / ``extended``: the graph optimised at that level, saved, and opened without
   optimising again;
-- ``int8``: dynamic int8 weights of MatMul, Gemm and LSTM (after the ``basic`` folding); its
-  largest |delta expected| (autoencoder: reconstruction error) against ``default`` on the timed
-  inputs is printed beside it (the export's own check uses the fold's validation data).
+- ``int8``: dynamic int8 weights of MatMul, Gemm and LSTM (after the ``basic`` folding);
+- ``int8 static``: the convolutions quantised with activation ranges calibrated on 32 random
+  rows drawn like the timed ones (the export calibrates on the fold's training rows).
+
+Each int8 file's largest |delta expected| (autoencoder: reconstruction error) against ``default``
+on the timed inputs is printed beside it (an untrained network's: the export's own check uses
+the fold's validation data).
 
 "best float" is the fastest of default / basic / extended. The calls alternate in blocks (100 at
 batch 1, 2 at batch 32), so a busy shared machine slows every runtime alike; the median is kept.
@@ -100,7 +104,8 @@ def exported(module: ScoringModule, n_features: int, path: Path, threads: int) -
     return time.perf_counter() - started
 
 
-def sessions(path: Path, threads: int) -> dict[str, ort.InferenceSession]:
+def sessions(path: Path, threads: int, length: int, n_features: int
+             ) -> dict[str, ort.InferenceSession]:
     """Every ONNX Runtime setting of the table, opened on ``path`` (derived files beside it)."""
     opened = {"default": ort_session(path, threads)}
     for level in ("basic", "extended"):
@@ -110,6 +115,12 @@ def sessions(path: Path, threads: int) -> dict[str, ort.InferenceSession]:
     quantized = path.with_suffix(".int8.onnx")
     save_quantized(path.with_suffix(".basic.onnx"), quantized)
     opened["int8"] = cpu_session(quantized, threads)
+    static = path.with_suffix(".int8s.onnx")
+    rng = np.random.default_rng(1)  # calibration rows drawn like the timed ones (identity stats)
+    calibration = [(rng.normal(size=(8, length, n_features)).astype(np.float32),
+                    np.ones((8, length), dtype=bool)) for _ in range(4)]
+    save_quantized(path.with_suffix(".basic.onnx"), static, calibration)
+    opened["int8 static"] = cpu_session(static, threads)
     return opened
 
 
@@ -170,8 +181,10 @@ def score_output(module: ScoringModule) -> int:
 
 
 def time_settings(module: ScoringModule, opened: dict[str, ort.InferenceSession], batch: int,
-                  length: int, n_features: int, runs: int) -> tuple[dict[str, float], float]:
-    """Median ms per call of eager PyTorch and every session; int8's max |delta score|."""
+                  length: int, n_features: int, runs: int
+                  ) -> tuple[dict[str, float], dict[str, float]]:
+    """Median ms per call of eager PyTorch and every session; each int8 file's max |delta
+    score| against the default session."""
     rng = np.random.default_rng(0)
     x = rng.normal(size=(batch, length, n_features)).astype(np.float32)
     mask = np.ones((batch, length), dtype=bool)
@@ -187,7 +200,8 @@ def time_settings(module: ScoringModule, opened: dict[str, ort.InferenceSession]
     times = alternate(calls, runs, warmup=max(3, runs // 20), block=100 if batch == 1 else 2)
     index = score_output(module)
     want = opened["default"].run(None, feeds)[index]
-    delta = float(np.max(np.abs(opened["int8"].run(None, feeds)[index] - want)))
+    delta = {name: float(np.max(np.abs(opened[name].run(None, feeds)[index] - want)))
+             for name in ("int8", "int8 static")}
     return {name: float(np.median(t) * 1e3) for name, t in times.items()}, delta
 
 
@@ -197,7 +211,7 @@ def bench_model(model: str, n_features: int, length: int, runs: dict[int, int], 
     module, n_params = scoring_module(model, n_features, head)
     path = workdir / f"{model}_{n_features}.onnx"
     export_s = exported(module, n_features, path, threads)
-    opened = sessions(path, threads)
+    opened = sessions(path, threads, length, n_features)
     rows = []
     for batch, n_runs in runs.items():
         ms, delta = time_settings(module, opened, batch, length, n_features, n_runs)
@@ -218,35 +232,40 @@ def print_table(rows: list[dict], threads: int, runs: dict[int, int], n_features
           f"{threads} thread(s); sequence length {LENGTH}, {n_features} features; median over "
           + ", ".join(f"{n} runs at batch {b}" for b, n in runs.items()) + "\n")
     print("| model | params | batch | eager ms | ORT default ms (ratio) | ORT basic ms | ORT "
-          "extended ms | best float (ratio) | int8 ms (ratio) | int8 max abs delta score | "
-          "MB float / int8 |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "extended ms | best float (ratio) | int8 ms (ratio) | int8 static ms (ratio) | max abs "
+          "delta score int8 / static | MB float / int8 |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         ms = r["ms"]
         print(f"| {r['model']} | {r['params']:,} | {r['batch']} | {ms['eager']:.2f} | "
               f"{ms['default']:.2f} ({ratio(r, 'default'):.2f}) | {ms['basic']:.2f} | "
               f"{ms['extended']:.2f} | {r['best']} ({ratio(r, r['best']):.2f}) | "
-              f"{ms['int8']:.2f} ({ratio(r, 'int8'):.2f}) | {r['int8_delta']:.3f} | "
+              f"{ms['int8']:.2f} ({ratio(r, 'int8'):.2f}) | "
+              f"{ms['int8 static']:.2f} ({ratio(r, 'int8 static'):.2f}) | "
+              f"{r['int8_delta']['int8']:.3f} / {r['int8_delta']['int8 static']:.3f} | "
               f"{r['size_mb']:.2f} / {r['int8_mb']:.2f} |")
     print()
     for r in rows:
         name = f"onnx latency {r['model']} b{r['batch']} L{LENGTH} {threads}t"
         print(f"BENCH | {name} ({r['best']}) | {r['ms'][r['best']]:.2f} ms | "
               f"{r['ms']['eager']:.2f} ms torch eager | {ratio(r, r['best']):.2f} | <= {GOAL}")
-        print(f"BENCH | {name} int8 | {r['ms']['int8']:.2f} ms | {r['ms']['eager']:.2f} ms torch "
-              f"eager | {ratio(r, 'int8'):.2f} | <= {GOAL}")
+        for quantized in ("int8", "int8 static"):
+            print(f"BENCH | {name} {quantized} | {r['ms'][quantized]:.2f} ms | "
+                  f"{r['ms']['eager']:.2f} ms torch eager | {ratio(r, quantized):.2f} | "
+                  f"<= {GOAL}")
 
 
 def print_telemetry(rows: list[dict], threads: int, runs: int) -> None:
     print(f"\nThe source's setting: one telemetry window of {TELEMETRY_STEPS} steps x "
           f"{TELEMETRY_SIGNALS} signals, batch 1, {threads} thread(s), median of {runs} runs "
           "(the source: ONNX Runtime on its own CPU)\n")
-    print("| model | params | eager ms | ORT default ms | best float ms | int8 ms | source ms |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("| model | params | eager ms | ORT default ms | best float ms | int8 ms | int8 static "
+          "ms | source ms |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         ms = r["ms"]
         print(f"| {r['model']} | {r['params']:,} | {ms['eager']:.3f} | {ms['default']:.3f} | "
-              f"{ms[r['best']]:.3f} ({r['best']}) | {ms['int8']:.3f} | "
+              f"{ms[r['best']]:.3f} ({r['best']}) | {ms['int8']:.3f} | {ms['int8 static']:.3f} | "
               f"{TELEMETRY[r['model']]:.2f} |")
     print()
     for r in rows:
