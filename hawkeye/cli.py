@@ -231,8 +231,9 @@ PREDICT_HELP = AppHelp(
 
 COLLECT_HELP = AppHelp(
     module="hawkeye.collect",
-    description="aggregate a run's folds into summary.{csv,md,json} and figures; exit 0 = "
-                "every row complete, 1 = a fold missing or failed, 2 = nothing to collect.",
+    description="aggregate a run's folds into summary_<kind>.csv, summary.md, summary.json and "
+                "figures; exit 0 = every row complete, 1 = a fold missing or failed, 2 = nothing "
+                "to collect.",
     keys=[("run_dir=DIR", "the run (or sweep grid) folder"),
           ("collect.n_boot=N", "bootstrap resamples behind the confidence intervals"),
           ("collect.figures=false", "skip the PNG figures")],

@@ -1,4 +1,5 @@
-"""The collector: every (model, fold) result of a run -> ``summary.{csv,md,json}`` and figures.
+"""The collector: every (model, fold) result of a run -> summary tables (``summary_<kind>.csv``,
+``summary.md``, ``summary.json``) and figures.
 
 Runs as the Slurm job that depends (``afterany``) on the training array, or by hand:
 ``python -m hawkeye.collect run_dir=runs/pd4t-1a2b3c4d5e [collect.n_boot=200]``.
@@ -104,6 +105,7 @@ from hawkeye.metrics import (
 )
 from hawkeye.report import write_report
 from hawkeye.sbatch import job_state
+from hawkeye.tracking import track_collected
 
 log = logging.getLogger("hawkeye.collect")
 
@@ -470,7 +472,9 @@ class ModelResult:
 
     row: dict[str, Any]
     pooled: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None   # (true, pred, score) CV
+    pooled_folds: np.ndarray | None = None   # (n,) int: the fold that held out each pooled row
     histories: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    best_epochs: dict[str, int] = field(default_factory=dict)  # "fold k" -> metrics.json best_epoch
     baseline: list[FoldResult] = field(default_factory=list)  # its baseline's folds (complete)
 
 
@@ -502,7 +506,9 @@ def summarise_model(spec: RunSpec, model: str, folds: Sequence[FoldResult], labe
         "cv": {}, "test": {}, "n_cv": 0, "n_test": 0, "n_params": None, "train_seconds": None,
         "onnx_mb": None, "problems": problems, "notes": [n for f in ok for n in f.notes],
     }
-    result = ModelResult(row, histories={f"fold {f.fold}": f.history for f in ok if f.history})
+    result = ModelResult(row, histories={f"fold {f.fold}": f.history for f in ok if f.history},
+                         best_epochs={f"fold {f.fold}": int(f.metrics["best_epoch"]) for f in ok
+                                      if f.metrics.get("best_epoch") is not None})
     if ok:
         try:
             _fill_metrics(result, ok, options)
@@ -546,6 +552,8 @@ def _fill_metrics(result: ModelResult, ok: Sequence[FoldResult], options: Collec
                               ci_high=cis[key][1])
     row["n_cv"] = int(true.size)
     result.pooled = (true, pred, score)
+    result.pooled_folds = np.concatenate([np.full(len(f.predictions.part("cv")), f.fold)
+                                          for f in ok])  # _pooled_arrays' order: folds in turn
     if test_parts:
         t, p, s, g = _test_ensemble(test_parts, kind, decide)
         point, cis = _scored(kind, keys, t, p, s, g, n_levels, options)
@@ -850,7 +858,8 @@ class Summary:
         return kind_groups(self.rows)
 
     def to_json(self) -> dict[str, Any]:
-        """The content of ``summary.json``."""
+        """The content of ``summary.json`` (:func:`hawkeye.report.write_report` adds the same rows
+        as one table per kind of row, ``"tables"``)."""
         return {"root": self.root, "created": self.created, "complete": self.complete,
                 "bootstrap": self.bootstrap, "metrics": self.metrics, "rows": self.rows,
                 "baselines": self.baselines, "problems": self.problems, "notes": self.notes,
@@ -895,7 +904,8 @@ def summarise(root: Path, runs: Sequence[Path], options: CollectOptions) -> Summ
 def collect(run_dir: Path, options: CollectOptions | None = None) -> int:
     """Collect a run (or a sweep of runs) under ``run_dir``; write summaries; return the exit code.
 
-    Writes ``summary.csv``, ``summary.md``, ``summary.json`` (atomically) and, if
+    Writes ``summary_<kind>.csv`` (one per kind of row), ``summary.md``, ``summary.json``
+    (atomically; :func:`hawkeye.report.write_report`) and, if
     ``options.figures``, PNGs under ``<run_dir>/figures/``; prints the Markdown summary.
     ``options`` defaults to the ``collect:`` section of ``conf/config.yaml``.
     """
@@ -912,6 +922,8 @@ def collect(run_dir: Path, options: CollectOptions | None = None) -> int:
         return EXIT_NOTHING
     summary = summarise(root, runs, options)
     print(write_report(summary, root, options.figures))
+    # the trackers the folds logged to (their tracker.json) get one parent run per run directory
+    track_collected(root, runs, summary.rows, summary.baselines)
     return EXIT_COMPLETE if summary.complete else EXIT_INCOMPLETE
 
 

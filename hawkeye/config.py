@@ -31,11 +31,12 @@ SYNTHETIC_CONFIG_NAME = "synthetic"  # the demo generator's own primary config, 
 
 # Keys that do not change what a training task computes, so they are left out of the run's
 # identity hash: where and how it runs (fold, launcher, launch), where outputs go, and the stages
-# before (prepare, data_root: training reads the store) and after (collect, export) training.
+# before (prepare, data_root: training reads the store) and after (collect, export) training,
+# and which experiment trackers watch it (logger).
 # The hash covers configuration, not the store's bytes: after rebuilding a store at the same path,
 # relaunch with launch.force=true or another launch.name.
 NOT_IDENTITY = ("fold", "run_dir", "launch", "launcher", "hydra", "collect", "export", "prepare",
-                "data_root", "paths.runs")
+                "data_root", "paths.runs", "logger")
 LOG_DIR_NAME = "logs"  # submitit's folder (scripts, pickles, logs) below a grid directory
 
 

@@ -37,6 +37,7 @@ from torch import nn
 
 from hawkeye.fitting import (
     ROCKET_WEIGHTS,
+    EpochHook,
     FamilyResult,
     fit_autoencoder,
     fit_rocket,
@@ -80,8 +81,9 @@ class Family(ABC):
 
     @abstractmethod
     def fit(self, cfg: DictConfig, data: FoldData, device: torch.device, out: Path,
-            meta: dict[str, Any]) -> FamilyResult:
-        """Fit on ``data.train`` (stopping on ``data.val``), score ``cv`` and ``test``."""
+            meta: dict[str, Any], on_epoch: EpochHook | None = None) -> FamilyResult:
+        """Fit on ``data.train`` (stopping on ``data.val``), score ``cv`` and ``test``;
+        ``on_epoch(history)`` once per epoch (families with an epoch loop)."""
 
     def export_skip_reason(self, model: str) -> str:
         """Why a fold of this family has no ``model.onnx`` (asked only when not ``exported``)."""
@@ -161,8 +163,8 @@ class SequenceNetwork(ExportedFamily):
     name = "sequence"
     onnx_outputs = ("raw", "expected", "level")
 
-    def fit(self, cfg, data, device, out, meta):
-        return fit_sequence(cfg, data, device, out, meta)
+    def fit(self, cfg, data, device, out, meta, on_epoch=None):
+        return fit_sequence(cfg, data, device, out, meta, on_epoch)
 
     def network(self, model_cfg, head, n_features, n_levels):
         return build_model(model_cfg, n_features, head.out_dim(n_levels))
@@ -219,8 +221,8 @@ class Autoencoder(ExportedFamily):
     learns_anomalies = True
     onnx_outputs = ("reconstruction_error", "anomalous")
 
-    def fit(self, cfg, data, device, out, meta):
-        return fit_autoencoder(cfg, data, device, out, meta)
+    def fit(self, cfg, data, device, out, meta, on_epoch=None):
+        return fit_autoencoder(cfg, data, device, out, meta, on_epoch)
 
     def network(self, model_cfg, head, n_features, n_levels):
         return build_model(model_cfg, n_features, n_features)
@@ -261,7 +263,7 @@ class Rocket(SequenceNetwork):
     name = "rocket"
     checkpoint_keys = ("weights_file",)
 
-    def fit(self, cfg, data, device, out, meta):
+    def fit(self, cfg, data, device, out, meta, on_epoch=None):  # one fit, no epochs
         return fit_rocket(cfg, data, device, out, meta)
 
     def network(self, model_cfg, head, n_features, n_levels):
@@ -286,7 +288,7 @@ class Tabular(SequenceNetwork):
     exported_when_fitted = True
     scores_tables = True
 
-    def fit(self, cfg, data, device, out, meta):
+    def fit(self, cfg, data, device, out, meta, on_epoch=None):  # one fit, no epochs
         return fit_tabular(cfg, data, device, out, meta)
 
     def network(self, model_cfg, head, n_features, n_levels):

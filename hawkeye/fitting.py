@@ -43,6 +43,9 @@ if TYPE_CHECKING:  # types only: hawkeye.predict imports this module
 
 log = logging.getLogger("hawkeye.train")
 
+# Called once per epoch with the history so far (hawkeye.tracking.FoldTracking.epoch_done).
+EpochHook = Callable[[list[dict[str, Any]]], None]
+
 
 
 @dataclass
@@ -67,7 +70,7 @@ class FamilyResult:
 
 
 def fit_sequence(cfg: DictConfig, data: FoldData, device: torch.device, out: Path,
-                 meta: dict[str, Any]) -> FamilyResult:
+                 meta: dict[str, Any], on_epoch: EpochHook | None = None) -> FamilyResult:
     """A supervised sequence network: head loss on the training part, scored on cv and test.
 
     A real-valued ``task.target`` takes the ``continuous`` head, standardised with the training
@@ -89,7 +92,7 @@ def fit_sequence(cfg: DictConfig, data: FoldData, device: torch.device, out: Pat
                 **validation_scores(head, outputs.cpu(), y.cpu(), data)}
 
     run = fit_network(cfg, data, model, loss, validate, device, out,
-                      monitor=cfg.train.monitor, meta=meta)
+                      monitor=cfg.train.monitor, meta=meta, on_epoch=on_epoch)
     metrics, predictions = {}, []
     for split, part in _scored_parts(data):
         outputs = predict_outputs(model, part, run.eval_batch_size, device, cfg.train.amp)
@@ -130,7 +133,7 @@ def _reconstruction_error(model: nn.Module, x: torch.Tensor, mask: torch.Tensor)
 
 
 def fit_autoencoder(cfg: DictConfig, data: FoldData, device: torch.device, out: Path,
-                    meta: dict[str, Any]) -> FamilyResult:
+                    meta: dict[str, Any], on_epoch: EpochHook | None = None) -> FamilyResult:
     """The LSTM autoencoder: learn to reconstruct normal videos, flag the badly reconstructed.
 
     Anomalous = the store target ``task.anomaly_label`` when set (1 = anomaly), else score >=
@@ -163,7 +166,7 @@ def fit_autoencoder(cfg: DictConfig, data: FoldData, device: torch.device, out: 
 
     normal_only = replace(data, train=normal_train, val=normal_val)
     run = fit_network(cfg, normal_only, model, loss, validate, device, out, monitor="val_loss",
-                      meta=meta, forward=_reconstruction_error)
+                      meta=meta, forward=_reconstruction_error, on_epoch=on_epoch)
 
     def errors_of(part: SequenceSet) -> np.ndarray:
         return predict_outputs(model, part, run.eval_batch_size, device, cfg.train.amp,

@@ -130,11 +130,12 @@ def package_versions() -> dict[str, str]:
 def save_png(fig: Any, path: str | os.PathLike[str], dpi: int) -> None:
     """Lay out a matplotlib ``Figure`` and write it as PNG atomically (no half file on a kill).
 
-    The temporary name ends in ``.tmp``, so the format is named explicitly.
+    The temporary name ends in ``.tmp``, so the format is named explicitly; ``bbox_inches=
+    "tight"`` grows the canvas to every label, so a long tick label is never clipped.
     """
     fig.tight_layout()
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=dpi)
+        fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight")
 
 
 def check_text_file(path: str | os.PathLike[str]) -> None:

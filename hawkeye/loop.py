@@ -44,7 +44,8 @@ def fit_network(cfg: DictConfig, data: FoldData, model: nn.Module,
                 validate_fn: Callable[[torch.Tensor, torch.Tensor], dict[str, float]],
                 device: torch.device, out: Path, monitor: str, meta: dict[str, Any],
                 forward: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
-                | None = None) -> NetworkRun:
+                | None = None,
+                on_epoch: Callable[[list[dict[str, Any]]], None] | None = None) -> NetworkRun:
     """Train ``model`` on ``data.train`` with early stopping on ``data.val``; resume from last.pt.
 
     ``forward(model, x, mask)`` gives what ``loss_fn(outputs, y)`` and ``validate_fn`` consume
@@ -115,6 +116,8 @@ def fit_network(cfg: DictConfig, data: FoldData, model: nn.Module,
         else:
             state.bad_epochs += 1
         save_checkpoint(last, model, optimizer, scheduler, scaler, generator, state, meta)
+        if on_epoch is not None:  # trackers (hawkeye.tracking), after the epoch's checkpoint
+            on_epoch(state.history)
         if state.epoch % tc.log_every == 0 or state.bad_epochs >= tc.patience:
             log.info("epoch %3d  train_loss %.4f  val_loss %.4f  %s %.4f  (%.1fs)%s",
                      state.epoch, train_loss, scores["val_loss"], monitor, scores[monitor],

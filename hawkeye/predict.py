@@ -64,13 +64,14 @@ from hawkeye.data import channel_names, model_frames
 from hawkeye.ensemble import Ensemble, load_ensemble
 from hawkeye.families import csv_number
 from hawkeye.io import atomic_path
+from hawkeye.plotting import config_scale
 from hawkeye.prepare import landmarks as lm
 from hawkeye.prepare.features import SERIES_NAMES
 from hawkeye.prepare.pd4t import VideoItem
 from hawkeye.prepare.qc import FLAGGED as QC_FLAGGED
-from hawkeye.prepare.qc import QcRow
+from hawkeye.prepare.qc import plot_video
 from hawkeye.prepare.tasks import TaskSpec
-from hawkeye.prepare.worker import PrepareSettings, process_video
+from hawkeye.prepare.worker import PrepareSettings, VideoResult, process_video
 from hawkeye.scoring import FAILED, FLAGGED, OK, PredictError, Prediction, score_ensemble, scored
 from hawkeye.scoring_task import task_mismatch
 from hawkeye.sequence_inputs import (
@@ -203,14 +204,15 @@ def _inputs_from_csv(path: Path, hand: str | None) -> list[VideoInput]:
 # Preparation: hawkeye.prepare's per-video function, on an item with no annotation
 
 
-def prepare_settings(prepare_cfg: Any, ensemble: Ensemble, landmark_source: str,
-                     plot_dir: Path) -> PrepareSettings:
+def prepare_settings(prepare_cfg: Any, ensemble: Ensemble,
+                     landmark_source: str) -> PrepareSettings:
     """:class:`PrepareSettings` for scoring: the training store's settings where recorded.
 
     The recorded ``prepare`` section (features, gap filling, hand choice, detector) decides the
     feature values, so it wins over the composed one. Differences for scoring: no annotated
-    frame count to compare with, landmarks kept when the model reads them, one trace figure per
-    video in ``plot_dir``.
+    frame count to compare with, landmarks kept when the model reads them, each video's trace
+    kept (:func:`draw_trace` draws it once scored) and the score named as the run's task names
+    it (its fold's ``config.yaml``).
     """
     section = _plain(prepare_cfg)
     if ensemble.prepare is not None:
@@ -223,9 +225,12 @@ def prepare_settings(prepare_cfg: Any, ensemble: Ensemble, landmark_source: str,
     section["qc"] = {**_plain(section.get("qc", {})), "plots": True}
     # the training store's landmark model and features (none recorded: finger tapping)
     task = (ensemble.prepare or {}).get("task")
-    settings = PrepareSettings.from_config(section, plot_dir, task)
+    settings = PrepareSettings.from_config(section, None, task)
+    # the trace is drawn once the video is scored (its title names the predicted score)
+    spec = replace(settings.task, score=config_scale(ensemble.folds[0].path.parent / "config.yaml"))
     return replace(settings, keep_landmarks=ensemble.input_features != "series",
-                   frame_count_tolerance=sys.maxsize, skip_frame_mismatch=False)
+                   frame_count_tolerance=sys.maxsize, skip_frame_mismatch=False,
+                   keep_trace=True, task=spec)
 
 
 def _plain(section: Any) -> dict[str, Any]:
@@ -259,16 +264,16 @@ def video_item(inp: VideoInput, landmark_source: str,
                      landmarks_path=landmarks_path)
 
 
-def extract(inp: VideoInput, settings: PrepareSettings) -> tuple[VideoEntry, QcRow]:
-    """Features and QC row of one input through :func:`hawkeye.prepare.worker.process_video`;
-    PredictError if no features."""
+def extract(inp: VideoInput, settings: PrepareSettings) -> VideoResult:
+    """Features (``entry``), QC row and trace of one input through
+    :func:`hawkeye.prepare.worker.process_video`; PredictError if no features."""
     landmark_source = "precomputed" if inp.is_landmarks else settings.landmark_source
     settings = replace(settings, landmark_source=landmark_source)
     item = video_item(inp, landmark_source, side_question(settings.task))
     result = process_video(item, None, settings)
     if result.entry is None:
         raise PredictError(result.qc.reason or f"{inp.path}: not usable (no reason recorded)")
-    return result.entry, result.qc
+    return result
 
 
 @dataclass(frozen=True)
@@ -343,7 +348,8 @@ def predict_one(inp: VideoInput, ensemble: Ensemble, settings: PrepareSettings,
         if inp.path.is_symlink() and not inp.path.exists():
             raise PredictError(f"{inp.path}: broken symbolic link (its target "
                                f"{os.readlink(inp.path)} does not exist)")
-        entry, qc = extract(inp, settings)
+        extracted = extract(inp, settings)
+        entry, qc = extracted.entry, extracted.qc
         check_duration(entry, inp.path, min_seconds)
         x, mask = model_inputs(entry, ensemble, inp.path, settings.task.features.series_names)
         result = score_ensemble(ensemble, x, mask)
@@ -357,11 +363,21 @@ def predict_one(inp: VideoInput, ensemble: Ensemble, settings: PrepareSettings,
     prediction.qc_status, prediction.qc_reason = qc.status, qc.reason
     prediction.detection_rate, prediction.taps = qc.detection_rate, qc.taps
     prediction.reason = "; ".join(filter(None, [qc.reason, prediction.task_note]))
-    trace = plot_dir / f"{inp.id}.png"
     scored(prediction, result, len(entry.series), entry.fps,
-           str(trace) if trace.exists() else "")
+           draw_trace(plot_dir / f"{inp.id}.png", extracted, result, settings.task))
     prediction.status = FLAGGED if qc.status == QC_FLAGGED else OK
     return prediction
+
+
+def draw_trace(path: Path, extracted: VideoResult, result: dict[str, Any],
+               task: TaskSpec) -> str:
+    """The video's trace figure, titled with the ensemble's predicted score; returns its path,
+    or "" when it could not be drawn (noted in the QC reason, as in prepare)."""
+    mean, level = result["mean"], result.get("score")
+    said = f"level {level}, " if level is not None else ""
+    plot_video(path, extracted.trace, extracted.qc, task.features.trace,
+               f"predicted {task.score.name} {mean:.2f} ({said}fold ensemble)")
+    return str(path) if path.exists() else ""
 
 
 def predict_sequence_file(path: Path, ensemble: Ensemble, scratch: Path) -> list[Prediction]:
@@ -384,8 +400,7 @@ def predict_inputs(inputs: Sequence[VideoInput], ensemble: Ensemble, prepare_cfg
                    plot_dir: Path, min_seconds: float,
                    allow_task_mismatch: bool = False) -> list[Prediction]:
     """Score every input (trace figures go to ``plot_dir``)."""
-    base = prepare_settings(prepare_cfg, ensemble, _plain(prepare_cfg)["landmark_source"],
-                            plot_dir)
+    base = prepare_settings(prepare_cfg, ensemble, _plain(prepare_cfg)["landmark_source"])
     try:
         return [predict_one(inp, ensemble, base, plot_dir, min_seconds, allow_task_mismatch)
                 for inp in inputs]

@@ -1,14 +1,16 @@
-"""The collector's presentation: a :class:`hawkeye.collect.Summary` -> ``summary.md``,
-``summary.csv``, ``summary.json`` and the PNG figures under ``figures/``.
+"""The collector's presentation: a :class:`hawkeye.collect.Summary` -> one table per kind of
+row (``summary_scores.csv``, ``summary_anomaly.csv``, ...: :data:`TABLE_NAMES`), ``summary.md``,
+``summary.json`` and the PNG figures under ``figures/``.
 
 Statistics (reading folds, pooling, bootstrap, ranking) live in :mod:`hawkeye.collect`; this module
 only decides how they read, so changing a table or a figure never touches a number. Column
-headers follow the source package's table (Model, CV MAE, CV Exact, Pearson, ...).
+headers follow the source package's table (Model, CV MAE, CV Exact, Pearson, ...). A kind's table
+has only its own metrics: score rows never share columns with anomaly rows.
 
-Figures are built on :class:`matplotlib.figure.Figure` directly (the Agg renderer draws PNGs), so
-they work on a compute node without a display and never leak open windows between calls. Every
-file is written atomically (:func:`hawkeye.io.save_png`): a killed collector leaves no half PNG.
-A figure that cannot be drawn becomes a note in the summary, never a lost summary.
+Which figure each row gets, and how its axes are named (the run's task: ``config.yaml``
+``task.score_label``, :mod:`hawkeye.plotting`), is decided here; the drawing is in
+:mod:`hawkeye.figures`. A figure that cannot be drawn becomes a note in the summary, never a
+lost summary.
 """
 
 from __future__ import annotations
@@ -17,22 +19,28 @@ import csv
 import io
 import logging
 import math
-import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 from sklearn.metrics import confusion_matrix
 
-from hawkeye.io import save_png, write_json_atomic, write_text_atomic
+from hawkeye.figures import (
+    Interval,
+    comparison_figure,
+    confusion_figure,
+    learning_curves_figure,
+    pred_vs_true_figure,
+    roc_pr_figure,
+)
+from hawkeye.io import write_json_atomic, write_text_atomic
 from hawkeye.metrics import as_float
+from hawkeye.plotting import ScoreScale, config_scale, score_scale
 
 if TYPE_CHECKING:  # types only: hawkeye.collect imports this module to write its summary
-    from hawkeye.collect import Summary
+    from hawkeye.collect import ModelResult, Summary
 
 log = logging.getLogger("hawkeye.collect")
 
@@ -73,10 +81,41 @@ COLUMNS = {c.key: c for c in (
 KIND_TITLES = {"ordinal": "Severity score", "nominal": "Classes", "regression": "Regression",
                "anomaly": "Anomaly detection"}
 
+# The file name part of each kind's table: summary_<name>.csv, summary.json "tables"/<name>,
+# figures/comparison_<name>.png; None = a summary whose rows have no results at all.
+TABLE_NAMES = {"ordinal": "scores", "nominal": "classes", "regression": "regression",
+               "anomaly": "anomaly", None: "no_results"}
+
+
 def shown_columns(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str]) -> list[Column]:
     """The columns of the ``metrics`` (in their order) that any of ``rows`` has."""
     return [COLUMNS.get(key, Column(key, key, key)) for key in metrics
             if any(key in r["cv"] for r in rows)]
+
+
+@dataclass(frozen=True)
+class KindTable:
+    """One kind of row's table: its ranked rows, its baselines and only its own columns."""
+
+    kind: str | None
+    rows: list[dict[str, Any]]
+    baselines: list[dict[str, Any]]
+    columns: list[Column]
+
+    @property
+    def name(self) -> str:
+        return TABLE_NAMES.get(self.kind, str(self.kind))
+
+
+def summary_tables(summary: Summary) -> list[KindTable]:
+    """The summary as one table per kind of target (ranked within each; rows that have no
+    results join the first table, as in :func:`hawkeye.collect.kind_groups`)."""
+    tables = []
+    for group in summary.groups:
+        kind = next((r["kind"] for r in group if r["kind"]), None)
+        baselines = [b for b in summary.baselines if kind is not None and b["kind"] == kind]
+        tables.append(KindTable(kind, group, baselines, shown_columns(group, summary.metrics)))
+    return tables
 
 
 # ----------------------------------------------------------------------------------------------
@@ -94,13 +133,11 @@ def render_markdown(summary: Summary) -> str:
     incomplete = [r["label"] for r in rows if not r["complete"]]
     lines += [f"**INCOMPLETE**: {', '.join(incomplete)}; see Problems. Their numbers use only "
               "the folds that finished.", ""] if incomplete else ["All rows complete.", ""]
-    groups = summary.groups
-    for group in groups:
-        kind = next((r["kind"] for r in group if r["kind"]), None)
-        if len(groups) > 1:
-            lines += [f"## {KIND_TITLES.get(kind, 'No results')}", ""]
-        baselines = [b for b in summary.baselines if kind is not None and b["kind"] == kind]
-        lines += _group_tables([*group, *baselines], shown_columns(group, summary.metrics), level)
+    tables = summary_tables(summary)
+    for table in tables:
+        if len(tables) > 1:
+            lines += [f"## {KIND_TITLES.get(table.kind, 'No results')}", ""]
+        lines += _group_tables([*table.rows, *table.baselines], table.columns, level)
     problems = [(r["label"], p) for r in rows for p in r["problems"]]
     problems += [("run", {"fold": None, "reason": p, "logs": []}) for p in summary.problems]
     if problems:
@@ -174,10 +211,11 @@ def _versus(row: Mapping[str, Any], split: str, versus: Sequence[str]) -> list[s
     return [_with_ci(entry["difference"], entry["ci_low"], entry["ci_high"], False), verdict]
 
 
-def render_csv(summary: Summary) -> str:
-    """summary.csv: one row per table row; leads with model and the source's three columns."""
-    rows, columns = [*summary.rows, *summary.baselines], shown_columns(summary.rows,
-                                                                      summary.metrics)
+def render_csv(table: KindTable) -> str:
+    """``summary_<name>.csv`` of one kind of row: its models (ranked), then its baselines; only
+    the kind's own metrics; leads with model and the source's three columns (README, "Summary
+    files", explains every column)."""
+    rows, columns = [*table.rows, *table.baselines], table.columns
     lead = [f"cv_{k}_mean" for k in ("mae", "exact", "pearson") if k in _keys(columns)]
     fields = ["model", *lead]
     for c in columns:
@@ -280,77 +318,150 @@ def _count(value: Any) -> str:
 # Figures
 
 
+_LOWER_IS_BETTER = {"mae", "mae_raw", "rmse"}
+# The comparison chart's panels per kind: the ranking metric first (hawkeye.collect._RANK_BY).
+_COMPARED = {"ordinal": ("mae", "exact", "pearson"),
+             "nominal": ("balanced_accuracy", "accuracy", "macro_f1"),
+             "regression": ("mae", "rmse", "r2"), "anomaly": ("f1", "roc_auc", "pr_auc")}
+# The metric a row's predicted-vs-true (or ROC/PR) figure states in its corner, per kind.
+_HEADLINE = {"ordinal": ("mae",), "nominal": ("balanced_accuracy",), "regression": ("mae",),
+             "anomaly": ("roc_auc", "pr_auc")}
+
+
 def write_figures(summary: Summary, figures_dir: Path) -> list[str]:
-    """Per row: confusion matrix, predicted vs true, learning curves; one comparison chart.
+    """Per row: confusion matrix, predicted vs true (ROC and precision-recall for anomaly rows),
+    learning curves; per kind of row, one comparison chart ranked like its table.
 
     Returns notes for figures that could not be drawn: a figure never stops the summary.
     """
-    notes, results, alpha = [], summary.results, summary.bootstrap["alpha"]
-    for result in results:
+    notes, scales = [], {}
+    level = f"{100 * (1 - summary.bootstrap['alpha']):g}%"
+    for result in summary.results:
         row, stem = result.row, _file_stem(result.row["label"])
+        run = row.get("run") or "."
+        scale = scales.setdefault(run, config_scale(Path(summary.root) / run / "config.yaml"))
         drawings = []
         if result.pooled is not None:
-            true, pred, score = result.pooled
-            drawings += _pooled_drawings(row, true, pred, score, figures_dir, stem)
+            drawings += _pooled_drawings(result, scale, level, figures_dir, stem)
         if result.histories:
-            drawings.append(("learning curves", lambda r=result, s=stem:
+            drawings.append(("learning curves", lambda r=result, s=stem, sc=scale:
                              learning_curves_figure(r.histories,
-                                                          figures_dir / f"{s}_learning_curves.png",
-                                                          r.row["label"])))
+                                                    figures_dir / f"{s}_learning_curves.png",
+                                                    r.row["label"], r.best_epochs,
+                                                    _validation_label(sc, r.row["kind"]))))
         for what, draw in drawings:
             notes += _try_draw(f"{row['label']} {what}", draw)
-    drawn = [r.row for r in results if r.pooled is not None]
-    columns = shown_columns(drawn, summary.metrics)[:3]
-    if drawn and columns:
-        level = f"{100 * (1 - alpha):g}%"
-        panels = {c.short: tuple([r["cv"].get(c.key, {}).get(s, math.nan) for r in drawn]
-                                 for s in ("pooled", "ci_low", "ci_high")) for c in columns}
-        baseline = _baseline_panels(summary.baselines, columns)
-        notes += _try_draw("comparison", lambda: comparison_figure(
-            [r["label"] for r in drawn], panels, figures_dir / "comparison.png",
-            f"pooled out-of-fold metrics, {level} subject-bootstrap CI", baseline))
+    for table in summary_tables(summary):
+        drawn = [r for r in table.rows if r["n_cv"]]
+        columns = _compared_columns(table)
+        if not drawn or not columns:
+            continue
+        scale = scales.get(drawn[0].get("run") or ".", score_scale(None))
+        panels = {c.short: _interval(drawn, c) for c in columns}
+        baseline = _baseline_bar(table.baselines, columns)
+        axes = {c.short: _metric_axis(c, table.kind, scale) for c in columns}
+        title = (f"{KIND_TITLES.get(table.kind, 'Models')}: pooled out-of-fold metrics, ranked "
+                 f"as in the summary, {level} subject-bootstrap CI")
+        notes += _try_draw(f"comparison of {table.name}", lambda d=drawn, p=panels, b=baseline,
+                           a=axes, t=title, n=table.name: comparison_figure(
+                               [r["label"] for r in d], p, figures_dir / f"comparison_{n}.png",
+                               t, b, a))
     return notes
 
 
-def _baseline_panels(baselines: Sequence[Mapping[str, Any]],
-                     columns: Sequence[Column]) -> dict[str, tuple[float, float, float, str]]:
-    """Per panel, the first baseline row's pooled value, interval and name (none: no line)."""
-    panels = {}
-    for c in columns:
-        row = next((b for b in baselines if c.key in b["cv"]), None)
-        if row is not None:
-            stats = row["cv"][c.key]
-            panels[c.short] = (stats.get("pooled", math.nan), stats.get("ci_low", math.nan),
-                               stats.get("ci_high", math.nan), f"baseline ({row['baseline_rule']})")
-    return panels
+def _compared_columns(table: KindTable) -> list[Column]:
+    """The comparison chart's panels: the kind's ranking metric and two that complete it
+    (:data:`_COMPARED`), those the rows have; else the table's first three columns."""
+    wanted = [c for key in _COMPARED.get(table.kind, ()) for c in table.columns if c.key == key]
+    return wanted or table.columns[:3]
 
 
-def _pooled_drawings(row, true, pred, score, figures_dir: Path, stem: str):
+def _interval(rows: Sequence[Mapping[str, Any]], column: Column) -> Interval:
+    """(values, ci_low, ci_high) of a column's pooled metric, in the units its axis shows."""
+    factor = 100.0 if column.percent else 1.0
+    return tuple([factor * as_float(r["cv"].get(column.key, {}).get(stat, math.nan))
+                  for r in rows] for stat in ("pooled", "ci_low", "ci_high"))
+
+
+def _baseline_bar(baselines: Sequence[Mapping[str, Any]], columns: Sequence[Column]
+                  ) -> tuple[str, dict[str, tuple[float, float, float]]] | None:
+    """The first baseline row as a bar: its name and, per panel, pooled value and interval."""
+    row = next((b for b in baselines if b["cv"]), None)
+    if row is None:
+        return None
+    values = {c.short: tuple(v[0] for v in _interval([row], c)) for c in columns}
+    return f"baseline: {row['baseline_rule']} of each fold", values
+
+
+def _metric_axis(column: Column, kind: str | None, scale: ScoreScale) -> str:
+    """``MAE (MDS-UPDRS 3.4 score points; lower is better)``, ``Exact (%; higher is better)``."""
+    if column.percent:
+        unit = "%"
+    elif column.key in _LOWER_IS_BETTER:
+        unit = scale.target_unit if kind == "regression" else scale.points
+    else:
+        unit = ""
+    better = "lower" if column.key in _LOWER_IS_BETTER else "higher"
+    return f"{column.short} ({unit}; {better} is better)" if unit else \
+        f"{column.short} ({better} is better)"
+
+
+def _validation_label(scale: ScoreScale, kind: str | None) -> Callable[[str], str]:
+    """``val_mae`` -> ``validation MAE (MDS-UPDRS 3.4 score points)``; other metrics by name."""
+    def label(metric: str) -> str:
+        key = metric.removeprefix("val_")
+        column = COLUMNS.get(key, Column(key, key, key))
+        if key in _LOWER_IS_BETTER:
+            unit = scale.target_unit if kind == "regression" else scale.points
+            return f"validation {column.short} ({unit})"
+        return f"validation {column.short}"
+    return label
+
+
+def _headline(row: Mapping[str, Any], key: str, level: str) -> str:
+    """``pooled CV MAE 0.580 [0.52, 0.63]`` (the row's ranking metric with its interval)."""
+    column = COLUMNS.get(key, Column(key, key, key))
+    stats = row["cv"].get(key) or {}
+    value = _with_ci(stats.get("pooled"), stats.get("ci_low"), stats.get("ci_high"),
+                     column.percent)
+    return f"pooled CV {column.short} {value}\n({level} subject-bootstrap CI, n={row['n_cv']})"
+
+
+def _pooled_drawings(result: ModelResult, scale: ScoreScale, level: str, figures_dir: Path,
+                     stem: str) -> list[tuple[str, Callable[[], Any]]]:
+    """The row's figures of its pooled out-of-fold predictions, as (what, draw) pairs."""
+    row = result.row
     label, kind = row["label"], row["kind"]
-    drawings = []
+    true, pred, score = result.pooled
+    folds = result.pooled_folds if result.pooled_folds is not None else np.zeros(true.size, int)
+    headlines = [_headline(row, key, level) for key in _HEADLINE.get(kind, ())]
+    title = f"{label} (pooled CV)"
+    path = figures_dir / f"{stem}_pred_vs_true.png"
+    drawings: list[tuple[str, Callable[[], Any]]] = []
     if kind in ("ordinal", "nominal"):
         levels = list(range(row["n_levels"]))
         matrix = confusion_matrix(true.astype(int), pred.astype(int), labels=levels)
         drawings.append(("confusion", lambda: confusion_figure(
-            matrix, figures_dir / f"{stem}_confusion.png", f"{label} (pooled CV)")))
+            matrix, figures_dir / f"{stem}_confusion.png", title, axis_name=scale.name)))
         if kind == "ordinal":  # an expected class index of unordered classes means nothing
             drawings.append(("pred vs true", lambda: pred_vs_true_figure(
-                true, score, figures_dir / f"{stem}_pred_vs_true.png", f"{label} (pooled CV)")))
+                true, score, folds, path, title, f"true {scale.label}",
+                f"predicted {scale.name} (continuous output)", headlines[0])))
     elif kind == "anomaly":
         matrix = confusion_matrix(true.astype(bool), score > 0, labels=[False, True])
         drawings.append(("confusion", lambda: confusion_figure(
-            matrix, figures_dir / f"{stem}_confusion.png", f"{label} (pooled CV)",
-            tick_labels=["normal", "anomaly"])))
-        drawings.append(("pred vs true", lambda: pred_vs_true_figure(
-            true, score, figures_dir / f"{stem}_pred_vs_true.png", f"{label} (pooled CV)",
-            ylabel="anomaly score - fold threshold", diagonal=False, hline=0.0)))
+            matrix, figures_dir / f"{stem}_confusion.png", title,
+            tick_labels=["normal", "anomaly"], axis_name="label")))
+        drawings.append(("ROC and precision-recall", lambda: roc_pr_figure(
+            true.astype(bool), score, figures_dir / f"{stem}_roc_pr.png", title, headlines)))
     else:
         drawings.append(("pred vs true", lambda: pred_vs_true_figure(
-            true, score, figures_dir / f"{stem}_pred_vs_true.png", f"{label} (pooled CV)")))
+            true, score, folds, path, title, f"true {scale.target_label}",
+            f"predicted {scale.target_label}", headlines[0])))
     return drawings
 
 
-def _try_draw(what: str, draw: Callable[[], None]) -> list[str]:
+def _try_draw(what: str, draw: Callable[[], Any]) -> list[str]:
     try:
         draw()
     except Exception as error:  # noqa: BLE001 - a broken figure must not lose the summary
@@ -363,164 +474,36 @@ def _file_stem(label: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in label.replace("/", "__"))
 
 
-
-_DPI = 110
-_JITTER = 0.15  # half-width of the uniform jitter on integer axes, in score units
-
-
-def confusion_figure(confusion: Sequence[Sequence[int]], path: str | os.PathLike[str],
-                     title: str, tick_labels: Sequence[str] | None = None) -> None:
-    """Confusion matrix heat map: row = true level, column = predicted level, counts annotated."""
-    matrix = np.asarray(confusion, dtype=np.int64)
-    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or matrix.shape[0] == 0:
-        raise ValueError(f"confusion must be a square (L, L) matrix, got shape {matrix.shape}")
-    labels = list(tick_labels) if tick_labels is not None else [str(i) for i in range(len(matrix))]
-    fig = Figure(figsize=(1.2 + 0.7 * len(matrix), 1.0 + 0.7 * len(matrix)))
-    ax = fig.add_subplot()
-    image = ax.imshow(matrix, cmap="Blues")
-    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
-    ax.set(xticks=range(len(matrix)), yticks=range(len(matrix)), xticklabels=labels,
-           yticklabels=labels, xlabel="predicted", ylabel="true", title=title)
-    dark = matrix.max() / 2 if matrix.max() else 1
-    for (i, j), count in np.ndenumerate(matrix):
-        ax.text(j, i, str(count), ha="center", va="center",
-                color="white" if count > dark else "black", fontsize=8)
-    save_png(fig, path, dpi=_DPI)
-
-
-def pred_vs_true_figure(y_true: np.ndarray, y_score: np.ndarray, path: str | os.PathLike[str],
-                        title: str, ylabel: str = "predicted (continuous output)",
-                        diagonal: bool = True, hline: float | None = None, seed: int = 0) -> None:
-    """Scatter of prediction against truth; integer-valued axes get a small uniform jitter.
-
-    Jitter (±0.15 score units, seeded) only spreads points that would sit on top of each other on
-    an integer axis; it is never applied to a continuous axis. ``diagonal`` draws y = x (a perfect
-    prediction), ``hline`` a horizontal decision threshold.
-    """
-    t = np.asarray(y_true, dtype=np.float64)
-    s = np.asarray(y_score, dtype=np.float64)
-    if t.shape != s.shape or t.ndim != 1:
-        raise ValueError(f"y_true {t.shape} and y_score {s.shape} must be equal 1-D shapes")
-    rng = np.random.default_rng(seed)
-    x = t + _jitter(t, rng)
-    y = s + _jitter(s, rng)
-    fig = Figure(figsize=(4.5, 4.0))
-    ax = fig.add_subplot()
-    ax.scatter(x, y, s=9, alpha=0.5, linewidths=0)
-    if diagonal and t.size:
-        low, high = min(t.min(), s.min()), max(t.max(), s.max())
-        ax.plot([low, high], [low, high], color="grey", linestyle="--", linewidth=1)
-    if hline is not None:
-        ax.axhline(hline, color="tab:red", linestyle=":", linewidth=1, label="threshold")
-        ax.legend(loc="best", fontsize=8)
-    ax.set(xlabel="true", ylabel=ylabel, title=title)
-    save_png(fig, path, dpi=_DPI)
-
-
-def learning_curves_figure(histories: Mapping[str, Mapping[str, np.ndarray]],
-                           path: str | os.PathLike[str], title: str) -> None:
-    """Per-fold learning curves from ``history.csv`` columns.
-
-    Left panel: ``train_loss`` (solid) and ``val_loss`` (dashed) against ``epoch``, one colour per
-    fold. Right panel (when any fold has one): the first validation metric column other than
-    ``val_loss`` (``val_mae`` preferred). Other columns are ignored.
-    """
-    if not histories:
-        raise ValueError("no history to plot")
-    metric = _validation_metric(histories)
-    fig = Figure(figsize=(9.0 if metric else 4.8, 3.6))
-    axes = fig.subplots(1, 2 if metric else 1, squeeze=False)[0]
-    for colour, (fold, history) in zip(_colours(len(histories)), histories.items(), strict=True):
-        epoch = history.get("epoch", np.arange(len(next(iter(history.values())))))
-        for column, style in (("train_loss", "-"), ("val_loss", "--")):
-            if column in history:
-                axes[0].plot(epoch, history[column], style, color=colour,
-                             label=f"{fold} {column.split('_')[0]}")
-        if metric and metric in history:
-            axes[1].plot(epoch, history[metric], color=colour, label=fold)
-    for ax in axes:
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
-    axes[0].set(xlabel="epoch", ylabel="loss", title=f"{title}: loss")
-    axes[0].legend(fontsize=6, ncol=2)
-    if metric:
-        axes[1].set(xlabel="epoch", ylabel=metric, title=f"{title}: {metric}")
-        axes[1].legend(fontsize=6)
-    save_png(fig, path, dpi=_DPI)
-
-
-Interval = tuple[Sequence[float], Sequence[float], Sequence[float]]  # (values, ci_low, ci_high)
-
-
-def comparison_figure(labels: Sequence[str], panels: Mapping[str, Interval],
-                      path: str | os.PathLike[str], title: str,
-                      baseline: Mapping[str, tuple[float, float, float, str]] | None = None
-                      ) -> None:
-    """Bar chart comparing rows (models, sweep points): one panel per metric.
-
-    ``panels`` maps a metric's display name to ``(values, ci_low, ci_high)``, one entry per label;
-    a whisker shows the interval. NaN values draw no bar, NaN bounds no whisker. ``baseline``
-    maps a panel to ``(value, ci_low, ci_high, name)`` of the trivial predictor: a dashed line
-    across the panel and its interval as a grey band.
-    """
-    if not labels or not panels:
-        raise ValueError("need at least one label and one metric to compare")
-    fig = Figure(figsize=(max(4.0, 1.2 + 0.55 * len(labels)) * len(panels), 4.2))
-    axes = fig.subplots(1, len(panels), squeeze=False)[0]
-    positions = np.arange(len(labels))
-    for ax, (name, (values, lows, highs)) in zip(axes, panels.items(), strict=True):
-        v = np.asarray(values, dtype=np.float64)
-        if v.shape != (len(labels),):
-            raise ValueError(f"panel {name!r}: {v.shape[0]} values for {len(labels)} labels")
-        low, high = np.asarray(lows, dtype=np.float64), np.asarray(highs, dtype=np.float64)
-        ax.bar(positions, np.nan_to_num(v), color=_colours(len(labels)))
-        # interval whiskers drawn as lines: bar(yerr=...) trips over a single bar and NaN bounds
-        shown = np.isfinite(low) & np.isfinite(high)
-        ax.vlines(positions[shown], low[shown], high[shown], color="black", linewidth=1.2)
-        ax.plot(positions[shown], low[shown], "_k", positions[shown], high[shown], "_k",
-                markersize=10)
-        if baseline and name in baseline:
-            value, b_low, b_high, what = baseline[name]
-            if math.isfinite(b_low) and math.isfinite(b_high):
-                ax.axhspan(b_low, b_high, color="grey", alpha=0.2, linewidth=0)
-            if math.isfinite(value):
-                ax.axhline(value, color="black", linestyle="--", linewidth=1, label=what)
-                ax.legend(loc="best", fontsize=7)
-        ax.set_xticks(positions, labels, rotation=45, ha="right", fontsize=7)
-        ax.set_title(name)
-    fig.suptitle(title)
-    save_png(fig, path, dpi=_DPI)
-
-
-def _validation_metric(histories: Mapping[str, Mapping[str, np.ndarray]]) -> str | None:
-    columns = [c for h in histories.values() for c in h]
-    if "val_mae" in columns:
-        return "val_mae"
-    others = [c for c in columns if c.startswith("val_") and c != "val_loss"]
-    return others[0] if others else None
-
-
-def _jitter(values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    if values.size and np.all(values == np.round(values)):
-        return rng.uniform(-_JITTER, _JITTER, values.shape)
-    return np.zeros_like(values)
-
-
-def _colours(n: int) -> list:
-    return [f"C{i % 10}" for i in range(n)]
-
-
 # ----------------------------------------------------------------------------------------------
 # The files
 
 
 def write_report(summary: Summary, root: Path, figures: bool) -> str:
-    """Write ``summary.csv``, ``summary.json``, ``summary.md`` (atomically) under ``root`` and,
-    with ``figures``, the PNGs under ``root/figures/`` (their problems become ``summary.notes``).
-    Returns the Markdown summary."""
+    """Write one ``summary_<name>.csv`` per kind of row (:data:`TABLE_NAMES`), ``summary.json``
+    and ``summary.md`` (atomically) under ``root`` and, with ``figures``, the PNGs under
+    ``root/figures/`` (their problems become ``summary.notes``). A table file left by an earlier
+    collection whose kind of row is gone, or the one wide ``summary.csv`` of older collectors,
+    is removed: a reader must not take stale numbers for this run's. Returns the Markdown."""
     if figures:
         summary.notes = write_figures(summary, root / "figures")
-    write_text_atomic(root / "summary.csv", render_csv(summary))
-    write_json_atomic(root / "summary.json", summary.to_json())
+    tables = summary_tables(summary)
+    for table in tables:
+        write_text_atomic(root / f"summary_{table.name}.csv", render_csv(table))
+    written = {f"summary_{t.name}.csv" for t in tables}
+    for stale in ["summary.csv", *(f"summary_{n}.csv" for n in TABLE_NAMES.values())]:
+        if stale not in written and (root / stale).is_file():
+            (root / stale).unlink()
+            log.info("removed %s (not a table of this collection)", root / stale)
+    write_json_atomic(root / "summary.json", {**summary.to_json(),
+                                              "tables": json_tables(tables)})
     markdown = render_markdown(summary)
     write_text_atomic(root / "summary.md", markdown)
     return markdown
+
+
+def json_tables(tables: Sequence[KindTable]) -> dict[str, dict[str, Any]]:
+    """``summary.json`` ``"tables"``: per kind of row its csv file, its metric keys, its ranked
+    model rows and its baseline rows (the same row objects as ``rows`` and ``baselines``)."""
+    return {t.name: {"kind": t.kind, "csv": f"summary_{t.name}.csv",
+                     "metrics": [c.key for c in t.columns], "rows": t.rows,
+                     "baselines": t.baselines} for t in tables}

@@ -48,6 +48,7 @@ from hawkeye.io import (
 )
 from hawkeye.loop import resolve_device, set_num_threads
 from hawkeye.scoring_task import task_identity
+from hawkeye.tracking import FoldTracking
 
 log = logging.getLogger("hawkeye.train")
 
@@ -74,7 +75,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         metrics = json.loads((out / "metrics.json").read_text())
         if metrics.get("status") == EXPORTING:  # killed during its export: finish that part
             log.info("%s was trained but not exported: exporting", out)
-            return export_after_training(out, cfg)
+            return _export_and_track(out, cfg, FoldTracking.open(cfg, out, job_hash))
         log.info("%s is finished (metrics.json present): returning its metrics", out)
         return metrics
 
@@ -89,7 +90,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     data = load_fold_data(cfg, keep_anomalous=family.learns_anomalies,
                           needs_sequences=family.needs_sequences)
     meta = checkpoint_meta(cfg, data, job_hash)
-    result = family.fit(cfg, data, device, out, meta)
+    tracking = FoldTracking.open(cfg, out, job_hash)  # logger=...: never raises for a tracker
+    with tracking.failing_on_error():
+        result = family.fit(cfg, data, device, out, meta, tracking.epoch_done)
     # A fold is finished when everything it promises exists: with an export due, its metrics say
     # "exporting" until model.onnx (or the export's error) is recorded.
     exporting = bool(cfg.export.onnx) and family.exported
@@ -108,8 +111,16 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     }
     write_fold_outputs(out, cfg, metrics, result.predictions, result.history)
     log.info("done %s fold %s: cv %s", cfg.model.name, cfg.fold, _headline(metrics["cv"]))
-    # model.onnx beside best.pt (export.onnx); a failed export is recorded, never fails the fold
-    return export_after_training(out, cfg)
+    return _export_and_track(out, cfg, tracking, result.history)
+
+
+def _export_and_track(out: Path, cfg: DictConfig, tracking: FoldTracking,
+                      history: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """model.onnx beside best.pt (export.onnx; a failed export is recorded, never fails the
+    fold), then the trackers get the final metrics and artifacts, model.onnx included."""
+    metrics = export_after_training(out, cfg)
+    tracking.fold_done(metrics, history)
+    return metrics
 
 
 def with_model_overrides(cfg: DictConfig) -> DictConfig:

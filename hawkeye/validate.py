@@ -137,7 +137,7 @@ def optional(rule: Rule) -> Rule:
 # Sections whose every key must have a rule below (the code reads them key by key). Other
 # sections (task, model, head, prepare, launcher) differ per option: their keys come from the
 # option's YAML and a rule below, where present, tightens the YAML default's type.
-RULED_SECTIONS = ("", "paths", "launch", "collect", "predict", "train", "cv", "export")
+RULED_SECTIONS = ("", "paths", "launch", "collect", "predict", "train", "cv", "export", "logger")
 
 # The schema: dotted key -> rule. Add a new key here (one line) when it is added to conf/.
 RULES: dict[str, Rule] = {
@@ -175,10 +175,15 @@ RULES: dict[str, Rule] = {
     "export.ort_threads": integer(low=0), "export.models": optional(LIST), "export.force": FLAG,
     "export.graph_optimization": choice("none", "basic", "extended"),
     "export.quantize": choice("none", "int8", "int8_static"), "export.quantize_tol": number(low=0),
+    # logger (each tracker's keys only where logger=[...] names it; conf/logger/)
+    "logger.csv": MAPPING, "logger.mlflow.tracking_uri": optional(TEXT),
+    "logger.mlflow.experiment": TEXT, "logger.mlflow.artifact_root": optional(PATH),
+    "logger.tensorboard.log_dir": optional(PATH),
     # task (both task files)
     "task.sample_rate_hz": optional(POSITIVE), "task.max_seconds": optional(POSITIVE),
     "task.score_kind": choice("ordinal", "nominal"),
     "task.input_features": choice("series", "landmarks", "both"), "task.target": TEXT,
+    "task.score_label": TEXT, "task.target_label": optional(TEXT),
     "task.train_splits": LIST, "task.test_split": optional(TEXT),
     "task.anomaly_label": optional(TEXT), "task.anomaly_threshold": choice("percentile", "val_f1"),
     "task.target_windows": choice("all", "normal"), "task.csv": optional(PATH),

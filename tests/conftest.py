@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import json
 import os
 import subprocess
 from collections.abc import Callable, Iterator
@@ -13,6 +15,7 @@ import pytest
 from omegaconf import DictConfig
 
 from hawkeye.config import compose
+from hawkeye.metrics import anomaly_metrics, score_metrics
 from hawkeye.store import write_sequences
 from hawkeye.synthetic import aperture_trace, draw_style, generate_dataset, tapping_params
 from hawkeye.synthetic_config import load_synthetic_config
@@ -223,3 +226,144 @@ def write_pd4t_videos(root: Path, task_dir: str, videos: dict[str, tuple[str, li
     folder.mkdir(parents=True, exist_ok=True)
     for split, lines in rows.items():
         (folder / f"{split}.csv").write_text("".join(lines))
+
+# ----------------------------------------------------------------------------------------------
+# Collector run builders: run directories as hawkeye.train leaves them, with known numbers
+# (tests/test_collect.py works them out by hand; tests/test_figures.py draws them).
+#
+# The generated run (``make_run``) has 12 CV subjects in 3 folds of 3, 4 and 5 subjects
+# (6, 8 and 10 videos: 2 per subject) and a test split of 3 other subjects (6 videos):
+#
+# - ``alpha`` predicts the truth except for 1 video in fold 0 and 2 in fold 1, each off by one:
+#   fold MAEs 1/6, 2/8, 0 (mean 0.1389), pooled MAE 3/24 = 0.125. On the test split its folds'
+#   continuous outputs are truth +0.6, +0.6, -0.9: each fold alone is off by one everywhere, the
+#   fold ensemble (mean truth +0.1, rounded) is exact.
+# - ``beta`` is off by exactly one level on every video: MAE 1, exact 0, within-±1 1.
+
+FOLD_SUBJECTS = (3, 4, 5)
+N_LEVELS = 5
+TEST_OFFSETS = {"alpha": (0.6, 0.6, -0.9), "beta": (1.2, 1.2, 1.2)}
+
+
+def fold_cv_rows(model: str, fold: int) -> list[dict]:
+    first = sum(FOLD_SUBJECTS[:fold])
+    rows = []
+    for s in range(first, first + FOLD_SUBJECTS[fold]):
+        for video in range(2):
+            true = (2 * s + video) % N_LEVELS
+            position = len(rows)
+            if model == "alpha":
+                wrong = (fold == 0 and position == 0) or (fold == 1 and position < 2)
+            else:
+                wrong = True
+            pred = (true + 1 if true < N_LEVELS - 1 else true - 1) if wrong else true
+            rows.append(
+                {
+                    "split": "cv",
+                    "id": f"S{s:02d}_v{video}",
+                    "subject": f"S{s:02d}",
+                    "true": true,
+                    "pred": pred,
+                    "raw": pred + 0.1 * (video - 0.5),
+                }
+            )
+    return rows
+
+
+def fold_test_rows(model: str, fold: int) -> list[dict]:
+    rows = []
+    for s in range(3):
+        for video in range(2):
+            true = 1 + (s + video) % 3  # 1..3: no clipping at the ends
+            raw = true + TEST_OFFSETS[model][fold]
+            rows.append(
+                {
+                    "split": "test",
+                    "id": f"T{s}_v{video}",
+                    "subject": f"T{s}",
+                    "true": true,
+                    "pred": int(np.clip(np.rint(raw), 0, N_LEVELS - 1)),
+                    "raw": raw,
+                }
+            )
+    return rows
+
+
+def write_csv_rows(path: Path, rows: list[dict]) -> None:
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def score_of_rows(rows: list[dict]) -> dict:
+    column = {k: np.array([r[k] for r in rows]) for k in ("true", "pred", "raw")}
+    return score_metrics(column["true"], column["pred"], column["raw"], N_LEVELS)
+
+
+def write_fold(run: Path, model: str, fold: int, cv_rows=None, test_rows=None) -> Path:
+    """One finished fold as hawkeye.train writes it (docs/architecture.md, Fold outputs)."""
+    out = run / model / f"fold_{fold}"
+    out.mkdir(parents=True, exist_ok=True)
+    cv_rows = cv_rows if cv_rows is not None else fold_cv_rows(model, fold)
+    test_rows = test_rows if test_rows is not None else fold_test_rows(model, fold)
+    write_csv_rows(out / "predictions.csv", cv_rows + test_rows)
+    epochs = np.arange(1, 5)
+    write_csv_rows(
+        out / "history.csv",
+        [
+            {
+                "epoch": e,
+                "train_loss": 1 / e,
+                "val_loss": 1.2 / e,
+                "val_mae": 0.9 / e,
+                "lr": 1e-3,
+                "seconds": 0.5,
+            }
+            for e in epochs
+        ],
+    )
+    metrics = {
+        "model": model,
+        "fold": fold,
+        "status": "ok",
+        "cv": score_of_rows(cv_rows),
+        "test": score_of_rows(test_rows),
+        "epochs_run": 4,
+        "best_epoch": 3,
+        "train_seconds": 10.0 + fold,
+        "device": "cpu",
+        "n_params": 1234,
+        "n_levels": 5,
+        "onnx_mb": 0.5,
+    }
+    (out / "metrics.json").write_text(json.dumps(metrics))
+    return out
+
+
+def make_run(run: Path, models=("alpha", "beta"), **run_json) -> Path:
+    run.mkdir(parents=True, exist_ok=True)
+    (run / "run.json").write_text(json.dumps({"models": list(models), "n_folds": 3, **run_json}))
+    for model in models:
+        for fold in range(3):
+            write_fold(run, model, fold)
+    return run
+
+
+def write_anomaly_model(run: Path, model: str = "ae") -> None:
+    """Two folds of an autoencoder-style model (numbers in the test below), anomaly = true >= 2."""
+    folds = {0: ([0, 1, 2, 3], [0.5, 1.2, 1.5, 0.8], 1.0), 1: ([0, 3, 4, 1], [5, 15, 12, 11], 10.0)}
+    for fold, (true, error, threshold) in folds.items():
+        out = run / model / f"fold_{fold}"
+        out.mkdir(parents=True)
+        rows = [{"split": "cv", "id": f"f{fold}v{i}", "subject": f"f{fold}s{i}", "true": t,
+                 "pred": int(e > threshold), "raw": e}
+                for i, (t, e) in enumerate(zip(true, error, strict=True))]
+        write_csv_rows(out / "predictions.csv", rows)
+        write_csv_rows(out / "history.csv", [{"epoch": 1, "train_loss": 0.3, "val_loss": 0.4,
+                                          "val_mae": ""}])
+        cv = anomaly_metrics(np.array(true) >= 2, np.array(error, dtype=float), threshold)
+        (out / "metrics.json").write_text(json.dumps({
+            "model": model, "fold": fold, "status": "ok", "cv": cv, "test": {},
+            "anomaly_min_score": 2, "threshold": threshold, "n_params": 99,
+            "train_seconds": 1.0}))

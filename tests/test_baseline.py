@@ -16,13 +16,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import tapping_store, tiny_model
-from matplotlib.image import imread
 
 from hawkeye.baseline import better_than_baseline, fold_values, trivial_outputs, trivial_value
 from hawkeye.collect import CollectOptions, collect
 from hawkeye.config import compose
+from hawkeye.figures import comparison_figure
 from hawkeye.metrics import regression_metrics, score_metrics
-from hawkeye.report import comparison_figure
 from hawkeye.store import load_store
 from hawkeye.train import train
 
@@ -137,7 +136,7 @@ def test_the_baseline_row_and_each_models_paired_difference(tmp_path) -> None:
     assert "| baseline (training median) | 2.000 ± 1.732 |" in markdown  # folds 3, 0, 3
     assert "Δ MAE vs baseline, 95% CI | Better than baseline |" in markdown
     assert "| 12 | -2.000 [" in markdown and "] | yes |" in markdown
-    with open(run / "summary.csv", newline="") as handle:
+    with open(run / "summary_scores.csv", newline="") as handle:
         table = {r["model"]: r for r in csv.DictReader(handle)}
     assert table["baseline"]["baseline_rule"] == "training median"
     assert table["perfect"]["cv_vs_baseline_better"] == "yes"
@@ -215,11 +214,13 @@ def test_on_a_trained_store_the_baseline_is_the_training_median_of_each_fold(tmp
 
 def test_the_comparison_figure_draws_the_baseline(tmp_path) -> None:
     panels = {"MAE": ([0.4, 0.6], [0.3, 0.5], [0.5, 0.7])}
-    comparison_figure(["a", "b"], panels, tmp_path / "plain.png", "t")
-    comparison_figure(["a", "b"], panels, tmp_path / "with.png", "t",
-                      baseline={"MAE": (0.9, 0.8, 1.0, "baseline (training median)")})
-    plain, drawn = imread(tmp_path / "plain.png"), imread(tmp_path / "with.png")
-    assert plain.shape == drawn.shape and not np.array_equal(plain, drawn)
+    plain = comparison_figure(["a", "b"], panels, tmp_path / "plain.png", "t")
+    drawn = comparison_figure(["a", "b"], panels, tmp_path / "with.png", "t",
+                              baseline=("baseline: training median of each fold",
+                                        {"MAE": (0.9, 0.8, 1.0)}))
+    assert len(plain.axes[0].patches) == 2 and len(drawn.axes[0].patches) == 3  # + its bar
+    dashed = [line for line in drawn.axes[0].lines if line.get_linestyle() == "--"]
+    assert len(dashed) == 1 and list(dashed[0].get_xdata()) == [0.9, 0.9]
     run = write_run(tmp_path / "run", {"perfect": perfect})
     assert collect(run, CollectOptions(n_boot=50, alpha=0.05, seed=0, figures=True)) == 0
     assert json.loads((run / "summary.json").read_text())["notes"] == []  # every figure drawn

@@ -1,141 +1,32 @@
-"""The collector on run directories generated here, with numbers worked out by hand.
-
-The generated run (``make_run``) has 12 CV subjects in 3 folds of 3, 4 and 5 subjects
-(6, 8 and 10 videos: 2 per subject) and a test split of 3 other subjects (6 videos):
-
-- ``alpha`` predicts the truth except for 1 video in fold 0 and 2 in fold 1, each off by one:
-  fold MAEs 1/6, 2/8, 0 (mean 0.1389), pooled MAE 3/24 = 0.125. On the test split its folds'
-  continuous outputs are truth +0.6, +0.6, -0.9: each fold alone is off by one everywhere, the
-  fold ensemble (mean truth +0.1, rounded) is exact.
-- ``beta`` is off by exactly one level on every video: MAE 1, exact 0, within-±1 1.
-"""
+"""The collector on run directories built by conftest.py (``make_run``, ``write_anomaly_model``:
+its "Collector run builders" section describes them), with numbers worked out by hand."""
 
 import csv
 import json
 import math
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import (
+    fold_cv_rows,
+    make_run,
+    write_anomaly_model,
+    write_csv_rows,
+    write_fold,
+)
 from matplotlib.image import imread
 from omegaconf import OmegaConf
 
 from hawkeye.collect import CollectOptions, collect, main
 from hawkeye.config import CONF_DIR
-from hawkeye.metrics import anomaly_metrics, regression_metrics, score_metrics
+from hawkeye.metrics import regression_metrics
 
 FAST = CollectOptions(n_boot=60, alpha=0.05, seed=0, figures=False)
-FOLD_SUBJECTS = (3, 4, 5)
-N_LEVELS = 5
-TEST_OFFSETS = {"alpha": (0.6, 0.6, -0.9), "beta": (1.2, 1.2, 1.2)}
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-def _cv_rows(model: str, fold: int) -> list[dict]:
-    first = sum(FOLD_SUBJECTS[:fold])
-    rows = []
-    for s in range(first, first + FOLD_SUBJECTS[fold]):
-        for video in range(2):
-            true = (2 * s + video) % N_LEVELS
-            position = len(rows)
-            if model == "alpha":
-                wrong = (fold == 0 and position == 0) or (fold == 1 and position < 2)
-            else:
-                wrong = True
-            pred = (true + 1 if true < N_LEVELS - 1 else true - 1) if wrong else true
-            rows.append(
-                {
-                    "split": "cv",
-                    "id": f"S{s:02d}_v{video}",
-                    "subject": f"S{s:02d}",
-                    "true": true,
-                    "pred": pred,
-                    "raw": pred + 0.1 * (video - 0.5),
-                }
-            )
-    return rows
-
-
-def _test_rows(model: str, fold: int) -> list[dict]:
-    rows = []
-    for s in range(3):
-        for video in range(2):
-            true = 1 + (s + video) % 3  # 1..3: no clipping at the ends
-            raw = true + TEST_OFFSETS[model][fold]
-            rows.append(
-                {
-                    "split": "test",
-                    "id": f"T{s}_v{video}",
-                    "subject": f"T{s}",
-                    "true": true,
-                    "pred": int(np.clip(np.rint(raw), 0, N_LEVELS - 1)),
-                    "raw": raw,
-                }
-            )
-    return rows
-
-
-def _write_csv(path: Path, rows: list[dict]) -> None:
-    with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-
-
-def _score(rows: list[dict]) -> dict:
-    column = {k: np.array([r[k] for r in rows]) for k in ("true", "pred", "raw")}
-    return score_metrics(column["true"], column["pred"], column["raw"], N_LEVELS)
-
-
-def write_fold(run: Path, model: str, fold: int, cv_rows=None, test_rows=None) -> Path:
-    """One finished fold as hawkeye.train writes it (docs/architecture.md, Fold outputs)."""
-    out = run / model / f"fold_{fold}"
-    out.mkdir(parents=True, exist_ok=True)
-    cv_rows = cv_rows if cv_rows is not None else _cv_rows(model, fold)
-    test_rows = test_rows if test_rows is not None else _test_rows(model, fold)
-    _write_csv(out / "predictions.csv", cv_rows + test_rows)
-    epochs = np.arange(1, 5)
-    _write_csv(
-        out / "history.csv",
-        [
-            {
-                "epoch": e,
-                "train_loss": 1 / e,
-                "val_loss": 1.2 / e,
-                "val_mae": 0.9 / e,
-                "lr": 1e-3,
-                "seconds": 0.5,
-            }
-            for e in epochs
-        ],
-    )
-    metrics = {
-        "model": model,
-        "fold": fold,
-        "status": "ok",
-        "cv": _score(cv_rows),
-        "test": _score(test_rows),
-        "epochs_run": 4,
-        "best_epoch": 3,
-        "train_seconds": 10.0 + fold,
-        "device": "cpu",
-        "n_params": 1234,
-        "n_levels": 5,
-        "onnx_mb": 0.5,
-    }
-    (out / "metrics.json").write_text(json.dumps(metrics))
-    return out
-
-
-def make_run(run: Path, models=("alpha", "beta"), **run_json) -> Path:
-    run.mkdir(parents=True, exist_ok=True)
-    (run / "run.json").write_text(json.dumps({"models": list(models), "n_folds": 3, **run_json}))
-    for model in models:
-        for fold in range(3):
-            write_fold(run, model, fold)
-    return run
 
 
 def _summary(run: Path) -> dict:
@@ -185,7 +76,7 @@ def test_tables_lead_with_the_source_columns(tmp_path):
     header = next(line for line in markdown.splitlines() if line.startswith("| Model"))
     assert header.startswith("| Model | CV MAE | CV Exact | Pearson | Within ±1 | QWK | Macro-F1 |")
     assert "| alpha | 0.139 ± 0.127 | 86.1 ± 12.7% |" in markdown  # std ddof=1 of 1/6, 1/4, 0
-    with open(run / "summary.csv", newline="") as handle:
+    with open(run / "summary_scores.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert list(rows[0])[:4] == ["model", "cv_mae_mean", "cv_exact_mean", "cv_pearson_mean"]
     assert float(rows[0]["cv_mae_pooled"]) == pytest.approx(0.125)
@@ -218,7 +109,7 @@ def test_missing_fold_is_named_with_its_slurm_log(tmp_path):
     assert [r["label"] for r in summary["rows"]] == ["alpha", "beta"]  # incomplete rows last
     markdown = (run / "summary.md").read_text()
     assert "beta (INCOMPLETE)" in markdown and str(log) in markdown
-    assert "INCOMPLETE" in (run / "summary.csv").read_text()
+    assert "INCOMPLETE" in (run / "summary_scores.csv").read_text()
 
 
 def test_a_fold_killed_by_slurm_is_reported_with_slurms_reason(tmp_path):
@@ -306,7 +197,7 @@ def test_unknown_fold_count_is_not_taken_as_complete(tmp_path):
 
 def test_overlapping_subjects_between_folds_are_reported(tmp_path):
     run = make_run(tmp_path / "run", models=("alpha",))
-    leaked = _cv_rows("alpha", 1)
+    leaked = fold_cv_rows("alpha", 1)
     leaked[0]["subject"] = "S00"  # S00 is held out in fold 0 too
     write_fold(run, "alpha", 1, cv_rows=leaked)
     assert collect(run, FAST) == 1
@@ -327,25 +218,6 @@ def test_sweep_folder_ranks_its_runs_by_cv_mae(tmp_path):
     ]
     assert summary["rows"][0]["overrides"] == ["model.hidden=128"]
     assert summary["rows"][0]["run"] == "hidden=128"
-
-
-def write_anomaly_model(run: Path, model: str = "ae") -> None:
-    """Two folds of an autoencoder-style model (numbers in the test below), anomaly = true >= 2."""
-    folds = {0: ([0, 1, 2, 3], [0.5, 1.2, 1.5, 0.8], 1.0), 1: ([0, 3, 4, 1], [5, 15, 12, 11], 10.0)}
-    for fold, (true, error, threshold) in folds.items():
-        out = run / model / f"fold_{fold}"
-        out.mkdir(parents=True)
-        rows = [{"split": "cv", "id": f"f{fold}v{i}", "subject": f"f{fold}s{i}", "true": t,
-                 "pred": int(e > threshold), "raw": e}
-                for i, (t, e) in enumerate(zip(true, error, strict=True))]
-        _write_csv(out / "predictions.csv", rows)
-        _write_csv(out / "history.csv", [{"epoch": 1, "train_loss": 0.3, "val_loss": 0.4,
-                                          "val_mae": ""}])
-        cv = anomaly_metrics(np.array(true) >= 2, np.array(error, dtype=float), threshold)
-        (out / "metrics.json").write_text(json.dumps({
-            "model": model, "fold": fold, "status": "ok", "cv": cv, "test": {},
-            "anomaly_min_score": 2, "threshold": threshold, "n_params": 99,
-            "train_seconds": 1.0}))
 
 
 def test_anomaly_rows_pool_each_folds_own_threshold(tmp_path):
@@ -369,7 +241,7 @@ def test_anomaly_rows_pool_each_folds_own_threshold(tmp_path):
     assert header.startswith("| Model | Precision | Recall | F1 | ROC-AUC | PR-AUC |")
     assert "QWK" not in header and "CV MAE" not in header
     assert (run / "figures" / "ae_confusion.png").read_bytes().startswith(PNG_MAGIC)
-    assert (run / "figures" / "comparison.png").read_bytes().startswith(PNG_MAGIC)
+    assert (run / "figures" / "comparison_anomaly.png").read_bytes().startswith(PNG_MAGIC)
     assert _summary(run)["notes"] == []  # every figure drawn (a failure would be noted here)
 
 
@@ -389,6 +261,24 @@ def test_ordinal_and_anomaly_models_get_a_table_each(tmp_path):
     assert [(r["label"], r["rank"]) for r in summary["rows"]] == [("alpha", 1), ("beta", 2),
                                                                   ("ae", 1)]
     assert _row(summary, "ae")["status"] == "INCOMPLETE (2/3 folds ok)"
+    # one table per kind of row, each with only its own metrics; no wide table mixing them
+    assert not (run / "summary.csv").exists()
+    tables = {name: list(csv.DictReader(open(run / f"summary_{name}.csv", newline="")))
+              for name in ("scores", "anomaly")}
+    assert [r["model"] for r in tables["scores"]] == ["alpha", "beta", "baseline"]
+    assert [r["model"] for r in tables["anomaly"]] == ["ae"]  # incomplete: no baseline
+    assert "cv_mae_mean" in tables["scores"][0] and "cv_f1_mean" not in tables["scores"][0]
+    assert "cv_f1_mean" in tables["anomaly"][0] and "cv_mae_mean" not in tables["anomaly"][0]
+    assert {n: [r["label"] for r in t["rows"]] for n, t in summary["tables"].items()} == {
+        "scores": ["alpha", "beta"], "anomaly": ["ae"]}
+    assert summary["tables"]["anomaly"]["metrics"] == ["precision", "recall", "f1", "roc_auc",
+                                                       "pr_auc"]
+    # a later collection without the anomaly model removes its stale table
+    (run / "run.json").write_text(json.dumps({"models": ["beta", "alpha"], "n_folds": 3}))
+    shutil.rmtree(run / "ae")
+    assert collect(run, FAST) == 0
+    assert not (run / "summary_anomaly.csv").exists()
+    assert (run / "summary_scores.csv").is_file()
 
 
 def test_regression_rows_by_hand(tmp_path):
@@ -407,7 +297,7 @@ def test_regression_rows_by_hand(tmp_path):
                  "pred": r, "raw": r} for i, (t, r) in enumerate(zip(true, raw, strict=True))]
         rows += [{"split": "test", "id": f"t{i}", "subject": f"trip_t{i}", "true": t, "pred": r,
                   "raw": r} for i, (t, r) in enumerate(zip([2.0, 5.0], test[fold], strict=True))]
-        _write_csv(out / "predictions.csv", rows)
+        write_csv_rows(out / "predictions.csv", rows)
         (out / "metrics.json").write_text(json.dumps({
             "model": "fuel_tcn", "fold": fold, "status": "ok",
             "cv": regression_metrics(true, raw), "n_params": 412928, "train_seconds": 3.0}))
@@ -428,7 +318,7 @@ def test_regression_rows_by_hand(tmp_path):
 def test_figures_are_valid_pngs(tmp_path):
     run = make_run(tmp_path / "run")
     # history.csv with an extra column and without val_mae still gives a learning curve
-    _write_csv(
+    write_csv_rows(
         run / "beta" / "fold_0" / "history.csv",
         [{"epoch": e, "train_loss": 1 / e, "val_loss": 2 / e, "grad_norm": 3.0} for e in (1, 2, 3)],
     )
@@ -438,7 +328,7 @@ def test_figures_are_valid_pngs(tmp_path):
         f"{m}_{kind}.png"
         for m in ("alpha", "beta")
         for kind in ("confusion", "pred_vs_true", "learning_curves")
-    } | {"comparison.png"}
+    } | {"comparison_scores.png"}
     assert {p.name for p in figures.iterdir()} == expected
     for name in expected:
         path = figures / name
@@ -514,7 +404,7 @@ def write_class_fold(run: Path, fold: int) -> None:
         rows.append({"split": "test", "id": video, "subject": video, "true": true,
                      "pred": int(np.argmax(p)), "raw": float(np.dot(p, range(3))), "p0": p[0],
                      "p1": p[1], "p2": p[2]})
-    _write_csv(out / "predictions.csv", rows)
+    write_csv_rows(out / "predictions.csv", rows)
 
     def scored(split: str) -> dict:
         part = [r for r in rows if r["split"] == split]

@@ -26,6 +26,7 @@ from hawkeye.synthetic_config import synthetic_config_from
 from hawkeye.telemetry.csv_import import ImportConfig
 from hawkeye.telemetry.generate import GeneratorConfig
 from hawkeye.timebase import store_time_base, uniform_times
+from hawkeye.tracking import tracker_class
 
 CONF = Path(CONF_DIR)
 
@@ -79,6 +80,11 @@ def _instantiate(group: str, cfg, tmp_path: Path) -> object:
         return _instantiate("model", cfg, tmp_path), CollectOptions.from_config(cfg.collect)
     if group == "synthetic":
         return synthetic_config_from(cfg)
+    if group == "logger":  # the trackers' classes resolve their settings (csv: no object)
+        cfg = OmegaConf.merge(cfg, {"run_dir": str(tmp_path)})
+        classes = {name: tracker_class(name) for name in cfg.logger}
+        return {name: klass.from_config(cfg.logger[name], cfg).settings if klass else "fold files"
+                for name, klass in classes.items()}
     # cv, train, export: read key by key by the code (folds, loop, export); all must resolve
     return OmegaConf.to_container(cfg[group], resolve=True, throw_on_missing=True)
 

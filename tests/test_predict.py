@@ -345,11 +345,11 @@ def test_the_same_clip_at_60_and_30_fps_gives_the_same_inputs_and_score(run, tmp
     write_video(slow, frames[::2], 30.0)
     mediapipe = compose([]).prepare
     ensemble = load_ensemble(run["run_dir"], "tcn", threads=1)
-    settings = prepare_settings(mediapipe, ensemble, "mediapipe", tmp_path / "plots")
+    settings = prepare_settings(mediapipe, ensemble, "mediapipe")
     try:
         inputs = {}
         for clip in (fast, slow):
-            entry, _ = extract(VideoInput(clip, "l"), settings)
+            entry = extract(VideoInput(clip, "l"), settings).entry
             inputs[clip.stem] = model_inputs(entry, ensemble, clip)
     finally:
         close_process_detector()

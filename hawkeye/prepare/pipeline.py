@@ -256,7 +256,8 @@ def _prepare_into(out: Path, data_root: str | os.PathLike[str], task_cfg: Mappin
     run.pending.extend(relabelled)
     run.flush()
     if settings.plot_dir is not None and run.cached:
-        drawn = draw_stored_traces(out, run.cached, settings.plot_dir, settings.features)
+        drawn = draw_stored_traces(out, run.cached, settings.plot_dir, settings.features,
+                                   settings.task)
         log.info("drew %d trace figure(s) of stored videos in %s", len(drawn), settings.plot_dir)
     overlap_note = ""
     if annotations.overlap:

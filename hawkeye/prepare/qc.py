@@ -18,8 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from matplotlib.figure import Figure  # Agg via Figure: no display, no pyplot state
+from matplotlib.ticker import MaxNLocator
 
 from hawkeye.io import atomic_path, save_png, write_text_atomic
+from hawkeye.prepare.features import TapCycles
 from hawkeye.prepare.pd4t import Problem, VideoItem
 from hawkeye.timebase import VARIABLE_SPREAD
 
@@ -73,16 +76,48 @@ def qc_row_for(item: VideoItem) -> QcRow:
                  score=str(item.score), frames_annotated=item.frame_count)
 
 
-def plot_video(path: Path, features: Any, times: np.ndarray, qc: QcRow,
-               label: str = "thumb-index distance (hand sizes)") -> None:
-    """The per-video QC figure: the task's cycle trace (series 0, ``label`` with its units) over
-    the frame times (s) and its cycles; a failure to draw is noted, it never costs the video."""
+@dataclass(frozen=True)
+class TraceStyle:
+    """How a task's cycle trace is drawn: the same scale for every video, so two trials of one
+    patient (or two patients) compare at a glance."""
+
+    label: str                        # series 0 with its unit: "thumb-index distance (hand sizes)"
+    limits: tuple[float, float]       # y range of the trace and of the per-cycle amplitude
+    speed_limit: float                # top of the per-cycle speed axis, units per second
+    seconds: float                    # time axis 0..seconds (a longer video extends it)
+
+    @property
+    def unit(self) -> str:
+        """``hand sizes`` from ``thumb-index distance (hand sizes)``."""
+        return self.label.rsplit("(", 1)[1].rstrip(")") if "(" in self.label else ""
+
+
+@dataclass(frozen=True)
+class VideoTrace:
+    """What a video's trace figure shows (arrays only: it crosses the worker pool)."""
+
+    times: np.ndarray     # (T,) s of each frame
+    values: np.ndarray    # (T,) series 0 in the style's unit, NaN where no landmarks were seen
+    cycles: TapCycles     # the detected cycles (taps, openings, heel lifts, steps)
+
+
+def video_trace(series: np.ndarray, presence: np.ndarray, times: np.ndarray,
+                cycles: TapCycles) -> VideoTrace:
+    """A :class:`VideoTrace` whose frames without landmarks are NaN: the figure breaks its line
+    there instead of drawing the gap filler's interpolation as if it had been seen."""
+    values = np.where(np.asarray(presence, dtype=bool), np.asarray(series, dtype=np.float64),
+                      np.nan)
+    return VideoTrace(np.asarray(times, dtype=np.float64), values, cycles)
+
+
+def plot_video(path: Path, trace: VideoTrace, qc: QcRow, style: TraceStyle,
+               score_text: str) -> None:
+    """The per-video QC figure (:func:`tap_trace_figure`); a failure to draw is noted in the QC
+    row, it never costs the video."""
     try:
-        tap_trace_figure(path, features.series[:, 0], features.taps.peak, features.presence,
-                         times, title=f"{qc.id} ({qc.status})", label=label)
+        tap_trace_figure(path, trace, f"{qc.id} ({qc.status}): {score_text}", style)
     except Exception as err:  # noqa: BLE001 - a figure is optional, the features are not
         qc.reason = " | ".join(filter(None, [qc.reason, f"QC figure not drawn: {err}"]))
-
 
 
 def qc_paths(store: str | os.PathLike[str]) -> dict[str, Path]:
@@ -173,32 +208,69 @@ def timing_line(videos: Sequence[QcRow]) -> str:
             f"; {variable} with a variable rate, {gaps} with dropped or duplicated frames.")
 
 
-def tap_trace_figure(path: Path, distance: np.ndarray, peaks: np.ndarray, presence: np.ndarray,
-                     times: np.ndarray, title: str,
-                     label: str = "thumb-index distance (hand sizes)") -> None:
-    """PNG of a cycle trace over time (``times``, seconds per frame; finger tapping: the
-    thumb–index distance; ``label`` names it with its units) with the detected cycles and the
-    frames without landmarks."""
-    from matplotlib.figure import Figure  # Agg via Figure: no display, no pyplot state
-
-    t = np.asarray(times, dtype=np.float64)
-    fig = Figure(figsize=(8, 2.6))
-    ax = fig.add_subplot()
-    ax.plot(t, distance, lw=1, color="C0", label=label.split(" (")[0])
-    ax.plot(t[peaks], distance[peaks], "v", color="C3", ms=5, label=f"cycles ({len(peaks)})")
-    missing = ~presence
+def tap_trace_figure(path: Path, trace: VideoTrace, title: str, style: TraceStyle) -> Figure:
+    """PNG of a cycle trace in VisionMD's view: the trace over time with each detected cycle
+    numbered (top), each cycle's amplitude with the fitted decrement over the trial (bottom
+    left) and its opening and closing speed (bottom right). Every axis is on ``style``'s fixed
+    scale; frames without landmarks are gaps (shaded, the line broken), never interpolated."""
+    cycles, t = trace.cycles, trace.times
+    fig = Figure(figsize=(9.0, 5.6))
+    grid = fig.add_gridspec(2, 2, height_ratios=[1.2, 1.0])
+    trace_ax = fig.add_subplot(grid[0, :])
+    amplitude_ax, speed_ax = fig.add_subplot(grid[1, 0]), fig.add_subplot(grid[1, 1])
+    trace_ax.plot(t, trace.values, lw=1, color="C0", label=style.label.split(" (")[0])
+    trace_ax.plot(t[cycles.peak], trace.values[cycles.peak], "v", color="C3", ms=5,
+                  label=f"cycles ({cycles.n})")
+    for number, peak in enumerate(cycles.peak, start=1):
+        if np.isfinite(trace.values[peak]):
+            trace_ax.annotate(str(number), (t[peak], trace.values[peak]), fontsize=6,
+                              xytext=(0, 4), textcoords="offset points", ha="center")
+    missing = ~np.isfinite(trace.values)
     if missing.any():
-        ax.fill_between(t, 0, 1, where=missing, transform=ax.get_xaxis_transform(),
-                        color="0.85", label="no landmarks detected")
-    ax.set(xlabel="time (s)", ylabel=label, title=title)
-    ax.legend(loc="upper right", fontsize=7)
+        trace_ax.fill_between(t, 0, 1, where=missing, transform=trace_ax.get_xaxis_transform(),
+                              color="0.85", label="no landmarks detected (gap)")
+    end = max(style.seconds, float(t[-1]) if t.size else 0.0)
+    trace_ax.set(xlabel="time (s)", ylabel=style.label, title=title, xlim=(0.0, end),
+                 ylim=style.limits)
+    trace_ax.legend(loc="upper right", fontsize=7)
+    number = np.arange(1, cycles.n + 1)
+    amplitude_ax.plot(number, cycles.amplitude, "o", color="C0", ms=4, label="amplitude")
+    slope = decrement(cycles.amplitude)
+    if slope is not None:
+        per_cycle, start, change = slope
+        amplitude_ax.plot(number, start + per_cycle * (number - 1), "--", color="C3",
+                          label=f"decrement {per_cycle:+.3f} {style.unit}/cycle "
+                                f"({change:+.0f}% over the trial)")
+    amplitude_ax.set(xlabel="cycle number", ylabel=f"amplitude ({style.unit})",
+                     ylim=(0.0, style.limits[1] - style.limits[0]), title="amplitude per cycle")
+    speed_ax.plot(number, cycles.open_speed, "o-", color="C2", ms=3, lw=0.8, label="opening")
+    speed_ax.plot(number, cycles.close_speed, "s-", color="C4", ms=3, lw=0.8, label="closing")
+    speed_ax.set(xlabel="cycle number", ylabel=f"speed ({style.unit}/s)",
+                 ylim=(0.0, style.speed_limit), title="speed per cycle")
+    for ax in (amplitude_ax, speed_ax):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # cycles are counted
+        ax.set_xlim(0.5, max(cycles.n, 1) + 0.5)
+        if cycles.n:
+            ax.legend(loc="upper right", fontsize=7)
     save_png(fig, path, dpi=100)
+    return fig
 
 
-def overview_figure(path: Path, rows: Sequence[QcRow]) -> None:
-    """PNG overview: detection rate and taps per video, coloured by QC status."""
-    from matplotlib.figure import Figure
+def decrement(amplitude: np.ndarray) -> tuple[float, float, float] | None:
+    """Least-squares line through the amplitudes of cycles 1..n: (slope per cycle, fitted first
+    amplitude, change from the first to the last cycle in % of the first); None for fewer than 3
+    cycles, where a slope says nothing, or a fitted first amplitude of 0."""
+    a = np.asarray(amplitude, dtype=np.float64)
+    if a.size < 3:
+        return None
+    slope, start = np.polyfit(np.arange(a.size), a, 1)
+    if start <= 0:
+        return None
+    return float(slope), float(start), float(100.0 * slope * (a.size - 1) / start)
 
+
+def overview_figure(path: Path, rows: Sequence[QcRow]) -> Figure:
+    """PNG overview: detection rate and cycles per video, coloured by QC status."""
     videos = [row for row in rows if row.frames]
     fig = Figure(figsize=(9, 3.2))
     left, right = fig.subplots(1, 2)
@@ -208,13 +280,15 @@ def overview_figure(path: Path, rows: Sequence[QcRow]) -> None:
         if chosen:
             left.scatter([r.detection_rate for r in chosen], [r.taps for r in chosen], s=12,
                          color=colours[status], label=f"{status} ({len(chosen)})")
-    left.set(xlabel="detection rate", ylabel="taps detected", title="per video")
+    left.set(xlabel="detection rate (share of frames with landmarks)",
+             ylabel="cycles detected (taps, openings, lifts, steps)", title="per video")
     if videos:
         left.legend(fontsize=7)
     counts = Counter(row.status for row in rows)
     right.bar(list(counts), list(counts.values()), color=[colours.get(s, "C0") for s in counts])
-    right.set(ylabel="rows", title="QC status")
+    right.set(ylabel="videos and annotation rows", title="QC status")
     save_png(fig, path, dpi=100)
+    return fig
 
 
 def write_qc(store: Path, rows: Sequence[QcRow], overview: bool, problems_note: str = "") -> None:

@@ -14,14 +14,16 @@ in these two tables (and its config), not a new branch in the pipeline.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import numpy as np
 
+from hawkeye.plotting import GENERIC_SCORE, ScoreScale, score_scale
 from hawkeye.prepare import features as ft
 from hawkeye.prepare import gait, hand_movement, leg_agility, pose
 from hawkeye.prepare import landmarks as lm
+from hawkeye.prepare.qc import TraceStyle
 
 # compute(landmarks, presence, fps, width, height, config, side) -> VideoFeatures
 Compute = Callable[..., ft.VideoFeatures]
@@ -45,20 +47,24 @@ class FeatureSet:
     series_names: tuple[str, ...]   # per-frame series, in column order
     summary_names: tuple[str, ...]  # per-video summary, in column order
     compute: Compute                # the pure feature function
+    trace: TraceStyle               # how the per-video cycle-trace figure draws series 0
     choose_side: ChooseSide | None = None  # pose tasks with one side: which one (else both)
-    trace_label: str = ""           # y label of the QC cycle-trace figure (series 0, with units)
 
 
+# The trace figures' fixed scales (same axes for every video of a task) cover the range of the
+# demo data of each task (python -m hawkeye.synthetic_tasks; finger tapping: -0.18 to 1.94 hand
+# sizes, speeds to 20 hand sizes/s); a real trace outside them is cut at the axis, not rescaled.
 FEATURE_SETS: dict[str, FeatureSet] = {f.name: f for f in (
     FeatureSet("finger_tapping", "hands", ft.SERIES_NAMES, ft.SUMMARY_NAMES, _finger_tapping,
-               trace_label="thumb-index distance (hand sizes)"),
+               trace=TraceStyle("thumb-index distance (hand sizes)", (-0.2, 2.0), 20.0, 10.0)),
     FeatureSet("hand_movement", "hands", hand_movement.SERIES_NAMES, hand_movement.SUMMARY_NAMES,
-               hand_movement.compute_features, trace_label="hand aperture (palm sizes)"),
+               hand_movement.compute_features,
+               trace=TraceStyle("hand aperture (palm sizes)", (0.0, 2.0), 10.0, 15.0)),
     FeatureSet("leg_agility", "pose", leg_agility.SERIES_NAMES, leg_agility.SUMMARY_NAMES,
                leg_agility.compute_features, choose_side=pose.choose_leg,
-               trace_label="heel height (leg lengths)"),
+               trace=TraceStyle("heel height (leg lengths)", (-1.6, -0.4), 6.0, 15.0)),
     FeatureSet("gait", "pose", gait.SERIES_NAMES, gait.SUMMARY_NAMES, gait.compute_features,
-               trace_label="ankle separation (torso lengths)"),
+               trace=TraceStyle("ankle separation (torso lengths)", (0.0, 1.4), 5.0, 34.0)),
 )}
 
 
@@ -149,6 +155,7 @@ class TaskSpec:
 
     landmarks: LandmarkModel
     features: FeatureSet
+    score: ScoreScale = ScoreScale(GENERIC_SCORE)  # how figures name the score (task.score_label)
 
     def names(self) -> dict[str, str]:
         """The task config's two keys: ``{"landmarks": ..., "features": ...}``."""
@@ -183,4 +190,5 @@ def task_spec_from_config(task_cfg: Mapping[str, Any] | None) -> TaskSpec:
     """:func:`task_spec` of a ``task`` section (or a recorded ``{"landmarks", "features"}``);
     None = :data:`FINGER_TAPPING`."""
     section = FINGER_TAPPING if task_cfg is None else task_cfg
-    return task_spec(str(section["landmarks"]), str(section["features"]))
+    spec = task_spec(str(section["landmarks"]), str(section["features"]))
+    return replace(spec, score=score_scale(section))

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from hawkeye.prepare.features import FeatureConfig, detect_taps
-from hawkeye.prepare.qc import tap_trace_figure
+from hawkeye.prepare.qc import tap_trace_figure, video_trace
+from hawkeye.prepare.tasks import TaskSpec
 from hawkeye.store import StoreData, load_store
 
 log = logging.getLogger(__name__)
@@ -33,9 +34,10 @@ def stored_usable(data: StoreData, i: int) -> np.ndarray:
 
 
 def draw_stored_traces(store: Path, ids: Iterable[str], plot_dir: Path,
-                       config: FeatureConfig) -> list[str]:
-    """Draw ``<plot_dir>/<id>.png`` for each stored id in ``ids`` whose figure is missing;
-    returns the ids drawn. A figure that cannot be drawn is logged, never fatal."""
+                       config: FeatureConfig, task: TaskSpec) -> list[str]:
+    """Draw ``<plot_dir>/<id>.png`` for each stored id in ``ids`` whose figure is missing, on
+    ``task``'s trace scale with its score named; returns the ids drawn. A figure that cannot be
+    drawn is logged, never fatal."""
     wanted = [i for i in ids if not (plot_dir / f"{i}.png").exists()]
     if not wanted or not store.exists():
         return []
@@ -60,8 +62,10 @@ def draw_stored_traces(store: Path, ids: Iterable[str], plot_dir: Path,
         try:
             taps = detect_taps(series[:, distance_col], series[:, velocity_col],
                                float(data.fps[k]), usable, config)
-            tap_trace_figure(plot_dir / f"{video_id}.png", series[:, distance_col], taps.peak,
-                             presence, times[rows], title=f"{video_id} (stored)")
+            trace = video_trace(series[:, distance_col], presence, times[rows], taps)
+            tap_trace_figure(plot_dir / f"{video_id}.png", trace,
+                             f"{video_id} (stored): {task.score.name} {data.scores[k]} (rated)",
+                             task.features.trace)
         except (ValueError, OSError) as err:
             log.warning("%s: trace figure not drawn from the store: %s", video_id, err)
             continue

@@ -41,7 +41,16 @@ from hawkeye.prepare import landmarks as lm
 from hawkeye.prepare.features import FeatureConfig
 from hawkeye.prepare.pd4t import VideoItem, frame_count_problem
 from hawkeye.prepare.pose import PoseSettings
-from hawkeye.prepare.qc import CACHED, FLAGGED, OK, QcRow, plot_video, qc_row_for
+from hawkeye.prepare.qc import (
+    CACHED,
+    FLAGGED,
+    OK,
+    QcRow,
+    VideoTrace,
+    plot_video,
+    qc_row_for,
+    video_trace,
+)
 from hawkeye.prepare.sources import mediapipe_landmarks, precomputed_landmarks
 from hawkeye.prepare.tasks import TaskSpec, task_spec_from_config
 from hawkeye.prepare.video import VideoError
@@ -69,6 +78,7 @@ class PrepareSettings:
     task: TaskSpec                 # landmark model and feature set (hawkeye.prepare.tasks)
     pose: PoseSettings | None      # prepare.pose (None: a recorded section from before pose tasks)
     plot_dir: Path | None = None   # where per-video QC figures go (None: no figures)
+    keep_trace: bool = False       # return each video's trace (VideoResult.trace) to draw later
 
     @classmethod
     def from_config(cls, prepare_cfg: Mapping[str, Any], plot_dir: Path | None,
@@ -129,6 +139,7 @@ class VideoResult:
 
     qc: QcRow
     entry: VideoEntry | None = None     # None when skipped or cached
+    trace: VideoTrace | None = None     # with plot_dir or keep_trace: what the trace figure draws
 
 
 # ------------------------------------------------------------------------------------- one video
@@ -207,10 +218,14 @@ def process_video(item: VideoItem, stored_hash: str | None, settings: PrepareSet
             qc.reason += " (not stored: prepare.skip_frame_mismatch / skip_low_detection)"
             return VideoResult(qc)
         qc.status = FLAGGED if notes else OK
+        trace = None
+        if settings.plot_dir is not None or settings.keep_trace:
+            trace = video_trace(features.series[:, 0], features.presence, times, features.taps)
         if settings.plot_dir is not None:
-            plot_video(settings.plot_dir / f"{item.id}.png", features, times, qc,
-                       settings.task.features.trace_label)
-        return VideoResult(qc, VideoEntry(
+            plot_video(settings.plot_dir / f"{item.id}.png", trace, qc,
+                       settings.task.features.trace, f"{settings.task.score.name} {item.score} "
+                       "(rated)")
+        return VideoResult(qc, trace=trace, entry=VideoEntry(
             id=item.id, subject=item.subject, score=item.score, split=item.split,
             series=features.series, summary=features.summary, hand=item.hand, fps=float(fps),
             source=str(source), source_hash=source_hash,
