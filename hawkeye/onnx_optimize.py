@@ -143,6 +143,13 @@ def save_quantized(source: Path, target: Path,
                             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
 
 
+def quantized_nodes(path: Path) -> int:
+    """Nodes of ``path``'s graph the quantiser wrote (QDQ pairs, integer and dynamically
+    quantised operators)."""
+    return sum("Quant" in node.op_type or "Integer" in node.op_type
+               for node in onnx.load(str(path)).graph.node)
+
+
 class _Batches:
     """The calibration reader ``quantize_static`` asks for: feeds, one batch at a time."""
 
@@ -351,6 +358,13 @@ def _quantized(float_path: Path, target: Path, meta: dict[str, Any], settings: R
     except Exception as error:  # the quantiser raises many types; the float model still serves
         reason = (f"{target}: {settings.quantize} quantisation failed ({type(error).__name__}: "
                   f"{str(error)[:300]}); prediction runs the float model {record['file']}")
+        log.warning("%s", reason)
+        return {**record, "quantize_refused": reason}
+    if not quantized_nodes(target):
+        target.unlink()
+        ops = STATIC_OPS if calibration is not None else DYNAMIC_OPS
+        reason = (f"{target}: {settings.quantize} found no {'/'.join(ops)} node to quantise; "
+                  f"prediction runs the float model {record['file']}")
         log.warning("%s", reason)
         return {**record, "quantize_refused": reason}
     try:

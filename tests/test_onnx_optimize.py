@@ -145,6 +145,12 @@ def test_static_int8_quantises_convolutions_calibrated_on_training_rows(trained,
     assert {"QuantizeLinear", "DequantizeLinear"} <= op_types(fold / QUANTIZED_NAME)
     assert fold_inputs(fold).calibration  # training rows, not the rows it is checked on
 
+    # the attention LSTM has no convolution: nothing to quantise statically, the float model runs
+    _, fold = exported(trained, tmp_path / "lstm", "export.quantize=int8_static")
+    runtime = read_metadata(fold / ONNX_NAME)["runtime"]
+    assert runtime["file"] == ONNX_NAME and not (fold / QUANTIZED_NAME).exists()
+    assert "found no Conv node to quantise" in runtime["quantize_refused"]
+
 
 def graph_file(path: Path, nodes: list, outputs: dict[str, int], constant: tuple[str, float]
                ) -> Path:
