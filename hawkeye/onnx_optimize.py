@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -298,13 +298,13 @@ def runtime_record(file: str, settings: RuntimeSettings, **extra: Any) -> dict[s
 
 def publish_runtime_file(float_path: Path, final_path: Path, meta: dict[str, Any],
                          export_cfg: DictConfig,
-                         parity_inputs: Sequence[tuple[torch.Tensor, torch.Tensor]],
-                         fold_data: Callable[[], FoldInputs] | None = None) -> dict[str, Any]:
+                         parity_inputs: Sequence[tuple[torch.Tensor, torch.Tensor]]
+                         ) -> dict[str, Any]:
     """Make the file prediction runs beside ``final_path`` (from the verified float export at
     ``float_path``, not yet published) and record the choice in ``float_path``'s metadata.
 
-    ``fold_data`` loads the fold's calibration and validation batches (default:
-    :func:`fold_inputs` of ``final_path``'s folder). Returns the ``hawkeye.runtime`` record. A
+    Quantisation reads the fold's calibration and validation batches (:func:`fold_inputs` of
+    ``final_path``'s folder). Returns the ``hawkeye.runtime`` record. A
     derived file that fails its check is removed and the record says why; the float model is
     then used. Derived files the record does not name (an earlier export's) are removed.
     """
@@ -315,8 +315,7 @@ def publish_runtime_file(float_path: Path, final_path: Path, meta: dict[str, Any
         record = _optimized(float_path, folder / OPTIMIZED_NAME, meta, settings, parity_inputs,
                             record)
     if settings.quantize != "none":
-        load = fold_data or (lambda: fold_inputs(folder))
-        record = _quantized(float_path, folder / QUANTIZED_NAME, meta, settings, load, record)
+        record = _quantized(float_path, folder / QUANTIZED_NAME, meta, settings, record)
     for unused in {OPTIMIZED_NAME, QUANTIZED_NAME} - {record["file"]}:
         (folder / unused).unlink(missing_ok=True)  # an earlier export's: nothing runs it now
     write_metadata(float_path, {**meta, "runtime": record})
@@ -342,9 +341,9 @@ def _optimized(float_path: Path, target: Path, meta: dict[str, Any], settings: R
 
 
 def _quantized(float_path: Path, target: Path, meta: dict[str, Any], settings: RuntimeSettings,
-               fold_data: Callable[[], FoldInputs], record: dict[str, Any]) -> dict[str, Any]:
+               record: dict[str, Any]) -> dict[str, Any]:
     try:
-        data = fold_data()
+        data = fold_inputs(target.parent)
     except ValueError as error:
         reason = f"{target}: refused, {error}; prediction runs the float model {record['file']}"
         log.warning("%s", reason)
