@@ -22,6 +22,7 @@ from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
 from hawkeye.export import metadata_of
 from hawkeye.families import ExportedFamily, family_of
 from hawkeye.onnx_files import ONNX_NAME, ort_session
+from hawkeye.onnx_optimize import runtime_session
 from hawkeye.scoring import PredictError
 from hawkeye.timebase import TimeBase
 
@@ -34,8 +35,9 @@ class ExportedFold:
 
     fold: int
     path: Path
-    session: ort.InferenceSession
+    session: ort.InferenceSession  # on runs: what scores
     meta: dict[str, Any]
+    runs: Path | None = None       # the file the session runs (hawkeye.runtime)
 
 
 @dataclass(frozen=True)
@@ -88,12 +90,18 @@ def load_ensemble(run_dir: Path, model: str, threads: int,
         try:
             session = ort_session(path, threads)
             meta = metadata_of(session, path)
+            # the optimised or int8 file export chose (hawkeye.runtime), else model.onnx itself
+            runs, runtime = runtime_session(path, meta, threads)
+        except FileNotFoundError as error:
+            left_out.append(f"{error} (python -m hawkeye.export run_dir={run_dir} "
+                            "export.force=true)")
+            continue
         except _ORT_LOAD_ERRORS as error:
             left_out.append(f"{path}: not a readable ONNX model ({type(error).__name__}: "
                             f"{str(error).strip()[:200]}); re-export it: python -m hawkeye.export "
                             f"run_dir={run_dir} export.force=true")
             continue
-        folds.append(ExportedFold(_fold_index(path.parent), path, session, meta))
+        folds.append(ExportedFold(_fold_index(path.parent), path, runtime or session, meta, runs))
     if left_out and (not allow_missing_folds or not folds):
         usable = (f"score with the {len(folds)} other fold(s) only with "
                   "predict.allow_missing_folds=true" if folds else "no fold is usable")

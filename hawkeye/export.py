@@ -70,6 +70,7 @@ from hawkeye.families import FAMILIES, ExportedFamily, Family, family_of
 from hawkeye.io import atomic_path, write_json_atomic
 from hawkeye.models.heads import Head, build_head
 from hawkeye.onnx_files import META_PREFIX, ONNX_NAME, ort_session, write_metadata
+from hawkeye.onnx_optimize import publish_runtime_file
 
 log = logging.getLogger("hawkeye.export")
 
@@ -391,6 +392,8 @@ def export_verified(fold_model: TrainedFold, path: Path, export_cfg: DictConfig,
                 f"{path}: ONNX Runtime differs from PyTorch by {worst:.3g} > export.parity_tol="
                 f"{export_cfg.parity_tol} on lengths {list(export_cfg.parity_lengths)}; "
                 "model.onnx not (re)written (report the model and torch/onnxruntime versions)")
+        # the file predict runs (optimised / int8, export.graph_optimization / quantize)
+        publish_runtime_file(tmp, path, fold_model.meta, export_cfg, inputs)
     return worst
 
 
