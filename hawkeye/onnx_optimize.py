@@ -34,10 +34,10 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import onnx
@@ -312,78 +312,94 @@ def publish_runtime_file(float_path: Path, final_path: Path, meta: dict[str, Any
     folder = final_path.parent
     record = runtime_record(ONNX_NAME, settings)
     if settings.graph_optimization != "none":
-        record = _optimized(float_path, folder / OPTIMIZED_NAME, meta, settings, parity_inputs,
-                            record)
+        record = _checked(folder / OPTIMIZED_NAME, lambda pending: _optimized(
+            float_path, pending, meta, settings, parity_inputs, record))
     if settings.quantize != "none":
-        record = _quantized(float_path, folder / QUANTIZED_NAME, meta, settings, record)
+        record = _checked(folder / QUANTIZED_NAME, lambda pending: _quantized(
+            float_path, pending, meta, settings, record))
     for unused in {OPTIMIZED_NAME, QUANTIZED_NAME} - {record["file"]}:
         (folder / unused).unlink(missing_ok=True)  # an earlier export's: nothing runs it now
     write_metadata(float_path, {**meta, "runtime": record})
     return record
 
 
-def _optimized(float_path: Path, target: Path, meta: dict[str, Any], settings: RuntimeSettings,
+class _Refused(Exception):
+    """A derived file failed its check; ``record`` is the runtime record to keep instead."""
+
+    def __init__(self, record: dict[str, Any]) -> None:
+        super().__init__(record.get("optimization_refused") or record.get("quantize_refused"))
+        self.record = record
+
+
+def _checked(target: Path, make: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
+    """Build and check a derived file at a temporary path beside ``target`` and publish it only
+    when it passes: a prediction running meanwhile keeps reading the earlier, checked file."""
+    try:
+        with atomic_path(target) as pending:
+            return make(pending)
+    except _Refused as refused:
+        return refused.record
+
+
+def _refuse(record: dict[str, Any], key: str, reason: str, **extra: Any) -> NoReturn:
+    log.warning("%s", reason)
+    raise _Refused({**record, key: reason, **extra})
+
+
+def _optimized(float_path: Path, pending: Path, meta: dict[str, Any], settings: RuntimeSettings,
                parity_inputs: Sequence[tuple[torch.Tensor, torch.Tensor]],
                record: dict[str, Any]) -> dict[str, Any]:
-    save_optimized(float_path, target, settings.graph_optimization)
+    final = pending.parent / OPTIMIZED_NAME
+    save_optimized(float_path, pending, settings.graph_optimization)
     inputs = [(x.numpy(), mask.numpy()) for x, mask in parity_inputs]
     parity = score_parity(cpu_session(float_path, settings.threads),
-                          cpu_session(target, settings.threads, optimize=False), inputs)
+                          cpu_session(pending, settings.threads, optimize=False), inputs)
     if not parity.max_abs <= settings.parity_tol:
-        target.unlink()
-        reason = (f"{target}: the {settings.graph_optimization}-optimised graph differs from "
-                  f"{ONNX_NAME} by {parity.max_abs:.3g} > export.parity_tol="
-                  f"{settings.parity_tol}; refused, prediction runs {ONNX_NAME}")
-        log.warning("%s", reason)
-        return {**record, "optimization_refused": reason}
-    write_metadata(target, meta)
+        _refuse(record, "optimization_refused",
+                f"{final}: the {settings.graph_optimization}-optimised graph differs from "
+                f"{ONNX_NAME} by {parity.max_abs:.3g} > export.parity_tol="
+                f"{settings.parity_tol}; refused, prediction runs {ONNX_NAME}")
+    write_metadata(pending, meta)
     return runtime_record(OPTIMIZED_NAME, settings, optimization_parity=parity.as_record())
 
 
-def _quantized(float_path: Path, target: Path, meta: dict[str, Any], settings: RuntimeSettings,
+def _quantized(float_path: Path, pending: Path, meta: dict[str, Any], settings: RuntimeSettings,
                record: dict[str, Any]) -> dict[str, Any]:
+    final = pending.parent / QUANTIZED_NAME
+    fallback = f"prediction runs the float model {record['file']}"
     try:
-        data = fold_inputs(target.parent)
+        data = fold_inputs(final.parent)
     except ValueError as error:
-        reason = f"{target}: refused, {error}; prediction runs the float model {record['file']}"
-        log.warning("%s", reason)
-        return {**record, "quantize_refused": reason}
+        _refuse(record, "quantize_refused", f"{final}: refused, {error}; {fallback}")
     calibration = data.calibration if settings.quantize == "int8_static" else None
     try:
         with tempfile.TemporaryDirectory(prefix="hawkeye-quantize-") as scratch:
             folded = Path(scratch) / "basic.onnx"
             save_optimized(float_path, folded, "basic")
-            save_quantized(folded, target, calibration)
+            save_quantized(folded, pending, calibration)
     except Exception as error:  # the quantiser raises many types; the float model still serves
-        reason = (f"{target}: {settings.quantize} quantisation failed ({type(error).__name__}: "
-                  f"{str(error)[:300]}); prediction runs the float model {record['file']}")
-        log.warning("%s", reason)
-        return {**record, "quantize_refused": reason}
-    if not quantized_nodes(target):
-        target.unlink()
+        _refuse(record, "quantize_refused",
+                f"{final}: {settings.quantize} quantisation failed ({type(error).__name__}: "
+                f"{str(error)[:300]}); {fallback}")
+    if not quantized_nodes(pending):
         ops = STATIC_OPS if calibration is not None else DYNAMIC_OPS
-        reason = (f"{target}: {settings.quantize} found no {'/'.join(ops)} node to quantise; "
-                  f"prediction runs the float model {record['file']}")
-        log.warning("%s", reason)
-        return {**record, "quantize_refused": reason}
+        _refuse(record, "quantize_refused",
+                f"{final}: {settings.quantize} found no {'/'.join(ops)} node to quantise; "
+                f"{fallback}")
     try:
         parity = score_parity(cpu_session(float_path, settings.threads),
-                              cpu_session(target, settings.threads), data.validation)
+                              cpu_session(pending, settings.threads), data.validation)
     except ValueError as error:
-        target.unlink()
-        reason = f"{target}: refused, {error}; prediction runs the float model"
-        log.warning("%s", reason)
-        return {**record, "quantize_refused": reason}
+        _refuse(record, "quantize_refused", f"{final}: refused, {error}; {fallback}")
     if not parity.accepted(settings.quantize_tol):
-        target.unlink()
-        reason = (f"{target}: {settings.quantize} model refused: on {parity.rows} validation rows "
-                  f"{parity.level_changes} change their predicted level and the score moves "
-                  f"by up to {parity.max_delta:.3g} (export.quantize_tol="
-                  f"{settings.quantize_tol}); prediction runs the float model {record['file']}")
-        log.warning("%s", reason)
-        return {**record, "quantize_refused": reason, "quantize_parity": parity.as_record()}
-    write_metadata(target, meta)
-    log.info("%s: %s accepted on %d validation rows (max |delta score| %.3g)", target,
+        _refuse(record, "quantize_refused",
+                f"{final}: {settings.quantize} model refused: on {parity.rows} validation rows "
+                f"{parity.level_changes} change their predicted level and the score moves "
+                f"by up to {parity.max_delta:.3g} (export.quantize_tol="
+                f"{settings.quantize_tol}); {fallback}",
+                quantize_parity=parity.as_record())
+    write_metadata(pending, meta)
+    log.info("%s: %s accepted on %d validation rows (max |delta score| %.3g)", final,
              settings.quantize, parity.rows, parity.max_delta)
     earlier = {k: v for k, v in record.items() if k.startswith("optimization_")}
     return runtime_record(QUANTIZED_NAME, settings, quantize_parity=parity.as_record(), **earlier)

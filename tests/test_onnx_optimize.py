@@ -109,6 +109,28 @@ def test_an_int8_model_within_tolerance_is_recorded_and_predict_runs_it(trained,
 
 
 @pytest.mark.slow
+def test_a_re_export_checks_its_int8_file_before_it_replaces_the_served_one(
+        trained, tmp_path, monkeypatch) -> None:
+    run_dir, fold = exported(trained, tmp_path, "export.quantize=int8")
+    served = (fold / QUANTIZED_NAME).read_bytes()
+    import hawkeye.onnx_optimize as optimize
+
+    seen_during_checks = []
+    real_parity = optimize.score_parity
+
+    def parity_watching_the_served_file(*args, **kwargs):
+        seen_during_checks.append((fold / QUANTIZED_NAME).read_bytes())
+        return real_parity(*args, **kwargs)
+
+    monkeypatch.setattr(optimize, "score_parity", parity_watching_the_served_file)
+    export_fold(fold, compose(overrides(trained["store"], trained["run_dir"],
+                                        "export.quantize=int8", "export.force=true")))
+    assert seen_during_checks and all(seen == served for seen in seen_during_checks)
+    assert read_metadata(fold / ONNX_NAME)["runtime"]["file"] == QUANTIZED_NAME
+    assert not list(fold.glob(".*.tmp"))  # the checked file was renamed, nothing left beside
+
+
+@pytest.mark.slow
 def test_an_int8_model_outside_the_tolerance_is_refused_and_the_float_model_stays(
         trained, tmp_path) -> None:
     run_dir, fold = exported(trained, tmp_path, "export.quantize=int8",
