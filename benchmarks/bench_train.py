@@ -53,9 +53,10 @@ from hawkeye import export as export_module
 from hawkeye import families, loop
 from hawkeye import train as train_module
 from hawkeye.config import compose
-from hawkeye.export import GRAPH_PREFIX, export_fold
+from hawkeye.export import export_fold
 from hawkeye.models import build_model
 from hawkeye.models.heads import build_head
+from hawkeye.onnx_graph import GRAPH_PREFIX
 from hawkeye.store import write_sequences
 from hawkeye.synthetic import aperture_trace, draw_style, tapping_params
 from hawkeye.synthetic_config import load_synthetic_config

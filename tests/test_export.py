@@ -27,7 +27,6 @@ from hawkeye import export as export_module
 from hawkeye.config import compose
 from hawkeye.data import Normalization, apply_normalization, model_frames
 from hawkeye.export import (
-    GRAPH_PREFIX,
     ONNX_NAME,
     ExportError,
     ScoringModule,
@@ -40,6 +39,7 @@ from hawkeye.export import (
 )
 from hawkeye.models import build_model
 from hawkeye.models.heads import build_head
+from hawkeye.onnx_graph import GRAPH_PREFIX
 from hawkeye.store import load_store
 from hawkeye.timebase import TimeBase
 from hawkeye.train import train

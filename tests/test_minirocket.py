@@ -21,7 +21,7 @@ from sklearn.linear_model import RidgeClassifierCV
 
 from hawkeye.config import CONF_DIR, compose
 from hawkeye.data import apply_normalization
-from hawkeye.export import ScoringModule, export_onnx, ort_session, parity_inputs, parity_max_abs
+from hawkeye.export import ScoringModule, ort_session, parity_inputs, parity_max_abs
 from hawkeye.models import build_model, count_parameters
 from hawkeye.models.heads import build_head
 from hawkeye.models.minirocket import (
@@ -31,6 +31,7 @@ from hawkeye.models.minirocket import (
     fit_ordinal_slope,
     fit_temperature,
 )
+from hawkeye.onnx_graph import export_onnx
 
 torch.set_num_threads(1)
 
