@@ -173,6 +173,7 @@ RULES: dict[str, Rule] = {
     "export.parity_lengths": LIST, "export.parity_batches": LIST, "export.parity_seed": integer(),
     "export.max_batch": integer(low=1), "export.max_frames": integer(low=1),
     "export.ort_threads": integer(low=0), "export.models": optional(LIST), "export.force": FLAG,
+    "export.reuse_graph": FLAG,
     "export.graph_optimization": choice("none", "basic", "extended"),
     "export.quantize": choice("none", "int8", "int8_static"), "export.quantize_tol": number(low=0),
     # logger (each tracker's keys only where logger=[...] names it; conf/logger/)
