@@ -40,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hawkeye.calibration import PARK_TABLE, park_data_dir
 from hawkeye.config import compose
 from hawkeye.folds import FOLDS_FILE
 from hawkeye.metrics import bootstrap_score_metrics, score_metrics
@@ -47,8 +48,7 @@ from hawkeye.tables import TableSpec, import_table
 from hawkeye.train import train
 
 REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data" / "park-finger-tapping"
-TABLE = "fingertapping_features_severity_diagnosis_June13_2023.csv"
+DATA = park_data_dir(REPO)
 # The consensus `Rating` is the target; the five raters' columns (Rating1-5) must never be inputs.
 PARK_SPEC = TableSpec(score_column="Rating", subject_column="filename", subject_rule="park",
                       id_column="filename", hand_column="hand", exclude=("Rating*", "age"),
@@ -95,7 +95,7 @@ class Pooled:
 
 
 def import_park(data_dir: Path, store: Path) -> None:
-    report = import_table(data_dir / TABLE, store, PARK_SPEC, task="park_finger_tapping")
+    report = import_table(data_dir / PARK_TABLE, store, PARK_SPEC, task="park_finger_tapping")
     print(f"imported {len(report.imported)} videos, {len(report.features)} features, "
           f"{sum(len(v) for v in report.nan_cells.values())} cells kept as NaN, "
           f"{len(report.skipped)} rows skipped")
@@ -169,8 +169,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--workdir", type=Path, default=None,
                         help="keep the store and runs here (default: a temporary folder)")
     args = parser.parse_args(argv)
-    if not (args.data / TABLE).is_file():
-        print(f"SKIP bench_real_park: {args.data / TABLE} is absent (the PARK data lives in "
+    if not (args.data / PARK_TABLE).is_file():
+        print(f"SKIP bench_real_park: {args.data / PARK_TABLE} is absent (the PARK data lives in "
               f"../shared/data/park-finger-tapping; pass --data DIR)")
         return 0
     started, cpu_started = time.perf_counter(), time.process_time()

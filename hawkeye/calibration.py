@@ -47,6 +47,12 @@ from hawkeye.prepare.features import (
 
 SCORES = (0, 1, 2, 3, 4)
 PARK_TABLE = "fingertapping_features_severity_diagnosis_June13_2023.csv"
+
+
+def park_data_dir(repo: Path) -> Path:
+    """Where the real PARK data lies beside a checkout ``repo``: ``../shared/data/park-finger-
+    tapping`` (read from there, never copied into the repository; absent in a user's clone)."""
+    return repo.parent / "shared" / "data" / "park-finger-tapping"
 # PARK's interruption rule (its feature_extraction.py, Signal.INTERRUPTION_*): the angle moves at
 # most this fast, for at least this long. Part of the definition being matched, not a setting.
 INTERRUPTION_SPEED_DEG_S = 50.0

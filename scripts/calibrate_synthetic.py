@@ -32,6 +32,7 @@ from hawkeye.calibration import (
     hand_pair_correlation,
     hand_score_difference,
     landmark_file_measures,
+    park_data_dir,
     rater_agreement,
     rater_differences,
     read_park_table,
@@ -44,7 +45,7 @@ from hawkeye.synthetic import SCORES, generate_dataset
 from hawkeye.synthetic_config import load_synthetic_config
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_PARK = REPO.parent / "shared" / "data" / "park-finger-tapping" / PARK_TABLE
+DEFAULT_PARK = park_data_dir(REPO) / PARK_TABLE
 DEFAULT_FIGURE = REPO / "docs" / "figures" / "synthetic_vs_park.png"
 # Measures whose per-person share is compared on a log scale (positive, spread multiplicatively).
 LOG_MEASURES = {"frequency_hz": True, "amplitude_deg": True, "speed_deg_s": True,

@@ -23,6 +23,7 @@ from hawkeye.calibration import (
     hawkeye_measures,
     interruption_count,
     landmark_file_measures,
+    park_data_dir,
     rater_agreement,
     rater_differences,
     read_park_table,
@@ -35,7 +36,7 @@ from hawkeye.synthetic import generate_dataset, hand_pose
 from hawkeye.synthetic_config import ParkTargets, load_synthetic_config
 
 REPO = Path(__file__).resolve().parents[1]
-PARK_FILE = REPO.parent / "shared" / "data" / "park-finger-tapping" / PARK_TABLE
+PARK_FILE = park_data_dir(REPO) / PARK_TABLE
 FEATURES = FeatureConfig.from_config(compose().prepare.features)
 CONFIG = load_synthetic_config()
 PARK_COLUMNS = ("period_mean_denoised", "period_stdev_denoised", "amplitude_median_denoised",
