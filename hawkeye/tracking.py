@@ -201,6 +201,8 @@ class FoldTracking:
         """Mark the runs failed when the block raises (then re-raise)."""
         try:
             yield self
+        # Re-raised: the fold fails as before and its runs say so. Exception, not BaseException:
+        # a preempted job's SystemExit is a pause, its runs continue when it is requeued.
         except Exception:
             self.fold_failed()
             raise
