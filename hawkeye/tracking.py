@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import fcntl
 import hashlib
 import json
 import logging
@@ -46,6 +45,7 @@ from typing import Any, ClassVar
 
 from omegaconf import DictConfig, OmegaConf
 
+from hawkeye.faults import store_lock
 from hawkeye.io import git_commit, write_json_atomic
 
 log = logging.getLogger("hawkeye.tracking")
@@ -288,19 +288,6 @@ def numeric_items(tree: Mapping[str, Any], prefix: str = "",
             yield path, float(value)
 
 
-@contextlib.contextmanager
-def file_lock(path: Path) -> Iterator[None]:
-    """An exclusive ``flock`` on ``path`` (created): jobs that start together create one store,
-    one experiment and one parent run, not one each."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 # ----------------------------------------------------------------------------------------------
 # MLflow
 
@@ -430,7 +417,8 @@ class MlflowTracker(Tracker):
 
     def _lock(self) -> contextlib.AbstractContextManager:
         store = _local_store_path(self.tracking_uri)
-        return file_lock(Path(f"{store}.lock")) if store else contextlib.nullcontext()
+        # jobs that start together create one store, one experiment and one parent run
+        return store_lock(store) if store else contextlib.nullcontext()
 
     def _experiment_id(self, client: Any) -> str:
         found = client.get_experiment_by_name(self.experiment)
