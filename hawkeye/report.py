@@ -339,7 +339,9 @@ def write_figures(summary: Summary, figures_dir: Path) -> list[str]:
     for result in summary.results:
         row, stem = result.row, _file_stem(result.row["label"])
         run = row.get("run") or "."
-        scale = scales.setdefault(run, config_scale(Path(summary.root) / run / "config.yaml"))
+        if run not in scales:  # one config.yaml read per sweep point, not one per row
+            scales[run] = config_scale(Path(summary.root) / run / "config.yaml")
+        scale = scales[run]
         drawings = []
         if result.pooled is not None:
             drawings += _pooled_drawings(result, scale, level, figures_dir, stem)
